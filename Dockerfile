@@ -1,0 +1,81 @@
+# The grader's sandbox image: Python 3.11, the judge, the hidden suite, the
+# reference, the pack, and pinned pytest / pytest-json-report / pytest-timeout.
+#
+# Build it with `grade build-image` (it downloads the wheels and picks the base).
+# The build is hermetic: wheels come from build/wheels/ in the context (see
+# docker/requirements.txt), nothing is fetched inside the build. The base image
+# is a build argument: the official slim image on a normal machine, or the one
+# scripts/make-base-image.sh makes offline with debootstrap where no registry
+# is reachable.
+#
+# Layout inside the image:
+#   /opt/grader   judge, hidden suite, reference   root:10001 0750/0640 (judge only)
+#   /opt/sandbox  worker + engine.py/nn.py          root:root  world-readable
+#   /submission   anonymous volume; the host copies minigpt.py in (root, 0444)
+
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+
+ENV LANG=C.UTF-8 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+# Numeric ids are what the sandbox uses; the names only make `ps`/`ls` readable.
+#   10001 judge   (runs the test framework, keeps CAP_SETUID/SETGID/KILL)
+#   10002 student (runs the submission, no capabilities)
+RUN set -eu; \
+    if command -v useradd >/dev/null 2>&1; then \
+        groupadd -g 10001 judge && useradd -u 10001 -g 10001 -M -d /nonexistent -s /usr/sbin/nologin judge; \
+        groupadd -g 10002 student && useradd -u 10002 -g 10002 -M -d /nonexistent -s /usr/sbin/nologin student; \
+    fi; \
+    command -v setpriv >/dev/null   # util-linux: the sandbox drops privileges with it
+
+# Install the wheels with pip run straight from its own wheel file: works on the
+# debootstrap base (python3 without pip, Debian's EXTERNALLY-MANAGED marker, hence
+# --break-system-packages) and on python:3.11-slim (pip present; flag harmless).
+# Nothing but the listed requirements lands in the image; the wheels are removed.
+COPY build/wheels/ /tmp/wheels/
+COPY docker/requirements.txt /tmp/wheels/requirements.txt
+RUN set -eu; \
+    pip_whl="$(ls /tmp/wheels/pip-*.whl | head -n 1)"; \
+    python3 "$pip_whl/pip" install --no-index --find-links /tmp/wheels \
+        --break-system-packages --root-user-action=ignore \
+        -r /tmp/wheels/requirements.txt; \
+    rm -rf /tmp/wheels; \
+    python3 -c "import pytest, pytest_jsonreport, pytest_timeout, pydantic"
+
+# The judge's files: readable by uid 10001 only. The worker and the pack are
+# copied from the same sources to /opt/sandbox, the only code the student's
+# uid can read. Byte-code is compiled now because the root is read-only later.
+COPY grader/ /opt/grader/grader/
+COPY reference/minigpt.py /opt/grader/reference/minigpt.py
+COPY student_template/engine.py student_template/nn.py /opt/grader/student_template/
+RUN set -eu; \
+    mkdir -p /opt/sandbox/worker /opt/sandbox/pack; \
+    cp /opt/grader/grader/worker/*.py /opt/sandbox/worker/; \
+    cp /opt/grader/student_template/engine.py /opt/grader/student_template/nn.py /opt/sandbox/pack/; \
+    python3 -m compileall -q /opt/grader /opt/sandbox; \
+    chown -R 0:10001 /opt/grader; \
+    find /opt/grader -type d -exec chmod 0750 {} +; \
+    find /opt/grader -type f -exec chmod 0640 {} +; \
+    chown -R 0:0 /opt/sandbox; \
+    chmod -R u=rwX,go=rX /opt/sandbox
+
+ARG GRADER_VERSION=unknown
+ARG SUITE_HASH=unknown
+LABEL org.minigpt-grader.version="${GRADER_VERSION}" \
+      org.minigpt-grader.suite-hash="${SUITE_HASH}"
+ENV PYTHONPATH=/opt/grader HOME=/tmp
+
+# The submission is copied in with `docker cp` (tar members uid 0, files 0444,
+# dirs 0555) between `docker create` and `docker start`; the root filesystem is
+# mounted read-only at run time. /submission exists root 0755 so the anonymous
+# volume starts with that owner and mode.
+RUN mkdir -p /submission && chmod 0755 /submission
+VOLUME /submission
+
+WORKDIR /tmp
+USER 0
+CMD ["python3"]

@@ -1,0 +1,52 @@
+"""The library API: grade one file, get a Feedback (or an exception for our failures)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import paths
+from .__about__ import __version__
+from .judge.verdict import error_feedback
+from .models import Feedback
+from .policy import check_source, too_large
+from .sandbox import make_backend
+from .settings import GradeSettings
+from .submission import Submission, load_submission
+
+
+def grade(path: Path, settings: GradeSettings | None = None) -> Feedback:
+    """Grade the file at ``path``.
+
+    A student's failure (syntax error, timeout, crash...) is in the returned
+    Feedback; our own failures raise :class:`~grader.errors.GraderError`.
+    """
+    settings = settings or GradeSettings()
+    submission = load_submission(path, settings.limits.max_source_bytes)
+    return grade_submission(submission, settings)
+
+
+def grade_submission(submission: Submission, settings: GradeSettings) -> Feedback:
+    started = time.monotonic()
+    feedback = _precheck(submission, settings)
+    if feedback is None:
+        feedback = make_backend(settings).run(submission)
+    feedback.submission = submission.name
+    feedback.submission_sha256 = submission.sha256
+    feedback.sandbox = settings.sandbox
+    feedback.isolated = settings.sandbox == "docker"
+    feedback.grader_version = feedback.grader_version or __version__
+    feedback.suite_hash = feedback.suite_hash or paths.suite_hash()
+    feedback.durations.total = round(time.monotonic() - started, 3)
+    return feedback
+
+
+def _precheck(submission: Submission, settings: GradeSettings) -> Feedback | None:
+    """Reject a file that cannot run before paying for a sandbox (the judge re-checks)."""
+    limit = settings.limits.max_source_bytes
+    if submission.truncated:
+        return error_feedback(too_large(submission.size, limit))
+    if not settings.policy:
+        return None
+    problem = check_source(submission.raw, max_bytes=limit, pack_dir=paths.TEMPLATE_DIR)
+    return error_feedback(problem) if problem else None

@@ -1,0 +1,63 @@
+"""The grader's one exception tree.
+
+The library raises these; only the CLI turns them into a message and an exit
+code. A student's own failure (timeout, crash, syntax error) is never one of
+these: it is data in the :class:`~grader.models.Feedback`.
+"""
+
+from __future__ import annotations
+
+EXIT_PASSED = 0
+EXIT_ISSUES = 1
+EXIT_USAGE = 2
+EXIT_INFRASTRUCTURE = 3
+
+
+class GraderError(Exception):
+    """Base of every error the grader raises; knows its exit code."""
+
+    exit_code = EXIT_INFRASTRUCTURE
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.fix}" if self.fix else self.message
+
+
+class UsageError(GraderError):
+    """The caller asked for something impossible (bad flag, unreadable path)."""
+
+    exit_code = EXIT_USAGE
+
+
+class SubmissionNotFound(UsageError):
+    """The submission path does not name a regular file."""
+
+
+class InfrastructureError(GraderError):
+    """Our side failed: the verdict cannot be trusted, so nobody gets a grade."""
+
+    exit_code = EXIT_INFRASTRUCTURE
+
+
+class SandboxUnavailable(InfrastructureError):
+    """The Docker engine cannot be reached."""
+
+
+class ImageMissing(InfrastructureError):
+    """The grader image is not built."""
+
+
+class ImageStale(InfrastructureError):
+    """The grader image was built from other sources than this grader."""
+
+
+class SandboxFailed(InfrastructureError):
+    """The sandbox ran but did not return a usable verdict."""
+
+
+class ContractError(InfrastructureError):
+    """The judge's answer does not follow the versioned host/sandbox contract."""

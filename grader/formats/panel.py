@@ -1,0 +1,67 @@
+"""The panel for people: what a student reads after ``grade minigpt.py``.
+
+It shows the verdict, each failing check with what was observed and a hint,
+and the score; never a traceback or anything of the grader's internals.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.text import Text
+
+from ..models import Feedback
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def render_panel(feedback: Feedback, *, color: bool = False, width: int = 88) -> str:
+    body: list[Text] = []
+    ok = feedback.status == "passed"
+    style = "bold green" if ok else ("bold red" if feedback.status == "failed" else "bold yellow")
+    if feedback.error is not None:
+        body.append(Text(feedback.error.message, style=style))
+    else:
+        body.append(Text(feedback.summary, style=style))
+    failing = [c for c in feedback.checks if not c.passed and c.issues]
+    for check in failing:
+        body.append(
+            Text(f"\n✗ {check.title}  ({_fmt(check.score)}/{_fmt(check.max_score)})", "bold")
+        )
+        for issue in check.issues:
+            line = f" [line {issue.line}]" if issue.line else ""
+            body.append(Text(f"  • {issue.message}{line}"))
+            if issue.hint:
+                body.append(Text(f"    hint: {issue.hint}", style="cyan"))
+    if feedback.checks and feedback.error is None:
+        passed = sum(c.passed for c in feedback.checks)
+        body.append(Text(f"\n{passed} of {len(feedback.checks)} checks passed", style="dim"))
+    if feedback.score is None:
+        title = f"{feedback.submission or 'submission'}: not graded"
+    else:
+        title = (
+            f"{feedback.submission or 'submission'}: "
+            f"{_fmt(feedback.score)}/{_fmt(feedback.max_score)}"
+        )
+    subtitle = None if feedback.isolated else "process sandbox: not isolated"
+    panel = Panel(
+        Group(*body),
+        title=title,
+        subtitle=subtitle,
+        border_style="green" if ok else ("red" if feedback.status == "failed" else "yellow"),
+        expand=True,
+    )
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        color_system="standard" if color else None,
+        highlight=False,
+    )
+    console.print(panel)
+    return buffer.getvalue()

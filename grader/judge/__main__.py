@@ -1,0 +1,40 @@
+"""Entry point inside the sandbox: ``python -m grader.judge --submission F``.
+
+Stdout carries exactly one line, the Feedback JSON (the host reads it back);
+everything else, pytest's own output included, goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..settings import JudgeConfig
+from .runner import judge_submission, print_feedback
+from .verdict import infrastructure_feedback
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.judge", description=__doc__)
+    parser.add_argument("--submission", type=Path, required=True)
+    parser.add_argument("--config", default="{}", help="JudgeConfig as JSON")
+    args = parser.parse_args(argv)
+    result_fd = os.dup(1)
+    os.dup2(2, 1)  # from here on, anything printed lands on stderr
+    sys.stdout = sys.stderr
+    with os.fdopen(result_fd, "w", encoding="utf-8") as result:
+        try:
+            config = JudgeConfig.model_validate_json(args.config)
+            feedback = judge_submission(args.submission, config)
+        except Exception as exc:  # our failure: never a student's zero
+            feedback = infrastructure_feedback(
+                f"The grader failed inside the sandbox: {type(exc).__name__}: {exc}"
+            )
+        print_feedback(feedback, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

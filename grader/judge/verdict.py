@@ -1,0 +1,137 @@
+"""From test outcomes to a :class:`~grader.models.Feedback` (pure logic).
+
+A check earns its points only when every one of its tests passes: partial
+credit inside a check would, for instance, pay half the causal-mask points to
+a model with no mask at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..models import CheckResult, ErrorInfo, Feedback, Issue
+from ..rubric import CHECKS, MAX_SCORE
+from .failures import hint_for
+
+MAX_ISSUES_PER_CHECK = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One hidden test's result, as the JSON report and our metadata tell it."""
+
+    check: str | None
+    title: str
+    passed: bool
+    kind: str = "check"
+    message: str = ""
+    hint: str | None = None
+    line: int | None = None
+    internal: str | None = None
+
+
+def summarise(issue_count: int) -> str:
+    if issue_count == 0:
+        return "No issues detected"
+    return f"{issue_count} issue{'s' if issue_count != 1 else ''} detected"
+
+
+def check_results(outcomes: list[Outcome]) -> list[CheckResult]:
+    results = []
+    for check in CHECKS:
+        mine = [o for o in outcomes if o.check == check.id]
+        failed = [o for o in mine if not o.passed]
+        passed = bool(mine) and not failed
+        results.append(
+            CheckResult(
+                id=check.id,
+                title=check.title,
+                passed=passed,
+                score=check.points if passed else 0.0,
+                max_score=check.points,
+                issues=_issues(failed, check.hint),
+            )
+        )
+    return results
+
+
+def _issues(failed: list[Outcome], check_hint: str) -> list[Issue]:
+    """One issue per distinct problem; an unimplemented part is said once."""
+    not_implemented = [o for o in failed if o.kind in ("not_implemented", "missing")]
+    chosen = not_implemented[:1] if not_implemented else failed
+    issues: list[Issue] = []
+    seen: set[str] = set()
+    for outcome in chosen:
+        if outcome.message in seen:
+            continue
+        seen.add(outcome.message)
+        issues.append(
+            Issue(
+                test=outcome.title,
+                message=outcome.message,
+                hint=outcome.hint or hint_for(outcome.kind, check_hint),
+                line=outcome.line,
+            )
+        )
+    return issues[:MAX_ISSUES_PER_CHECK]
+
+
+def feedback_from_outcomes(outcomes: list[Outcome]) -> Feedback:
+    """The verdict; a grader bug in any test makes the run ungradable, not a zero."""
+    internal = [o for o in outcomes if o.internal]
+    unassigned = [o for o in outcomes if o.check is None]
+    covered = {o.check for o in outcomes}
+    uncovered = [c.id for c in CHECKS if c.id not in covered]
+    checks = check_results(outcomes)
+    if internal or unassigned or uncovered:
+        if internal:
+            why = f"internal error in hidden test '{internal[0].title}': {internal[0].internal}"
+        elif unassigned:
+            why = f"hidden test '{unassigned[0].title}' belongs to no check"
+        else:
+            why = f"no hidden test ran for check(s) {', '.join(uncovered)}"
+        return infrastructure_feedback(f"The grader failed ({why}).", checks=checks)
+    issue_count = sum(len(c.issues) for c in checks)
+    score = sum(c.score for c in checks)
+    return Feedback(
+        status="passed" if all(c.passed for c in checks) else "failed",
+        summary=summarise(issue_count),
+        score=score,
+        max_score=MAX_SCORE,
+        checks=checks,
+    )
+
+
+def error_feedback(error: ErrorInfo) -> Feedback:
+    """The submission could not run at all: zero, with every check listed as failed."""
+    checks = [
+        CheckResult(
+            id=c.id,
+            title=c.title,
+            passed=False,
+            score=0.0,
+            max_score=c.points,
+        )
+        for c in CHECKS
+    ]
+    return Feedback(
+        status="error",
+        summary=error.message.split(". ")[0].rstrip(".") + ".",
+        score=0.0,
+        max_score=MAX_SCORE,
+        checks=checks,
+        error=error,
+    )
+
+
+def infrastructure_feedback(message: str, checks: list[CheckResult] | None = None) -> Feedback:
+    """Our fault: not gradable, no score, so no platform records a zero."""
+    return Feedback(
+        status="error",
+        gradable=False,
+        summary=message,
+        score=None,
+        max_score=MAX_SCORE,
+        checks=checks or [],
+        error=ErrorInfo(kind="infrastructure", message=message),
+    )

@@ -1,0 +1,210 @@
+"""Docker backend: one locked-down container per submission, always removed.
+
+The container starts as root only to let ``setpriv`` switch to the judge's
+uid (10001) with exactly CAP_SETUID, CAP_SETGID and CAP_KILL (to start and
+stop the worker); the worker runs as uid 10002 with no capabilities. The
+submission is copied into an anonymous volume as a root-owned 0444 file
+before start, and the verdict comes back on the judge's stdout, which the
+worker cannot reach.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from typing import Any
+
+from .. import paths
+from ..__about__ import __version__
+from ..errors import ImageMissing, ImageStale, SandboxFailed, SandboxUnavailable
+from ..models import Feedback
+from ..settings import GradeSettings, JudgeConfig
+from ..submission import Submission
+from .base import parse_judge_output
+from .process import wall_timeout_feedback
+
+JUDGE_UID = 10001
+STUDENT_UID = 10002
+LABEL_VERSION = "org.minigpt-grader.version"
+LABEL_SUITE = "org.minigpt-grader.suite-hash"
+LABEL_RUN = "org.minigpt-grader.run"
+BUILD_HINT = "Build it with: grade build-image"
+
+JUDGE_COMMAND = [
+    "setpriv",
+    f"--reuid={JUDGE_UID}",
+    f"--regid={JUDGE_UID}",
+    "--clear-groups",
+    "--inh-caps=-all,+setuid,+setgid,+kill",
+    "--ambient-caps=-all,+setuid,+setgid,+kill",
+    "python3",
+    "-m",
+    "grader.judge",
+    "--submission",
+    "/submission/minigpt.py",
+]
+WORKER_PREFIX = [
+    "setpriv",
+    f"--reuid={STUDENT_UID}",
+    f"--regid={STUDENT_UID}",
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--ambient-caps=-all",
+]
+
+
+def docker_client() -> Any:
+    """A client for the local engine, or SandboxUnavailable saying how to get one."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except DockerException as exc:
+        raise SandboxUnavailable(
+            f"Cannot reach a Docker engine ({_short(exc)}).",
+            fix="Start Docker (as root: bash scripts/ensure-docker.sh), or grade without "
+            "isolation: grade --sandbox process FILE",
+        ) from None
+    return client
+
+
+def check_image(client: Any, image: str) -> None:
+    """Refuse a missing image, or one built from other sources than this grader."""
+    from docker.errors import ImageNotFound
+
+    try:
+        found = client.images.get(image)
+    except ImageNotFound:
+        raise ImageMissing(f"The grader image {image} is not built.", fix=BUILD_HINT) from None
+    labels = found.labels or {}
+    want = {LABEL_VERSION: __version__, LABEL_SUITE: paths.suite_hash()}
+    stale = {k: labels.get(k) for k, v in want.items() if labels.get(k) != v}
+    if stale:
+        raise ImageStale(
+            f"The grader image {image} is stale: built for suite "
+            f"{labels.get(LABEL_SUITE)} / version {labels.get(LABEL_VERSION)}, this grader is "
+            f"suite {want[LABEL_SUITE]} / version {want[LABEL_VERSION]}.",
+            fix=BUILD_HINT,
+        )
+
+
+def submission_archive(raw: bytes) -> bytes:
+    """A tar with minigpt.py owned by root, read-only for everyone."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("minigpt.py")
+        info.size = len(raw)
+        info.mode = 0o444
+        info.uid = info.gid = 0
+        info.mtime = int(time.time())
+        tar.addfile(info, io.BytesIO(raw))
+    return buffer.getvalue()
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, settings: GradeSettings) -> None:
+        self.settings = settings
+        self.client = docker_client()
+        check_image(self.client, settings.image)
+
+    def container_options(self) -> dict[str, Any]:
+        """Every limit of the sandbox, in the SDK's terms."""
+        limits = self.settings.limits
+        config = JudgeConfig.from_limits(
+            limits,
+            policy=self.settings.policy,
+            python="python3",
+            sandbox="docker",
+            worker_prefix=WORKER_PREFIX,
+            worker_dir="/opt/sandbox/worker",
+            pack_dir="/opt/sandbox/pack",
+            reference_path="/opt/grader/reference/minigpt.py",
+        )
+        memory = f"{limits.memory_mb}m"
+        return {
+            "command": [*JUDGE_COMMAND, "--config", config.model_dump_json()],
+            "user": "0",
+            "network_disabled": True,
+            "network_mode": "none",
+            "mem_limit": memory,
+            "memswap_limit": memory,
+            "nano_cpus": int(limits.cpus * 1e9),
+            "pids_limit": limits.pids,
+            "read_only": True,
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
+            "cap_drop": ["ALL"],
+            "cap_add": ["SETUID", "SETGID", "KILL"],
+            "security_opt": ["no-new-privileges"],
+            "ulimits": _ulimits(),
+            "labels": {LABEL_RUN: "1"},
+            "detach": True,
+        }
+
+    def run(self, submission: Submission) -> Feedback:
+        from docker.errors import DockerException
+        from requests.exceptions import ConnectionError as RequestsConnectionError
+        from requests.exceptions import ReadTimeout
+
+        limits = self.settings.limits
+        container = None
+        try:
+            container = self.client.containers.create(
+                self.settings.image, **self.container_options()
+            )
+            container.put_archive("/submission", submission_archive(submission.raw))
+            container.start()
+            try:
+                state = container.wait(timeout=limits.wall_timeout)
+            except (ReadTimeout, RequestsConnectionError):
+                container.kill()
+                return wall_timeout_feedback(limits.wall_timeout)
+            stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+            if state.get("StatusCode") != 0 or not stdout.strip():
+                container.reload()
+                stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+                oom = container.attrs.get("State", {}).get("OOMKilled")
+                raise SandboxFailed(
+                    f"The judge container ended with status {state.get('StatusCode')}"
+                    f"{' (out of memory)' if oom else ''}: {stderr.strip()[-500:]}"
+                )
+            return parse_judge_output(stdout)
+        except DockerException as exc:
+            raise SandboxFailed(f"Docker failed while grading: {_short(exc)}") from None
+        finally:
+            if container is not None:
+                _remove(container)
+
+
+def _remove(container: Any) -> None:
+    """Remove the container and its volume; tolerate it being gone already."""
+    from docker.errors import DockerException
+
+    for _ in range(3):
+        try:
+            container.remove(force=True, v=True)
+            return
+        except DockerException as exc:
+            if "No such container" in str(exc) or "is already in progress" in str(exc):
+                return
+            time.sleep(0.5)
+
+
+def _ulimits() -> list[Any]:
+    from docker.types import Ulimit
+
+    return [Ulimit(name="nofile", soft=256, hard=256), Ulimit(name="core", soft=0, hard=0)]
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def leftover_containers(client: Any) -> list[Any]:
+    """Grader containers still present (a test asserts there are none)."""
+    return list(client.containers.list(all=True, filters={"label": LABEL_RUN}))

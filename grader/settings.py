@@ -1,0 +1,75 @@
+"""Typed settings: the sandbox limits on the host, and the judge's own config.
+
+:class:`JudgeConfig` crosses the host/sandbox boundary as JSON, so it only
+holds plain values and paths as they are seen *inside* the sandbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import paths
+from .policy import MAX_SOURCE_BYTES
+
+DEFAULT_IMAGE = "minigpt-grader:latest"
+
+
+class Limits(BaseModel):
+    """Sandbox limits; every one has a CLI flag (see README, "Limits")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    wall_timeout: float = Field(300.0, gt=0, description="seconds before the whole run is killed")
+    call_timeout: float = Field(10.0, gt=0, description="base seconds for one probe call")
+    import_timeout: float = Field(10.0, gt=0, description="seconds to import the submission")
+    memory_mb: int = Field(1024, ge=128, description="container memory (swap equal to it)")
+    worker_memory_mb: int = Field(512, ge=64, description="address space of the student's process")
+    cpus: float = Field(1.0, gt=0, description="CPU quota of the container")
+    pids: int = Field(64, ge=8, description="process/thread limit of the container")
+    tmpfs_mb: int = Field(32, ge=1, description="size of the writable scratch /tmp")
+    max_source_bytes: int = Field(MAX_SOURCE_BYTES, ge=1)
+
+
+class JudgeConfig(BaseModel):
+    """What the judge needs to know, with paths as the judge sees them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    call_timeout: float = 10.0
+    import_timeout: float = 10.0
+    worker_memory_mb: int = 512
+    max_source_bytes: int = MAX_SOURCE_BYTES
+    policy: bool = True
+    python: str = "python3"
+    worker_prefix: list[str] = Field(default_factory=list)
+    worker_dir: Path = paths.WORKER_DIR
+    pack_dir: Path = paths.TEMPLATE_DIR
+    reference_path: Path = paths.REFERENCE_PATH
+    scratch_dir: Path | None = None
+    sandbox: Literal["docker", "process"] = "process"
+
+    @classmethod
+    def from_limits(cls, limits: Limits, **overrides: object) -> JudgeConfig:
+        return cls.model_validate(
+            {
+                "call_timeout": limits.call_timeout,
+                "import_timeout": limits.import_timeout,
+                "worker_memory_mb": limits.worker_memory_mb,
+                "max_source_bytes": limits.max_source_bytes,
+                **overrides,
+            }
+        )
+
+
+class GradeSettings(BaseModel):
+    """Everything ``grade`` needs besides the file: which sandbox, which limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sandbox: Literal["docker", "process"] = "docker"
+    image: str = DEFAULT_IMAGE
+    limits: Limits = Field(default_factory=Limits)
+    policy: bool = Field(True, description="static source checks (off only to test the sandbox)")

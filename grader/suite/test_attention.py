@@ -1,0 +1,63 @@
+"""Check `attention`: attention weights over the visible keys sum to one."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from suite_support import expect, max_abs_diff, rows_equal
+
+pytestmark = pytest.mark.check("attention")
+
+
+def _identical(t: int, d: int, seed: int) -> list[list[float]]:
+    rng = random.Random(seed)
+    row = [rng.uniform(-1.5, 1.5) for _ in range(d)]
+    return [list(row) for _ in range(t)]
+
+
+def _check_identical(student, causal: bool) -> None:
+    inputs = [_identical(4, 4, 21), _identical(5, 4, 22)]
+    outs = student.run(
+        "run_module",
+        component="SelfAttention",
+        args=[4],
+        inputs=inputs,
+        forward_kwargs={"causal": causal},
+    )["outputs"]
+    for out in outs:
+        rows = out["data"]
+        for i, row in enumerate(rows):
+            expect(
+                rows_equal(row, rows[0], tol=1e-7),
+                f"with {len(rows)} identical input rows (causal={causal}), output row {i} "
+                f"differs from row 0 by {max_abs_diff(row, rows[0]):.3g}; a weighted average "
+                "of identical rows must equal that row",
+                "Normalise each query's weights over its keys (softmax along one row of "
+                "scores) so they sum to one.",
+            )
+
+
+def test_identical_rows_causal(student):
+    """Identical input rows give identical output rows (causal)"""
+    _check_identical(student, causal=True)
+
+
+def test_identical_rows_not_causal(student):
+    """Identical input rows give identical output rows (causal=False)"""
+    _check_identical(student, causal=False)
+
+
+def test_single_row_attends_to_itself(student):
+    """A one-row input equals the same row's output inside a longer causal input"""
+    rng = random.Random(23)
+    first = [rng.uniform(-1, 1) for _ in range(4)]
+    longer = [first] + [[rng.uniform(-1, 1) for _ in range(4)] for _ in range(3)]
+    outs = student.run(
+        "run_module", component="SelfAttention", args=[4], inputs=[[first], longer]
+    )["outputs"]
+    expect(
+        rows_equal(outs[0]["data"][0], outs[1]["data"][0], tol=1e-7),
+        "row 0 of a causal attention output changes when later rows are added; position 0 "
+        "may attend only to itself",
+    )

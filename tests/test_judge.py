@@ -1,0 +1,150 @@
+"""The judge end to end (process backend): verdicts, and failures kept to one check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hostile
+import pytest
+from conftest import REFERENCE, SKELETON, process_settings
+
+from grader.api import grade
+from grader.models import Feedback
+from grader.rubric import CHECKS, MAX_SCORE
+
+GENERATE_CHECKS = {"generate_output", "generate_cropping", "generate_sampling",
+                   "generate_temperature"}
+
+
+def failing(feedback: Feedback) -> set[str]:
+    return {c.id for c in feedback.checks if not c.passed}
+
+
+def grade_source(write_submission: Any, source: str, policy: bool = True, **limits: Any) -> Feedback:
+    settings = process_settings(**limits)
+    settings.policy = policy
+    return grade(write_submission(source), settings)
+
+
+def test_reference_gets_full_marks() -> None:
+    feedback = grade(REFERENCE, process_settings())
+    assert feedback.status == "passed"
+    assert feedback.summary == "No issues detected"
+    assert feedback.score == MAX_SCORE == 100
+    assert [c.id for c in feedback.checks] == [c.id for c in CHECKS]
+    assert all(c.passed and not c.issues for c in feedback.checks)
+    assert feedback.gradable and not feedback.isolated and feedback.sandbox == "process"
+    assert len(feedback.suite_hash) == 16 and feedback.submission_sha256
+
+
+def test_skeleton_scores_zero_with_one_issue_per_check() -> None:
+    feedback = grade(SKELETON, process_settings())
+    assert feedback.status == "failed"
+    assert feedback.score == 0
+    assert feedback.error is None, "the skeleton imports fine: its failures are per check"
+    for check in feedback.checks:
+        assert not check.passed
+        assert len(check.issues) == 1, (check.id, check.issues)
+        assert "not implemented yet" in check.issues[0].message
+    assert feedback.summary == f"{len(CHECKS)} issues detected"
+
+
+def test_same_submission_same_result(write_submission: Any) -> None:
+    source = hostile.reference_with(
+        "def generate(model, start_ids, max_new_tokens, temperature=1.0):\n"
+        "    return list(start_ids) + [0] * max_new_tokens"
+    )
+    first = grade_source(write_submission, source)
+    second = grade_source(write_submission, source)
+    assert first.model_dump(exclude={"durations"}) == second.model_dump(exclude={"durations"})
+    assert "generate_sampling" in failing(first)
+
+
+def test_hang_in_one_function_keeps_other_credit(write_submission: Any) -> None:
+    feedback = grade_source(write_submission, hostile.hang_in_generate(), call_timeout=1.0)
+    assert failing(feedback) == GENERATE_CHECKS
+    issue = next(c for c in feedback.checks if c.id == "generate_output").issues[0]
+    assert "did not finish within 1 s in generate()" in issue.message
+    assert feedback.score == MAX_SCORE - sum(c.points for c in CHECKS if c.id in GENERATE_CHECKS)
+
+
+def test_hang_at_import_is_a_timeout_error(write_submission: Any) -> None:
+    feedback = grade_source(write_submission, hostile.hang_at_import(), import_timeout=1.5)
+    assert feedback.status == "error"
+    assert feedback.error is not None and feedback.error.kind == "timeout"
+    assert "within 1.5 s" in feedback.error.message
+    assert feedback.score == 0 and feedback.gradable
+
+
+def test_system_exit_is_contained(write_submission: Any) -> None:
+    feedback = grade_source(write_submission, hostile.exit_in_cross_entropy())
+    assert failing(feedback) == {"cross_entropy"}
+    message = feedback.checks[[c.id for c in CHECKS].index("cross_entropy")].issues[0].message
+    assert "stopped the process" in message
+
+
+def test_os_exit_is_contained_and_prints_are_ignored(write_submission: Any) -> None:
+    feedback = grade_source(write_submission, hostile.os_exit_in_generate(), policy=False)
+    assert failing(feedback) == GENERATE_CHECKS
+    issue = feedback.checks[[c.id for c in CHECKS].index("generate_output")].issues[0]
+    assert "generate() stopped the process (the process ended with exit code 0)" in issue.message
+
+
+def test_memory_blowup_is_contained(write_submission: Any) -> None:
+    feedback = grade_source(
+        write_submission, hostile.memory_bomb_in_cross_entropy(), worker_memory_mb=256
+    )
+    assert failing(feedback) == {"cross_entropy"}
+    issue = feedback.checks[[c.id for c in CHECKS].index("cross_entropy")].issues[0]
+    assert "ran out of memory in cross_entropy_loss()" in issue.message
+
+
+def test_output_flood_changes_nothing(write_submission: Any) -> None:
+    feedback = grade_source(write_submission, hostile.output_flood())
+    assert feedback.status == "passed"
+    assert feedback.student_output.bytes > 5_000_000
+    assert len(feedback.model_dump_json()) < 20_000
+    assert "PASSED" not in feedback.model_dump_json()
+
+
+def test_exception_points_at_students_line(write_submission: Any) -> None:
+    source = hostile.reference_with(
+        "def cross_entropy_loss(logits, targets):\n"
+        "    return logits[len(targets)][0]"
+    )
+    feedback = grade_source(write_submission, source)
+    assert failing(feedback) == {"cross_entropy"}
+    issue = feedback.checks[[c.id for c in CHECKS].index("cross_entropy")].issues[0]
+    last_line = source.rstrip("\n").count("\n") + 1
+    assert issue.line == last_line
+    assert "IndexError" in issue.message and "logits[len(targets)][0]" in issue.message
+
+
+def test_policy_violation_never_runs(write_submission: Any, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    source = f"import os\nopen({str(marker)!r}, 'w').write('x')\n"
+    feedback = grade_source(write_submission, source)
+    assert feedback.status == "error" and feedback.error is not None
+    assert feedback.error.kind == "policy" and feedback.error.line == 1
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "words"),
+    [
+        (b"", "policy", "empty"),
+        (b"\x00\x01\x02binary", "policy", "binary"),
+        ("x = 'caf\xe9'\n".encode("latin-1"), "policy", "UTF-8"),
+        (b"def f(:\n    pass\n", "syntax", "Syntax error on line 1"),
+        (b"x = 1\n" * 30_000, "policy", "limited to"),
+    ],
+)
+def test_malformed_files_are_student_errors(
+    write_submission: Any, raw: bytes, kind: str, words: str
+) -> None:
+    feedback = grade(write_submission(raw), process_settings())
+    assert feedback.status == "error" and feedback.gradable
+    assert feedback.error is not None and feedback.error.kind == kind
+    assert words in feedback.error.message
+    assert feedback.score == 0

@@ -1,0 +1,96 @@
+"""From test outcomes to the verdict: points, issues, and grader bugs."""
+
+from __future__ import annotations
+
+from grader.judge.failures import describe
+from grader.judge.verdict import Outcome, feedback_from_outcomes, summarise
+from grader.rubric import CHECKS, CHECKS_BY_ID, MAX_SCORE
+
+
+def all_pass() -> list[Outcome]:
+    return [Outcome(check=c.id, title=f"{c.id} test", passed=True) for c in CHECKS]
+
+
+def test_all_passing_gives_full_marks() -> None:
+    feedback = feedback_from_outcomes(all_pass())
+    assert feedback.status == "passed" and feedback.score == MAX_SCORE
+    assert feedback.summary == "No issues detected"
+
+
+def test_one_failing_test_costs_its_whole_check() -> None:
+    outcomes = [
+        *all_pass(),
+        Outcome(check="causal_mask", title="future", passed=False, message="row 1 moved"),
+    ]
+    feedback = feedback_from_outcomes(outcomes)
+    assert feedback.status == "failed"
+    assert feedback.score == MAX_SCORE - CHECKS_BY_ID["causal_mask"].points
+    check = next(c for c in feedback.checks if c.id == "causal_mask")
+    assert not check.passed and check.score == 0
+    assert check.issues[0].message == "row 1 moved"
+    assert check.issues[0].hint == CHECKS_BY_ID["causal_mask"].hint
+    assert feedback.summary == "1 issue detected"
+
+
+def test_not_implemented_is_said_once_per_check() -> None:
+    outcomes = all_pass() + [
+        Outcome(check="shapes", title=f"t{i}", passed=False, kind="not_implemented",
+                message=f"Embedding.__init__() is not implemented yet ({i})")
+        for i in range(3)
+    ]
+    check = next(c for c in feedback_from_outcomes(outcomes).checks if c.id == "shapes")
+    assert len(check.issues) == 1
+
+
+def test_duplicate_messages_collapse_and_are_capped() -> None:
+    outcomes = all_pass() + [
+        Outcome(check="training", title="a", passed=False, message="same"),
+        Outcome(check="training", title="b", passed=False, message="same"),
+        *[Outcome(check="training", title=f"c{i}", passed=False, message=f"m{i}")
+          for i in range(5)],
+    ]
+    check = next(c for c in feedback_from_outcomes(outcomes).checks if c.id == "training")
+    assert [i.message for i in check.issues] == ["same", "m0", "m1"]
+
+
+def test_timeout_gets_a_timeout_hint() -> None:
+    outcomes = all_pass() + [
+        Outcome(check="generate_output", title="t", passed=False, kind="timeout", message="slow")
+    ]
+    check = next(c for c in feedback_from_outcomes(outcomes).checks if c.id == "generate_output")
+    assert "loop" in (check.issues[0].hint or "")
+
+
+def test_grader_bug_is_not_gradable() -> None:
+    outcomes = all_pass() + [
+        Outcome(check="shapes", title="t", passed=False, internal="KeyError: 'x'")
+    ]
+    feedback = feedback_from_outcomes(outcomes)
+    assert feedback.status == "error" and not feedback.gradable and feedback.score is None
+    assert feedback.error is not None and feedback.error.kind == "infrastructure"
+    assert "KeyError" in feedback.error.message
+
+
+def test_missing_check_coverage_is_not_gradable() -> None:
+    outcomes = [o for o in all_pass() if o.check != "residual"]
+    feedback = feedback_from_outcomes(outcomes)
+    assert not feedback.gradable and "residual" in feedback.summary
+
+
+def test_summary_wording() -> None:
+    assert summarise(0) == "No issues detected"
+    assert summarise(1) == "1 issue detected"
+    assert summarise(3) == "3 issues detected"
+
+
+def test_error_records_read_as_sentences() -> None:
+    assert describe({"kind": "timeout", "stage": "generate()", "seconds": 10.0}) == (
+        "did not finish within 10 s in generate()"
+    )
+    text = describe({"kind": "exception", "stage": "MiniGPT.forward()", "type": "IndexError",
+                     "message": "list index out of range", "line": 42, "code": "x = y[t]"})
+    assert text == ("MiniGPT.forward() raised IndexError: list index out of range "
+                    "(line 42: `x = y[t]`)")
+    assert describe({"kind": "not_implemented", "stage": "generate()", "message": ""}) == (
+        "generate() is not implemented yet"
+    )
