@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from .__about__ import __version__
 from .judge.verdict import error_feedback
 from .models import Feedback
 from .policy import check_source, too_large
-from .sandbox import make_backend
+from .sandbox import Backend, make_backend
 from .settings import GradeSettings
 from .submission import Submission, load_submission
 
@@ -26,11 +27,17 @@ def grade(path: Path, settings: GradeSettings | None = None) -> Feedback:
     return grade_submission(submission, settings)
 
 
-def grade_submission(submission: Submission, settings: GradeSettings) -> Feedback:
+def grade_submission(
+    submission: Submission,
+    settings: GradeSettings,
+    cancel: threading.Event | None = None,
+    backend: Backend | None = None,
+) -> Feedback:
+    """Grade an already-read submission (batch grading shares this path)."""
     started = time.monotonic()
     feedback = _precheck(submission, settings)
     if feedback is None:
-        feedback = make_backend(settings).run(submission)
+        feedback = (backend or make_backend(settings)).run(submission, cancel)
     feedback.submission = submission.name
     feedback.submission_sha256 = submission.sha256
     feedback.sandbox = settings.sandbox

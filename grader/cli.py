@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from .__about__ import __version__
-from .errors import EXIT_INFRASTRUCTURE, EXIT_ISSUES, EXIT_PASSED, GraderError, InfrastructureError
+from .errors import (
+    EXIT_INFRASTRUCTURE,
+    EXIT_ISSUES,
+    EXIT_PASSED,
+    GraderError,
+    InfrastructureError,
+    UsageError,
+)
 from .formats import FORMATS, render
 from .formats.gradescope import to_gradescope_json
 from .judge.verdict import infrastructure_feedback
 from .models import Feedback
 from .settings import DEFAULT_IMAGE, GradeSettings, Limits
+from .util import write_atomic
 
 DEFAULTS = Limits()
 
@@ -41,21 +48,6 @@ def exit_code(feedback: Feedback) -> int:
     return EXIT_PASSED if feedback.status == "passed" else EXIT_ISSUES
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing (a crash never leaves half a result)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def fail(error: GraderError) -> NoReturn:
     click.secho(f"Error: {error.message}", fg="red", err=True)
     if error.fix:
@@ -66,29 +58,70 @@ def fail(error: GraderError) -> NoReturn:
 def limit_options(function: Any) -> Any:
     """The sandbox limits as flags; defaults come from Limits (documented in the README)."""
     options = [
-        click.option("--timeout", "wall_timeout", type=click.FloatRange(min=1),
-                     default=DEFAULTS.wall_timeout, show_default=True,
-                     help="Seconds before the whole run is killed."),
-        click.option("--test-timeout", "call_timeout", type=click.FloatRange(min=0.5),
-                     default=DEFAULTS.call_timeout, show_default=True,
-                     help="Base seconds for one probe of the student's code (heavy checks get a multiple)."),
-        click.option("--memory", "memory_mb", type=click.IntRange(min=128),
-                     default=DEFAULTS.memory_mb, show_default=True,
-                     help="Container memory in MiB (swap equal to it)."),
-        click.option("--worker-memory", "worker_memory_mb", type=click.IntRange(min=64),
-                     default=DEFAULTS.worker_memory_mb, show_default=True,
-                     help="Address space of the student's process in MiB."),
-        click.option("--cpus", type=click.FloatRange(min=0.1), default=DEFAULTS.cpus,
-                     show_default=True, help="CPU quota of the container."),
-        click.option("--pids", type=click.IntRange(min=8), default=DEFAULTS.pids,
-                     show_default=True, help="Process/thread limit of the container."),
-        click.option("--sandbox", type=click.Choice(["docker", "process"]), default="docker",
-                     show_default=True,
-                     help="docker isolates the code; process runs it locally without isolation."),
-        click.option("--image", default=DEFAULT_IMAGE, show_default=True,
-                     help="Grader image (docker sandbox)."),
-        click.option("--unsafe-skip-policy", is_flag=True,
-                     help="Skip the static source checks (only to test the sandbox itself)."),
+        click.option(
+            "--timeout",
+            "wall_timeout",
+            type=click.FloatRange(min=1),
+            default=DEFAULTS.wall_timeout,
+            show_default=True,
+            help="Seconds before the whole run is killed.",
+        ),
+        click.option(
+            "--test-timeout",
+            "call_timeout",
+            type=click.FloatRange(min=0.5),
+            default=DEFAULTS.call_timeout,
+            show_default=True,
+            help="Base seconds for one probe of the student's code (heavy checks get a multiple).",
+        ),
+        click.option(
+            "--memory",
+            "memory_mb",
+            type=click.IntRange(min=128),
+            default=DEFAULTS.memory_mb,
+            show_default=True,
+            help="Container memory in MiB (swap equal to it).",
+        ),
+        click.option(
+            "--worker-memory",
+            "worker_memory_mb",
+            type=click.IntRange(min=64),
+            default=DEFAULTS.worker_memory_mb,
+            show_default=True,
+            help="Address space of the student's process in MiB.",
+        ),
+        click.option(
+            "--cpus",
+            type=click.FloatRange(min=0.1),
+            default=DEFAULTS.cpus,
+            show_default=True,
+            help="CPU quota of the container.",
+        ),
+        click.option(
+            "--pids",
+            type=click.IntRange(min=8),
+            default=DEFAULTS.pids,
+            show_default=True,
+            help="Process/thread limit of the container.",
+        ),
+        click.option(
+            "--sandbox",
+            type=click.Choice(["docker", "process"]),
+            default="docker",
+            show_default=True,
+            help="docker isolates the code; process runs it locally without isolation.",
+        ),
+        click.option(
+            "--image",
+            default=DEFAULT_IMAGE,
+            show_default=True,
+            help="Grader image (docker sandbox).",
+        ),
+        click.option(
+            "--unsafe-skip-policy",
+            is_flag=True,
+            help="Skip the static source checks (only to test the sandbox itself).",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -125,17 +158,31 @@ def cli() -> None:
 
 @cli.command("check")
 @click.argument("submission", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="panel", show_default=True,
-              help="panel for people, json (the feedback schema), gradescope (results.json).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the result to this file instead of stdout.")
-@click.option("--gradescope-visibility",
-              type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
-              default="visible", show_default=True,
-              help="Visibility of the per-check tests in --format gradescope.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="panel",
+    show_default=True,
+    help="panel for people, json (the feedback schema), gradescope (results.json).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result to this file instead of stdout.",
+)
+@click.option(
+    "--gradescope-visibility",
+    type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
+    default="visible",
+    show_default=True,
+    help="Visibility of the per-check tests in --format gradescope.",
+)
 @limit_options
-def check_command(submission: Path, fmt: str, output: Path | None,
-                  gradescope_visibility: str, **options: Any) -> None:
+def check_command(
+    submission: Path, fmt: str, output: Path | None, gradescope_visibility: str, **options: Any
+) -> None:
     """Grade SUBMISSION (the student's minigpt.py, any file name)."""
     from .api import grade
 
@@ -172,9 +219,12 @@ def _emit(feedback: Feedback, fmt: str, output: Path | None, visibility: str) ->
 
 @cli.command("build-image")
 @click.option("--tag", default=DEFAULT_IMAGE, show_default=True)
-@click.option("--base", default=None,
-              help="Base image (default: python:3.11-slim if present or pullable, else one made "
-              "offline with debootstrap).")
+@click.option(
+    "--base",
+    default=None,
+    help="Base image (default: python:3.11-slim if present or pullable, else one made "
+    "offline with debootstrap).",
+)
 def build_image_command(tag: str, base: str | None) -> None:
     """Build the sandbox image (hermetic; works without an image registry)."""
     from .sandbox.docker_backend import docker_client
@@ -185,6 +235,138 @@ def build_image_command(tag: str, base: str | None) -> None:
     except GraderError as exc:
         fail(exc)
     click.echo(f"Built {tag} ({image_id[:19]})")
+
+
+@cli.command("batch")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for results/<student>.json, gradebook.csv and summary.json.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="number of cores",
+    help="Submissions graded in parallel.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0, max=10),
+    default=2,
+    show_default=True,
+    help="Extra attempts after an infrastructure error.",
+)
+@limit_options
+def batch_command(
+    paths: tuple[Path, ...], out: Path, jobs: int, retries: int, **options: Any
+) -> None:
+    """Grade many submissions: files, folders of files, or one folder per student.
+
+    Re-running the same command skips what is already graded. Exit code 0 when
+    every submission got a verdict, 3 when some stayed not gradable.
+    """
+    from .batch import BatchGrader, discover
+    from .formats.batch_progress import BatchProgress, summary_table
+
+    settings = settings_from(options)
+    try:
+        entries = discover(paths)
+        if settings.sandbox == "docker":
+            from .sandbox.docker_backend import check_image, docker_client
+
+            check_image(docker_client(), settings.image)
+    except GraderError as exc:
+        fail(exc)
+    if not entries:
+        fail(UsageError("No submissions found in the given paths."))
+    grader = BatchGrader(settings, out, jobs=jobs, retries=retries)
+    with BatchProgress(len(entries)) as progress:
+        try:
+            report = grader.run(entries, progress.update)
+        except KeyboardInterrupt:
+            click.secho(
+                "Interrupted: finished results are kept; run the same command to resume.",
+                fg="yellow",
+                err=True,
+            )
+            sys.exit(130)
+    click.echo(summary_table(out), err=True)
+    click.echo(
+        f"{report.total} submissions: {report.graded} graded, {report.skipped} already "
+        f"done, {report.not_gradable} not gradable. Results in {out}",
+        err=True,
+    )
+    sys.exit(EXIT_INFRASTRUCTURE if report.not_gradable else EXIT_PASSED)
+
+
+@cli.command("gradescope-package")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("autograder.zip"),
+    show_default=True,
+)
+@click.option(
+    "--visibility",
+    type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
+    default="after_due_date",
+    show_default=True,
+    help="When students see the per-check results of the hidden suite.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=10),
+    default=600.0,
+    show_default=True,
+    help="Wall-clock seconds per submission.",
+)
+def gradescope_package_command(out: Path, visibility: str, timeout: float) -> None:
+    """Build the autograder zip to upload to Gradescope (process backend inside)."""
+    from .gradescope_package import build_package
+
+    try:
+        path = build_package(out, visibility=visibility, timeout=timeout)
+    except GraderError as exc:
+        fail(exc)
+    click.echo(f"Wrote {path}: upload it as the assignment's autograder (zip file).")
+
+
+@cli.command("selftest")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="number of cores",
+)
+@limit_options
+def selftest_command(jobs: int, **options: Any) -> None:
+    """Prove the hidden suite: every known bug caught, every correct solution passed.
+
+    Run it after editing the suite (tests/solutions/ holds the bank).
+    """
+    from .selftest import CaseResult, run_selftest
+
+    if options["sandbox"] == "docker" and "--sandbox" not in sys.argv:
+        options["sandbox"] = "process"  # the suite is the subject here, not the sandbox
+
+    def show(result: CaseResult) -> None:
+        mark = click.style("ok  ", fg="green") if result.ok else click.style("FAIL", fg="red")
+        click.echo(f"{mark} {result.case.name}: {result.detail}")
+
+    try:
+        results = run_selftest(settings_from(options), jobs=jobs, on_result=show)
+    except GraderError as exc:
+        fail(exc)
+    bad = [r for r in results if not r.ok]
+    click.echo(f"{len(results) - len(bad)} passed, {len(bad)} failed")
+    sys.exit(EXIT_ISSUES if bad else EXIT_PASSED)
 
 
 @cli.command("schema")

@@ -59,5 +59,11 @@ class SandboxFailed(InfrastructureError):
     """The sandbox ran but did not return a usable verdict."""
 
 
+class Cancelled(GraderError):
+    """The run was stopped on request (Ctrl-C in a batch); nothing was recorded."""
+
+    exit_code = 130
+
+
 class ContractError(InfrastructureError):
     """The judge's answer does not follow the versioned host/sandbox contract."""

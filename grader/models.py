@@ -15,9 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = "1.0"
 
 Status = Literal["passed", "failed", "error"]
-ErrorKind = Literal[
-    "syntax", "policy", "import", "timeout", "memory", "crash", "infrastructure"
-]
+ErrorKind = Literal["syntax", "policy", "import", "timeout", "memory", "crash", "infrastructure"]
 SandboxKind = Literal["docker", "process"]
 
 

@@ -24,9 +24,25 @@ MAX_SOURCE_BYTES = 100_000
 
 STDLIB_ALLOWED = frozenset(
     {
-        "__future__", "abc", "bisect", "collections", "collections.abc", "copy",
-        "dataclasses", "decimal", "enum", "fractions", "functools", "heapq",
-        "itertools", "math", "numbers", "operator", "random", "statistics", "typing",
+        "__future__",
+        "abc",
+        "bisect",
+        "collections",
+        "collections.abc",
+        "copy",
+        "dataclasses",
+        "decimal",
+        "enum",
+        "fractions",
+        "functools",
+        "heapq",
+        "itertools",
+        "math",
+        "numbers",
+        "operator",
+        "random",
+        "statistics",
+        "typing",
     }
 )
 PACK_MODULES = frozenset({"engine", "nn"})
@@ -40,9 +56,26 @@ MODULE_DENYLIST: dict[str, frozenset[str]] = {
 
 FORBIDDEN_BUILTINS = frozenset(
     {
-        "eval", "exec", "compile", "open", "__import__", "globals", "locals", "vars",
-        "input", "breakpoint", "help", "exit", "quit", "memoryview", "delattr",
-        "setattr", "getattr", "__builtins__", "__loader__", "__spec__",
+        "eval",
+        "exec",
+        "compile",
+        "open",
+        "__import__",
+        "globals",
+        "locals",
+        "vars",
+        "input",
+        "breakpoint",
+        "help",
+        "exit",
+        "quit",
+        "memoryview",
+        "delattr",
+        "setattr",
+        "getattr",
+        "__builtins__",
+        "__loader__",
+        "__spec__",
     }
 )
 # getattr-style calls are fine with a literal, non-dunder attribute name.
@@ -50,20 +83,62 @@ LITERAL_ATTR_CALLS = frozenset({"getattr", "setattr", "delattr"})
 
 ALLOWED_DUNDER_ATTRS = frozenset(
     {
-        "__init__", "__name__", "__qualname__", "__doc__", "__class__", "__call__",
-        "__len__", "__iter__", "__next__", "__getitem__", "__setitem__", "__contains__",
-        "__repr__", "__str__", "__add__", "__radd__", "__sub__", "__rsub__", "__mul__",
-        "__rmul__", "__truediv__", "__rtruediv__", "__neg__", "__pow__", "__eq__",
-        "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__bool__",
-        "__float__", "__int__", "__post_init__",
+        "__init__",
+        "__name__",
+        "__qualname__",
+        "__doc__",
+        "__class__",
+        "__call__",
+        "__len__",
+        "__iter__",
+        "__next__",
+        "__getitem__",
+        "__setitem__",
+        "__contains__",
+        "__repr__",
+        "__str__",
+        "__add__",
+        "__radd__",
+        "__sub__",
+        "__rsub__",
+        "__mul__",
+        "__rmul__",
+        "__truediv__",
+        "__rtruediv__",
+        "__neg__",
+        "__pow__",
+        "__eq__",
+        "__ne__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__hash__",
+        "__bool__",
+        "__float__",
+        "__int__",
+        "__post_init__",
     }
 )
 ALLOWED_DUNDER_NAMES = frozenset({"__name__", "__doc__"})
 FRAME_ATTRS = frozenset(
     {
-        "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code", "f_globals",
-        "f_locals", "f_builtins", "f_back", "f_code", "tb_frame", "tb_next", "co_code",
-        "co_consts", "co_names",
+        "gi_frame",
+        "gi_code",
+        "cr_frame",
+        "cr_code",
+        "ag_frame",
+        "ag_code",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_back",
+        "f_code",
+        "tb_frame",
+        "tb_next",
+        "co_code",
+        "co_consts",
+        "co_names",
     }
 )
 _DUNDER = re.compile(r"^__\w+__$")

@@ -31,10 +31,7 @@ def hang_in_generate() -> str:
 
 def exit_in_cross_entropy() -> str:
     """exit() is refused by the policy; raising SystemExit is not, and must be contained."""
-    return reference_with(
-        "def cross_entropy_loss(logits, targets):\n"
-        "    raise SystemExit(0)"
-    )
+    return reference_with("def cross_entropy_loss(logits, targets):\n    raise SystemExit(0)")
 
 
 def os_exit_in_generate() -> str:

@@ -121,9 +121,20 @@ def test_missing_engine_panel_says_how_to_fix() -> None:
 
 def test_python_dash_m_grader_is_the_same_command() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "grader", "--sandbox", "process", "--format", "json",
-         str(REFERENCE)],
-        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "--sandbox",
+            "process",
+            "--format",
+            "json",
+            str(REFERENCE),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode == 0, proc.stderr
     assert Feedback.model_validate_json(proc.stdout).score == 100

@@ -25,8 +25,12 @@ from grader.settings import GradeSettings, Limits
 
 pytestmark = pytest.mark.docker
 
-GENERATE_CHECKS = {"generate_output", "generate_cropping", "generate_sampling",
-                   "generate_temperature"}
+GENERATE_CHECKS = {
+    "generate_output",
+    "generate_cropping",
+    "generate_sampling",
+    "generate_temperature",
+}
 
 
 def docker_grade(path: Path, policy: bool = True, **limits: Any) -> tuple[Feedback, float]:
@@ -57,7 +61,9 @@ def test_correct_solution_passes_isolated(docker_client: Any) -> None:
 
 
 def test_container_has_every_limit(docker_client: Any) -> None:
-    options = DockerBackend(GradeSettings(limits=Limits(memory_mb=700, pids=50))).container_options()
+    options = DockerBackend(
+        GradeSettings(limits=Limits(memory_mb=700, pids=50))
+    ).container_options()
     assert options["network_mode"] == "none" and options["network_disabled"]
     assert options["mem_limit"] == options["memswap_limit"] == "700m"
     assert options["pids_limit"] == 50 and options["read_only"]
@@ -75,9 +81,7 @@ def test_infinite_loop_at_import(docker_client: Any, write_submission: Any) -> N
 
 
 def test_infinite_loop_in_one_function(docker_client: Any, write_submission: Any) -> None:
-    feedback, seconds = docker_grade(
-        write_submission(hostile.hang_in_generate()), call_timeout=1.0
-    )
+    feedback, seconds = docker_grade(write_submission(hostile.hang_in_generate()), call_timeout=1.0)
     assert failing(feedback) == GENERATE_CHECKS
     assert "did not finish within 1 s in generate()" in issue(feedback, "generate_output")
     assert seconds < 60
@@ -121,15 +125,14 @@ def test_writes_outside_scratch_fail(
     docker_client: Any, write_submission: Any, tmp_path: Path
 ) -> None:
     target = tmp_path / "escaped.txt"
-    feedback, _ = docker_grade(write_submission(hostile.write_outside_scratch(str(target))),
-                               policy=False)
+    feedback, _ = docker_grade(
+        write_submission(hostile.write_outside_scratch(str(target))), policy=False
+    )
     assert feedback.status == "passed", "the writes fail quietly; grading is unaffected"
     assert not target.exists()
 
 
-def test_student_cannot_read_or_signal_the_judge(
-    docker_client: Any, write_submission: Any
-) -> None:
+def test_student_cannot_read_or_signal_the_judge(docker_client: Any, write_submission: Any) -> None:
     feedback, _ = docker_grade(write_submission(hostile.read_hidden_suite()), policy=False)
     assert feedback.status == "passed", "nothing readable, nothing killable: import succeeds"
 

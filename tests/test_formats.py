@@ -14,8 +14,15 @@ from grader.rubric import CHECKS, MAX_SCORE
 def sample(fail: bool) -> Feedback:
     outcomes = [Outcome(check=c.id, title=c.id, passed=True) for c in CHECKS]
     if fail:
-        outcomes.append(Outcome(check="positional", title="pos", passed=False,
-                                message="positions 0 and 1 give identical logits", line=12))
+        outcomes.append(
+            Outcome(
+                check="positional",
+                title="pos",
+                passed=False,
+                message="positions 0 and 1 give identical logits",
+                line=12,
+            )
+        )
     feedback = feedback_from_outcomes(outcomes)
     feedback.submission = "minigpt.py"
     feedback.isolated = True

@@ -13,15 +13,21 @@ from grader.api import grade
 from grader.models import Feedback
 from grader.rubric import CHECKS, MAX_SCORE
 
-GENERATE_CHECKS = {"generate_output", "generate_cropping", "generate_sampling",
-                   "generate_temperature"}
+GENERATE_CHECKS = {
+    "generate_output",
+    "generate_cropping",
+    "generate_sampling",
+    "generate_temperature",
+}
 
 
 def failing(feedback: Feedback) -> set[str]:
     return {c.id for c in feedback.checks if not c.passed}
 
 
-def grade_source(write_submission: Any, source: str, policy: bool = True, **limits: Any) -> Feedback:
+def grade_source(
+    write_submission: Any, source: str, policy: bool = True, **limits: Any
+) -> Feedback:
     settings = process_settings(**limits)
     settings.policy = policy
     return grade(write_submission(source), settings)
@@ -110,8 +116,7 @@ def test_output_flood_changes_nothing(write_submission: Any) -> None:
 
 def test_exception_points_at_students_line(write_submission: Any) -> None:
     source = hostile.reference_with(
-        "def cross_entropy_loss(logits, targets):\n"
-        "    return logits[len(targets)][0]"
+        "def cross_entropy_loss(logits, targets):\n    return logits[len(targets)][0]"
     )
     feedback = grade_source(write_submission, source)
     assert failing(feedback) == {"cross_entropy"}

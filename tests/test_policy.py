@@ -56,10 +56,12 @@ def test_escapes_are_refused_with_their_line(source: str, line: int, words: str)
 ORDINARY = [
     "import math, random\nfrom typing import List, Optional\nx: List[int] = []",
     "from engine import Value\nfrom nn import Module, Linear\nimport nn\nL = nn.Linear",
-    "import collections.abc\nfrom collections import defaultdict, abc\nS = collections.abc.Sequence",
+    "import collections.abc\nfrom collections import defaultdict, abc\n"
+    "S = collections.abc.Sequence",
     "from dataclasses import dataclass, field\n@dataclass\nclass C:\n    x: int = field(default=1)",
     "import functools, itertools, operator\ns = functools.reduce(operator.add, [1, 2])",
-    "class A:\n    def __init__(self):\n        super().__init__()\n        n = self.__class__.__name__",
+    "class A:\n    def __init__(self):\n        super().__init__()\n"
+    "        n = self.__class__.__name__",
     "class A:\n    def __repr__(self):\n        return f'A({self.__dict__})'",
     "x = getattr(object(), 'max_seq_len', 8)\nhasattr(x, 'data')",
     "if __name__ == '__main__':\n    print('training...')",

@@ -34,8 +34,13 @@ def test_one_failing_test_costs_its_whole_check() -> None:
 
 def test_not_implemented_is_said_once_per_check() -> None:
     outcomes = all_pass() + [
-        Outcome(check="shapes", title=f"t{i}", passed=False, kind="not_implemented",
-                message=f"Embedding.__init__() is not implemented yet ({i})")
+        Outcome(
+            check="shapes",
+            title=f"t{i}",
+            passed=False,
+            kind="not_implemented",
+            message=f"Embedding.__init__() is not implemented yet ({i})",
+        )
         for i in range(3)
     ]
     check = next(c for c in feedback_from_outcomes(outcomes).checks if c.id == "shapes")
@@ -43,27 +48,32 @@ def test_not_implemented_is_said_once_per_check() -> None:
 
 
 def test_duplicate_messages_collapse_and_are_capped() -> None:
-    outcomes = all_pass() + [
+    outcomes = [
+        *all_pass(),
         Outcome(check="training", title="a", passed=False, message="same"),
         Outcome(check="training", title="b", passed=False, message="same"),
-        *[Outcome(check="training", title=f"c{i}", passed=False, message=f"m{i}")
-          for i in range(5)],
+        *[
+            Outcome(check="training", title=f"c{i}", passed=False, message=f"m{i}")
+            for i in range(5)
+        ],
     ]
     check = next(c for c in feedback_from_outcomes(outcomes).checks if c.id == "training")
     assert [i.message for i in check.issues] == ["same", "m0", "m1"]
 
 
 def test_timeout_gets_a_timeout_hint() -> None:
-    outcomes = all_pass() + [
-        Outcome(check="generate_output", title="t", passed=False, kind="timeout", message="slow")
+    outcomes = [
+        *all_pass(),
+        Outcome(check="generate_output", title="t", passed=False, kind="timeout", message="slow"),
     ]
     check = next(c for c in feedback_from_outcomes(outcomes).checks if c.id == "generate_output")
     assert "loop" in (check.issues[0].hint or "")
 
 
 def test_grader_bug_is_not_gradable() -> None:
-    outcomes = all_pass() + [
-        Outcome(check="shapes", title="t", passed=False, internal="KeyError: 'x'")
+    outcomes = [
+        *all_pass(),
+        Outcome(check="shapes", title="t", passed=False, internal="KeyError: 'x'"),
     ]
     feedback = feedback_from_outcomes(outcomes)
     assert feedback.status == "error" and not feedback.gradable and feedback.score is None
@@ -87,10 +97,19 @@ def test_error_records_read_as_sentences() -> None:
     assert describe({"kind": "timeout", "stage": "generate()", "seconds": 10.0}) == (
         "did not finish within 10 s in generate()"
     )
-    text = describe({"kind": "exception", "stage": "MiniGPT.forward()", "type": "IndexError",
-                     "message": "list index out of range", "line": 42, "code": "x = y[t]"})
-    assert text == ("MiniGPT.forward() raised IndexError: list index out of range "
-                    "(line 42: `x = y[t]`)")
+    text = describe(
+        {
+            "kind": "exception",
+            "stage": "MiniGPT.forward()",
+            "type": "IndexError",
+            "message": "list index out of range",
+            "line": 42,
+            "code": "x = y[t]",
+        }
+    )
+    assert text == (
+        "MiniGPT.forward() raised IndexError: list index out of range (line 42: `x = y[t]`)"
+    )
     assert describe({"kind": "not_implemented", "stage": "generate()", "message": ""}) == (
         "generate() is not implemented yet"
     )

@@ -14,7 +14,6 @@ import pytest
 from .failures import CheckFailure, StudentError
 from .subjects import Subject
 
-
 SUBJECTS = pytest.StashKey[dict[str, Subject]]()
 
 

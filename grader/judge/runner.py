@@ -74,9 +74,9 @@ def _judge(raw: bytes, submission: Path, config: JudgeConfig, sink: OutputSink) 
             if exc.kind == "timeout":
                 message = (
                     f"Importing your file did not finish within {config.import_timeout:g} s: "
-                    "move training and other long work under `if __name__ == \"__main__\":`"
+                    'move training and other long work under `if __name__ == "__main__":`'
                 )
-            return error_feedback(ErrorInfo(kind=kind, message=message, line=exc.line))  # type: ignore[arg-type]
+            return error_feedback(ErrorInfo(kind=kind, message=message, line=exc.line))
         try:
             reference = ReferenceSubject(load_reference(config.reference_path, config.pack_dir))
             student = StudentSubject(client, config.call_timeout)

@@ -8,6 +8,7 @@ keeps its credit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -122,10 +123,8 @@ class WorkerClient:
             self._kill(proc)
         for fd in (self._requests, self._responses):
             if fd is not None:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
         self._requests = self._responses = None
 
     @staticmethod
@@ -133,14 +132,10 @@ class WorkerClient:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-            except ProcessLookupError:
-                pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not fail
-            pass
 
     # calls --------------------------------------------------------------------
     def call(self, probe: str, timeout: float, **args: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol
 
 from pydantic import ValidationError
@@ -14,8 +15,12 @@ from ..submission import Submission
 class Backend(Protocol):
     name: str
 
-    def run(self, submission: Submission) -> Feedback:
-        """Judge one submission; raise InfrastructureError if no verdict came back."""
+    def run(self, submission: Submission, cancel: threading.Event | None = None) -> Feedback:
+        """Judge one submission; raise InfrastructureError if no verdict came back.
+
+        Setting ``cancel`` stops the run promptly (raising Cancelled) and
+        still cleans up; batch grading uses it on Ctrl-C.
+        """
         ...
 
 

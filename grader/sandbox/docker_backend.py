@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
 import time
 from typing import Any
 
 from .. import paths
 from ..__about__ import __version__
-from ..errors import ImageMissing, ImageStale, SandboxFailed, SandboxUnavailable
+from ..errors import Cancelled, ImageMissing, ImageStale, SandboxFailed, SandboxUnavailable
 from ..models import Feedback
 from ..settings import GradeSettings, JudgeConfig
 from ..submission import Submission
@@ -56,11 +57,12 @@ WORKER_PREFIX = [
 
 def docker_client() -> Any:
     """A client for the local engine, or SandboxUnavailable saying how to get one."""
-    import docker
     from docker.errors import DockerException
 
+    import docker
+
     try:
-        client = docker.from_env(timeout=120)
+        client = docker.from_env(timeout=120)  # type: ignore[attr-defined]
         client.ping()
     except DockerException as exc:
         raise SandboxUnavailable(
@@ -111,6 +113,7 @@ class DockerBackend:
         self.settings = settings
         self.client = docker_client()
         check_image(self.client, settings.image)
+        self.last_peak_memory: int | None = None
 
     def container_options(self) -> dict[str, Any]:
         """Every limit of the sandbox, in the SDK's terms."""
@@ -145,10 +148,8 @@ class DockerBackend:
             "detach": True,
         }
 
-    def run(self, submission: Submission) -> Feedback:
+    def run(self, submission: Submission, cancel: threading.Event | None = None) -> Feedback:
         from docker.errors import DockerException
-        from requests.exceptions import ConnectionError as RequestsConnectionError
-        from requests.exceptions import ReadTimeout
 
         limits = self.settings.limits
         container = None
@@ -158,11 +159,10 @@ class DockerBackend:
             )
             container.put_archive("/submission", submission_archive(submission.raw))
             container.start()
-            try:
-                state = container.wait(timeout=limits.wall_timeout)
-            except (ReadTimeout, RequestsConnectionError):
-                container.kill()
+            state = _wait(container, limits.wall_timeout, cancel)
+            if state is None:
                 return wall_timeout_feedback(limits.wall_timeout)
+            self.last_peak_memory = _peak_memory(container)
             stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
             if state.get("StatusCode") != 0 or not stdout.strip():
                 container.reload()
@@ -178,6 +178,39 @@ class DockerBackend:
         finally:
             if container is not None:
                 _remove(container)
+
+
+def _wait(container: Any, timeout: float, cancel: threading.Event | None) -> Any:
+    """The container's exit state; None after killing it at the wall-clock limit."""
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import ReadTimeout
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("Grading was cancelled.")
+        step = min(1.0, max(deadline - time.monotonic(), 0.05))
+        try:
+            return container.wait(timeout=step)
+        except (ReadTimeout, RequestsConnectionError):
+            if time.monotonic() >= deadline:
+                container.kill()
+                return None
+
+
+def _peak_memory(container: Any) -> int | None:
+    """Peak memory of the finished container from its cgroup (v1 or v2), if visible here."""
+    from pathlib import Path
+
+    for path in (
+        Path(f"/sys/fs/cgroup/memory/docker/{container.id}/memory.max_usage_in_bytes"),
+        Path(f"/sys/fs/cgroup/system.slice/docker-{container.id}.scope/memory.peak"),
+    ):
+        try:
+            return int(path.read_text().strip())
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _remove(container: Any) -> None:

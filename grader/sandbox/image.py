@@ -39,11 +39,28 @@ def download_wheels(log: Log) -> None:
     """Fetch the image's wheels for CPython 3.11 on x86-64 Linux (cached in build/wheels)."""
     WHEELS_DIR.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-        "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.11",
-        "--abi", "cp311", "--platform", "manylinux2014_x86_64",
-        "--platform", "manylinux_2_17_x86_64", "-d", str(WHEELS_DIR),
-        "pip", "-r", str(REQUIREMENTS),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.11",
+        "--abi",
+        "cp311",
+        "--platform",
+        "manylinux2014_x86_64",
+        "--platform",
+        "manylinux_2_17_x86_64",
+        "-d",
+        str(WHEELS_DIR),
+        "pip",
+        "-r",
+        str(REQUIREMENTS),
     ]
     log("Downloading wheels for the image into build/wheels ...")
     result = subprocess.run(command, capture_output=True, text=True)

@@ -7,15 +7,18 @@ feedback says ``isolated: false``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from .. import paths
-from ..errors import SandboxFailed
+from ..errors import Cancelled, SandboxFailed
 from ..models import ErrorInfo, Feedback
 from ..settings import GradeSettings, JudgeConfig
 from ..submission import Submission
@@ -28,7 +31,7 @@ class ProcessBackend:
     def __init__(self, settings: GradeSettings) -> None:
         self.settings = settings
 
-    def run(self, submission: Submission) -> Feedback:
+    def run(self, submission: Submission, cancel: threading.Event | None = None) -> Feedback:
         limits = self.settings.limits
         config = JudgeConfig.from_limits(
             limits, policy=self.settings.policy, python=sys.executable, sandbox="process"
@@ -44,28 +47,49 @@ class ProcessBackend:
                 "HOME": tmp,
             }
             command = [
-                sys.executable, "-m", "grader.judge",
-                "--submission", str(path),
-                "--config", config.model_dump_json(),
+                sys.executable,
+                "-m",
+                "grader.judge",
+                "--submission",
+                str(path),
+                "--config",
+                config.model_dump_json(),
             ]
             proc = subprocess.Popen(
-                command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                start_new_session=True, text=True,
+                command,
+                cwd=tmp,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                text=True,
             )
+            deadline = time.monotonic() + limits.wall_timeout
             try:
-                stdout, stderr = proc.communicate(timeout=limits.wall_timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                return wall_timeout_feedback(limits.wall_timeout)
+                while True:
+                    try:
+                        stdout, stderr = proc.communicate(timeout=0.25)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if cancel is not None and cancel.is_set():
+                            raise Cancelled("Grading was cancelled.") from None
+                        if time.monotonic() > deadline:
+                            _kill_group(proc)
+                            return wall_timeout_feedback(limits.wall_timeout)
             except BaseException:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill_group(proc)
                 raise
         if proc.returncode != 0 or not stdout.strip():
             tail = "\n".join(stderr.strip().splitlines()[-5:])
             raise SandboxFailed(f"The judge process failed (exit {proc.returncode}):\n{tail}")
         return parse_judge_output(stdout)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Kill the judge and everything it started (the worker is in its group's session)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
 
 
 def wall_timeout_feedback(seconds: float) -> Feedback:

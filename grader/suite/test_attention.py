@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from suite_support import expect, max_abs_diff, rows_equal
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import expect, max_abs_diff, rows_equal
 
 pytestmark = pytest.mark.check("attention")
 
@@ -16,7 +18,7 @@ def _identical(t: int, d: int, seed: int) -> list[list[float]]:
     return [list(row) for _ in range(t)]
 
 
-def _check_identical(student, causal: bool) -> None:
+def _check_identical(student: Subject, causal: bool) -> None:
     inputs = [_identical(4, 4, 21), _identical(5, 4, 22)]
     outs = student.run(
         "run_module",
@@ -38,24 +40,24 @@ def _check_identical(student, causal: bool) -> None:
             )
 
 
-def test_identical_rows_causal(student):
+def test_identical_rows_causal(student: Subject) -> None:
     """Identical input rows give identical output rows (causal)"""
     _check_identical(student, causal=True)
 
 
-def test_identical_rows_not_causal(student):
+def test_identical_rows_not_causal(student: Subject) -> None:
     """Identical input rows give identical output rows (causal=False)"""
     _check_identical(student, causal=False)
 
 
-def test_single_row_attends_to_itself(student):
+def test_single_row_attends_to_itself(student: Subject) -> None:
     """A one-row input equals the same row's output inside a longer causal input"""
     rng = random.Random(23)
     first = [rng.uniform(-1, 1) for _ in range(4)]
     longer = [first] + [[rng.uniform(-1, 1) for _ in range(4)] for _ in range(3)]
-    outs = student.run(
-        "run_module", component="SelfAttention", args=[4], inputs=[[first], longer]
-    )["outputs"]
+    outs = student.run("run_module", component="SelfAttention", args=[4], inputs=[[first], longer])[
+        "outputs"
+    ]
     expect(
         rows_equal(outs[0]["data"][0], outs[1]["data"][0], tol=1e-7),
         "row 0 of a causal attention output changes when later rows are added; position 0 "

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
-from suite_support import MODEL, expect, max_abs_diff, rows_equal
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import MODEL, expect, max_abs_diff, rows_equal
 
 pytestmark = pytest.mark.check("causal_mask")
 
@@ -26,7 +29,9 @@ def _perturbed(x: list[list[float]], k: int) -> list[list[float]]:
     return y
 
 
-def _attention(student, inputs, causal=True):
+def _attention(
+    student: Subject, inputs: list[list[list[float]]], causal: bool = True
+) -> list[dict[str, Any]]:
     return student.run(
         "run_module",
         component="SelfAttention",
@@ -36,7 +41,7 @@ def _attention(student, inputs, causal=True):
     )["outputs"]
 
 
-def test_attention_ignores_future_rows(student):
+def test_attention_ignores_future_rows(student: Subject) -> None:
     """SelfAttention: changing row k never moves output rows before k"""
     x = _rows(5, 4, 31)
     for k in (4, 2, 1):
@@ -56,7 +61,7 @@ def test_attention_ignores_future_rows(student):
         )
 
 
-def test_attention_not_causal_sees_future(student):
+def test_attention_not_causal_sees_future(student: Subject) -> None:
     """SelfAttention(causal=False): earlier rows do see later ones"""
     x = _rows(4, 4, 32)
     base, moved = (o["data"] for o in _attention(student, [x, _perturbed(x, 3)], causal=False))
@@ -68,7 +73,7 @@ def test_attention_not_causal_sees_future(student):
     )
 
 
-def test_model_ignores_future_tokens(student):
+def test_model_ignores_future_tokens(student: Subject) -> None:
     """MiniGPT: changing token k never moves the logits before k"""
     args = [MODEL[k] for k in ("vocab_size", "embed_dim", "num_heads", "num_layers", "max_seq_len")]
     ids = [1, 4, 0, 6, 2, 3]
@@ -78,7 +83,10 @@ def test_model_ignores_future_tokens(student):
         base, moved = (
             o["data"]
             for o in student.run(
-                "run_module", component="MiniGPT", args=args, inputs=[ids, changed],
+                "run_module",
+                component="MiniGPT",
+                args=args,
+                inputs=[ids, changed],
                 token_inputs=True,
             )["outputs"]
         )

@@ -6,7 +6,9 @@ import math
 import random
 
 import pytest
-from suite_support import close, expect, fmt
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import close, expect, fmt
 
 pytestmark = pytest.mark.check("cross_entropy")
 
@@ -35,7 +37,7 @@ def _diagnose(got: float, want: float, t: int) -> str | None:
     return None
 
 
-def test_value_matches(student, reference):
+def test_value_matches(student: Subject, reference: Subject) -> None:
     """The loss equals mean over positions of logsumexp(z) - z[target]"""
     for logits, targets in CASES:
         got = student.run("cross_entropy", logits=logits, targets=targets)
@@ -48,7 +50,7 @@ def test_value_matches(student, reference):
         )
 
 
-def test_gradient_matches(student, reference):
+def test_gradient_matches(student: Subject, reference: Subject) -> None:
     """The gradient with respect to the logits is (softmax - onehot) / T"""
     for logits, targets in CASES:
         got = student.run("cross_entropy", logits=logits, targets=targets)
@@ -61,7 +63,7 @@ def test_gradient_matches(student, reference):
         )
 
 
-def test_large_logits_do_not_overflow(student, reference):
+def test_large_logits_do_not_overflow(student: Subject, reference: Subject) -> None:
     """Logits near +-800 give a finite, correct loss (stable softmax)"""
     logits, targets = LARGE
     got = student.run("cross_entropy", logits=logits, targets=targets)

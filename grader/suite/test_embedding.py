@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from suite_support import expect, rows_equal
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import expect, rows_equal
 
 pytestmark = pytest.mark.check("embedding")
 
 
-def test_same_index_same_row(student):
+def test_same_index_same_row(student: Subject) -> None:
     """The same index always gives the same row"""
     out = student.run(
         "run_module", component="Embedding", args=[6, 4], inputs=[[2, 5, 2, 2]], token_inputs=True
@@ -23,7 +25,7 @@ def test_same_index_same_row(student):
     )
 
 
-def test_different_indices_different_rows(student):
+def test_different_indices_different_rows(student: Subject) -> None:
     """Different indices give different rows"""
     ids = list(range(6))
     out = student.run(
@@ -38,7 +40,7 @@ def test_different_indices_different_rows(student):
             )
 
 
-def test_rows_persist_between_calls(student):
+def test_rows_persist_between_calls(student: Subject) -> None:
     """An index gives the same row in every call (the table is created once)"""
     result = student.run(
         "run_module", component="Embedding", args=[5, 3], inputs=[[4, 1], [1, 4]], token_inputs=True
@@ -51,7 +53,7 @@ def test_rows_persist_between_calls(student):
     )
 
 
-def test_table_size(student):
+def test_table_size(student: Subject) -> None:
     """The table holds num_embeddings * embedding_dim parameters"""
     for v, d in ((7, 5), (3, 4)):
         n = student.run("run_module", component="Embedding", args=[v, d], inputs=[])["num_params"]
@@ -61,7 +63,7 @@ def test_table_size(student):
         )
 
 
-def test_gradient_reaches_used_rows(student):
+def test_gradient_reaches_used_rows(student: Subject) -> None:
     """backward() reaches exactly the rows that were looked up"""
     ids = [1, 3, 3, 5]
     dim = 4

@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from suite_support import expect
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import expect
 
 pytestmark = pytest.mark.check("feedforward")
 
@@ -16,12 +18,12 @@ def _counts(d: int, h: int) -> set[int]:
     return {weights, weights + h, weights + d, weights + h + d}
 
 
-def _count(student, d: int, **kwargs) -> int:
+def _count(student: Subject, d: int, **kwargs: int) -> int:
     result = student.run("run_module", component="FeedForward", args=[d], kwargs=kwargs, inputs=[])
     return int(result["num_params"])
 
 
-def test_hidden_size_defaults_to_4d(student):
+def test_hidden_size_defaults_to_4d(student: Subject) -> None:
     """Without hidden_dim the hidden layer has 4 * embed_dim units"""
     for d in (4, 3):
         n = _count(student, d)
@@ -33,7 +35,7 @@ def test_hidden_size_defaults_to_4d(student):
         )
 
 
-def test_hidden_dim_is_honoured(student):
+def test_hidden_dim_is_honoured(student: Subject) -> None:
     """hidden_dim sets the hidden layer's size"""
     for d, h in ((3, 10), (4, 6)):
         n = _count(student, d, hidden_dim=h)
@@ -45,12 +47,14 @@ def test_hidden_dim_is_honoured(student):
         )
 
 
-def test_not_affine(student):
+def test_not_affine(student: Subject) -> None:
     """There is a non-linearity between the two layers"""
     rng = random.Random(11)
     d = 6
-    pairs = [([rng.uniform(-2, 2) for _ in range(d)], [rng.uniform(-2, 2) for _ in range(d)])
-             for _ in range(4)]
+    pairs = [
+        ([rng.uniform(-2, 2) for _ in range(d)], [rng.uniform(-2, 2) for _ in range(d)])
+        for _ in range(4)
+    ]
     inputs = [[0.0] * d]
     for x, y in pairs:
         inputs += [x, y, [a + b for a, b in zip(x, y, strict=True)]]

@@ -8,7 +8,9 @@ own MiniGPT.
 from __future__ import annotations
 
 import pytest
-from suite_support import (
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import (
     CHI2_CRITICAL_DF4,
     MODEL,
     chi_square,
@@ -36,7 +38,7 @@ def _result_ids(result: dict, what: str) -> list[int]:
 
 
 @pytest.mark.check("generate_output")
-def test_returns_start_plus_new_tokens(student):
+def test_returns_start_plus_new_tokens(student: Subject) -> None:
     """generate returns start_ids followed by max_new_tokens ids in range"""
     start = [1, 2]
     result = student.run("generate_real", config=MODEL, start_ids=start, max_new_tokens=5)
@@ -52,7 +54,7 @@ def test_returns_start_plus_new_tokens(student):
 
 
 @pytest.mark.check("generate_output")
-def test_start_ids_not_modified(student):
+def test_start_ids_not_modified(student: Subject) -> None:
     """generate does not modify the caller's start_ids"""
     start = [3, 0, 4]
     result = student.run("generate_real", config=MODEL, start_ids=start, max_new_tokens=3)
@@ -64,7 +66,7 @@ def test_start_ids_not_modified(student):
 
 
 @pytest.mark.check("generate_output")
-def test_zero_and_long_start(student):
+def test_zero_and_long_start(student: Subject) -> None:
     """max_new_tokens=0 returns start_ids; a start longer than max_seq_len works"""
     start = [1, 2, 3]
     ids = _result_ids(
@@ -89,9 +91,11 @@ def test_zero_and_long_start(student):
 def _check_contexts(result: dict, start: list[int], max_seq_len: int) -> None:
     ids = _result_ids(result, "generate")
     contexts = result["contexts"]
-    new = ids[len(start):]
-    expect(result["calls"] >= len(new), f"generate called the model {result['calls']} times "
-           f"for {len(new)} new tokens")
+    new = ids[len(start) :]
+    expect(
+        result["calls"] >= len(new),
+        f"generate called the model {result['calls']} times for {len(new)} new tokens",
+    )
     for step, context in enumerate(contexts[: len(new)]):
         seq = (start + new)[: len(start) + step]
         want = seq[-max_seq_len:]
@@ -104,7 +108,7 @@ def _check_contexts(result: dict, start: list[int], max_seq_len: int) -> None:
 
 
 @pytest.mark.check("generate_cropping")
-def test_context_is_last_tokens(student):
+def test_context_is_last_tokens(student: Subject) -> None:
     """The model is called on the last max_seq_len tokens at every step"""
     start = [0, 1]
     result = student.run(
@@ -114,7 +118,7 @@ def test_context_is_last_tokens(student):
 
 
 @pytest.mark.check("generate_cropping")
-def test_long_start_is_cropped(student):
+def test_long_start_is_cropped(student: Subject) -> None:
     """A start longer than max_seq_len is cropped to its last tokens"""
     start = [4, 3, 2, 1, 0, 1, 2, 3, 4]
     result = student.run(
@@ -126,7 +130,7 @@ def test_long_start_is_cropped(student):
 # --- generate_sampling / generate_temperature ---------------------------------
 
 
-def _samples(student, temperature: float, n: int = SAMPLES, seed: int = 0) -> list[int]:
+def _samples(student: Subject, temperature: float, n: int = SAMPLES, seed: int = 0) -> list[int]:
     result = student.run(
         "generate_stub",
         max_seq_len=4,
@@ -164,7 +168,7 @@ def _diagnose(freq: list[float], temperature: float) -> str | None:
     return None
 
 
-def _expect_distribution(student, temperature: float) -> None:
+def _expect_distribution(student: Subject, temperature: float) -> None:
     samples = _samples(student, temperature)
     probs = softmax(LAST, temperature)
     freq = frequencies(samples, len(LAST))
@@ -180,22 +184,25 @@ def _expect_distribution(student, temperature: float) -> None:
 
 
 @pytest.mark.check("generate_sampling")
-def test_samples_follow_last_position(student):
+def test_samples_follow_last_position(student: Subject) -> None:
     """At temperature 1, samples follow the softmax of the last position's logits"""
     _expect_distribution(student, 1.0)
 
 
 @pytest.mark.check("generate_sampling")
-def test_samples_vary_with_seed(student):
+def test_samples_vary_with_seed(student: Subject) -> None:
     """Different random states give different samples (sampling, not a fixed choice)"""
     a = _samples(student, 1.0, n=50, seed=1)
     b = _samples(student, 1.0, n=50, seed=2)
-    expect(a != b, "generate gave the same 50 tokens for two different random seeds",
-           "Draw with the random module (random.choices or random.random()).")
+    expect(
+        a != b,
+        "generate gave the same 50 tokens for two different random seeds",
+        "Draw with the random module (random.choices or random.random()).",
+    )
 
 
 @pytest.mark.check("generate_temperature")
-def test_low_temperature_picks_argmax(student):
+def test_low_temperature_picks_argmax(student: Subject) -> None:
     """A very low temperature always picks the most likely token"""
     samples = _samples(student, 0.02, n=200)
     best = max(range(len(LAST)), key=LAST.__getitem__)
@@ -208,12 +215,12 @@ def test_low_temperature_picks_argmax(student):
 
 
 @pytest.mark.check("generate_temperature")
-def test_high_temperature_flattens(student):
+def test_high_temperature_flattens(student: Subject) -> None:
     """At temperature 2.5 samples follow softmax(logits / 2.5)"""
     _expect_distribution(student, 2.5)
 
 
 @pytest.mark.check("generate_temperature")
-def test_half_temperature_sharpens(student):
+def test_half_temperature_sharpens(student: Subject) -> None:
     """At temperature 0.5 samples follow softmax(logits / 0.5)"""
     _expect_distribution(student, 0.5)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from suite_support import MODEL, expect
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import MODEL, expect
 
 pytestmark = pytest.mark.check("gradients")
 
@@ -18,7 +20,7 @@ CUT_HINT = (
 )
 
 
-def _grad_check(student) -> dict:
+def _grad_check(student: Subject) -> dict:
     return student.run("grad_check", budget=3.0, config=CONFIG, ids=IDS, targets=TARGETS)
 
 
@@ -26,7 +28,7 @@ def _close(analytic: float, numeric: float) -> bool:
     return abs(analytic - numeric) <= 1e-5 + 2e-2 * max(abs(analytic), abs(numeric))
 
 
-def test_gradients_finite_and_nonzero(student):
+def test_gradients_finite_and_nonzero(student: Subject) -> None:
     """After loss.backward(), every gradient is finite and most are non-zero"""
     result = _grad_check(student)
     expect(
@@ -45,7 +47,7 @@ def test_gradients_finite_and_nonzero(student):
     )
 
 
-def test_gradients_match_finite_differences(student):
+def test_gradients_match_finite_differences(student: Subject) -> None:
     """Gradients agree with finite differences of the loss"""
     result = _grad_check(student)
     for analytic, numeric in result["singles"]:

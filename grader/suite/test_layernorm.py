@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from suite_support import close, expect, fmt
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import close, expect, fmt
 
 pytestmark = pytest.mark.check("layernorm")
 
@@ -39,7 +41,7 @@ def _diagnose(x: list[float], got: list[float]) -> str | None:
     return None
 
 
-def test_matches_formula(student, reference):
+def test_matches_formula(student: Subject, reference: Subject) -> None:
     """LayerNorm at initialisation equals (x - mean) / sqrt(var + eps)"""
     inputs = [*INPUTS, TINY_VARIANCE]
     got = student.run("run_module", component="LayerNorm", args=[5], inputs=inputs)["outputs"]
@@ -49,11 +51,12 @@ def test_matches_formula(student, reference):
         expect(
             close(g["data"], w["data"], rel=1e-5, abs_tol=1e-7),
             f"LayerNorm(5) on {fmt(x)} gave {fmt(g['data'])}; expected {fmt(w['data'])}",
-            diagnosis and f"{diagnosis} Use (x - mean) / sqrt(var + eps), var = mean((x - mean)^2).",
+            diagnosis
+            and f"{diagnosis} Use (x - mean) / sqrt(var + eps), var = mean((x - mean)^2).",
         )
 
 
-def test_constant_vector(student):
+def test_constant_vector(student: Subject) -> None:
     """A constant vector normalises to finite zeros (eps keeps the division safe)"""
     got = student.run(
         "run_module", component="LayerNorm", args=[4], inputs=[[3.0] * 4, [-0.25] * 4]

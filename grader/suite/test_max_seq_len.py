@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from suite_support import MODEL, expect, shape_text
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import MODEL, expect, shape_text
 
 pytestmark = pytest.mark.check("max_seq_len")
 
 CONFIG = {**MODEL, "max_seq_len": 4}
 
 
-def test_full_context_works(student):
+def test_full_context_works(student: Subject) -> None:
     """T == max_seq_len (and T == 1) run and return (T, V) logits"""
     results = student.run("forward_raises", config=CONFIG, inputs=[[1, 2, 3, 4], [5]])
     for t, result in zip((4, 1), results, strict=True):
@@ -27,7 +29,7 @@ def test_full_context_works(student):
         )
 
 
-def test_longer_input_raises(student):
+def test_longer_input_raises(student: Subject) -> None:
     """T > max_seq_len raises an exception"""
     results = student.run("forward_raises", config=CONFIG, inputs=[[1, 2, 3, 4, 5], [0] * 7])
     for t, result in zip((5, 7), results, strict=True):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from suite_support import MODEL, expect
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import MODEL, expect
 
 pytestmark = pytest.mark.check("parameters")
 
 
-def _coverage(student) -> dict:
+def _coverage(student: Subject) -> dict:
     return student.run("param_coverage", config=MODEL, inputs=[[0, 3, 5, 1], [6, 2, 2]])
 
 
-def test_every_used_weight_is_listed(student):
+def test_every_used_weight_is_listed(student: Subject) -> None:
     """Every weight forward uses from the model is in parameters()"""
     result = _coverage(student)
     missing = result["missing_count"]
@@ -25,7 +27,7 @@ def test_every_used_weight_is_listed(student):
     )
 
 
-def test_weights_persist_between_calls(student):
+def test_weights_persist_between_calls(student: Subject) -> None:
     """The model keeps its weights: forward reuses the same Values on every call"""
     result = _coverage(student)
     expect(

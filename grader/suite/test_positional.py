@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from suite_support import MODEL, expect, rows_equal
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import MODEL, expect, rows_equal
 
 pytestmark = pytest.mark.check("positional")
 
 
-def test_same_token_differs_by_position(student):
+def test_same_token_differs_by_position(student: Subject) -> None:
     """The same token at different positions gets different logits"""
     args = [MODEL[k] for k in ("vocab_size", "embed_dim", "num_heads", "num_layers", "max_seq_len")]
     for token in (2, 0):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import random
 
 import pytest
-from suite_support import expect, fmt, max_abs_diff, rows_equal
+
+from grader.judge.subjects import Subject
+from grader.suite.suite_support import expect, fmt, max_abs_diff, rows_equal
 
 pytestmark = pytest.mark.check("residual")
 
 
-def test_zero_block_is_identity(student):
+def test_zero_block_is_identity(student: Subject) -> None:
     """With every parameter set to 0, TransformerBlock returns its input unchanged"""
     rng = random.Random(41)
     inputs = [

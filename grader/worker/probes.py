@@ -58,9 +58,7 @@ def shape_of(obj: Any, what: str) -> list[int]:
                     f"{tuple(shapes[0])}: every row must have the same length"
                 )
         return [len(obj), *shapes[0]]
-    raise ProbeError(
-        f"{what} is a {type(obj).__name__}; expected a Value or a list of Values"
-    )
+    raise ProbeError(f"{what} is a {type(obj).__name__}; expected a Value or a list of Values")
 
 
 def to_floats(obj: Any, what: str) -> Any:
