@@ -225,13 +225,25 @@ def _emit(feedback: Feedback, fmt: str, output: Path | None, visibility: str) ->
     help="Base image (default: python:3.11-slim if present or pullable, else one made "
     "offline with debootstrap).",
 )
-def build_image_command(tag: str, base: str | None) -> None:
+@click.option("--if-stale", is_flag=True,
+              help="Do nothing when the image already matches this grader.")
+def build_image_command(tag: str, base: str | None, if_stale: bool) -> None:
     """Build the sandbox image (hermetic; works without an image registry)."""
-    from .sandbox.docker_backend import docker_client
+    from .errors import ImageMissing, ImageStale
+    from .sandbox.docker_backend import check_image, docker_client
     from .sandbox.image import build_image
 
     try:
-        image_id = build_image(docker_client(), tag, base, log=lambda m: click.echo(m, err=True))
+        client = docker_client()
+        if if_stale:
+            try:
+                check_image(client, tag)
+            except (ImageMissing, ImageStale):
+                pass
+            else:
+                click.echo(f"{tag} is up to date.")
+                return
+        image_id = build_image(client, tag, base, log=lambda m: click.echo(m, err=True))
     except GraderError as exc:
         fail(exc)
     click.echo(f"Built {tag} ({image_id[:19]})")

@@ -1,0 +1,62 @@
+"""End-to-end latency of grading the reference: Docker vs process vs the bare floor.
+
+    python benchmarks/bench_latency.py [--runs 5] [--skip-docker]
+
+Prints medians side by side. Targets: Docker adds at most 1 s to the floor
+(issue 4). The floor is the hidden suite in one pytest process
+(bare_suite.py), started as a fresh interpreter like the other two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from timing import median_seconds, table
+
+from grader import paths
+from grader.api import grade
+from grader.settings import GradeSettings
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--skip-docker", action="store_true")
+    args = parser.parse_args()
+    submission = paths.REFERENCE_PATH
+
+    def bare() -> None:
+        subprocess.run(
+            [sys.executable, str(HERE / "bare_suite.py"), str(submission)],
+            check=True,
+            capture_output=True,
+        )
+
+    def process() -> None:
+        assert grade(submission, GradeSettings(sandbox="process")).status == "passed"
+
+    def docker() -> None:
+        assert grade(submission, GradeSettings(sandbox="docker")).status == "passed"
+
+    floor = median_seconds(bare, args.runs)
+    rows = [("bare suite, one pytest process (floor)", f"{floor:.2f} s")]
+    local = median_seconds(process, args.runs)
+    rows.append(("process backend", f"{local:.2f} s  (+{local - floor:.2f} s)"))
+    if not args.skip_docker:
+        isolated = median_seconds(docker, args.runs)
+        rows.append(("docker backend", f"{isolated:.2f} s  (+{isolated - floor:.2f} s)"))
+    print(f"grade reference/minigpt.py, median of {args.runs} runs (2 cores, shared machine)")
+    print(table(rows))
+    if not args.skip_docker:
+        verdict = "met" if isolated - floor <= 1.0 else "MISSED"
+        print(f"target: Docker adds at most 1 s to the floor -> {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

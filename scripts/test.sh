@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Quick start: run every test of the grader, Docker ones included, setting up what is missing.
+#   bash scripts/test.sh [pytest options...]
+# Docker tests must run here: GRADER_REQUIRE_DOCKER=1 turns a skip into a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/ensure-docker.sh
+.venv/bin/grade build-image --if-stale
+echo "== lint: ruff, mypy" >&2
+.venv/bin/ruff check grader tests reference student_template benchmarks
+.venv/bin/ruff format --check grader tests reference student_template benchmarks
+.venv/bin/mypy
+echo "== tests" >&2
+GRADER_REQUIRE_DOCKER=1 .venv/bin/python -m pytest "$@"
