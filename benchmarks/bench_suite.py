@@ -3,13 +3,17 @@
     python benchmarks/bench_suite.py [--runs 5]
 
 Also times the naive correct solution, the slowest correct style we ship,
-to show the margin the per-call timeouts leave.
+and prints, for each, the probe with the smallest margin between its time
+and its per-call limit (the issue asks for at least 10x the reference's time).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+from pathlib import Path
 
 from timing import median_seconds, table
 
@@ -18,6 +22,18 @@ from grader.api import grade
 from grader.settings import GradeSettings
 
 NAIVE = paths.PROJECT_DIR / "tests" / "solutions" / "correct_naive.py"
+HERE = Path(__file__).resolve().parent
+
+
+def tightest_probe(path: Path) -> dict[str, float | str]:
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "bare_suite.py"), str(path), "--timings"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    worst: dict[str, float | str] = json.loads(proc.stdout.strip().splitlines()[-1])["worst"]
+    return worst
 
 
 def main() -> int:
@@ -31,6 +47,15 @@ def main() -> int:
         assert feedback.status == "passed", feedback.summary
         seconds = median_seconds(lambda p=path: grade(p, settings), args.runs)
         rows.append((name, f"{seconds:.2f} s end to end (judge {feedback.durations.judge:.2f} s)"))
+        worst = tightest_probe(path)
+        margin = float(worst["limit"]) / float(worst["seconds"])
+        rows.append(
+            (
+                f"  tightest probe ({worst['probe']})",
+                f"{float(worst['seconds']):.3f} s of a {float(worst['limit']):g} s limit "
+                f"({margin:.0f}x margin)",
+            )
+        )
     print(f"hidden suite, process backend, median of {args.runs} runs")
     print(table(rows))
     return 0

@@ -19,6 +19,20 @@ def median_seconds(action: Callable[[], object], runs: int, warmup: int = 1) -> 
     return statistics.median(times)
 
 
+def interleaved_medians(
+    actions: dict[str, Callable[[], object]], runs: int, warmup: int = 1
+) -> dict[str, float]:
+    """Median wall time of each action, running them in turn (round-robin)."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for round_number in range(warmup + runs):
+        for name, action in actions.items():
+            started = time.perf_counter()
+            action()
+            if round_number >= warmup:
+                times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def table(rows: list[tuple[str, str]]) -> str:
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)

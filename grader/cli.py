@@ -17,6 +17,7 @@ import click
 from .__about__ import __version__
 from .errors import (
     EXIT_INFRASTRUCTURE,
+    EXIT_INTERRUPTED,
     EXIT_ISSUES,
     EXIT_PASSED,
     GraderError,
@@ -29,8 +30,6 @@ from .judge.verdict import infrastructure_feedback
 from .models import Feedback
 from .settings import DEFAULT_IMAGE, GradeSettings, Limits
 from .util import write_atomic
-
-DEFAULTS = Limits()
 
 
 class DefaultCommandGroup(click.Group):
@@ -55,55 +54,33 @@ def fail(error: GraderError) -> NoReturn:
     sys.exit(error.exit_code)
 
 
+VISIBILITY = click.Choice(["visible", "hidden", "after_due_date", "after_published"])
+
+# flag -> (Limits field, accepted values); defaults and help come from Limits itself.
+LIMIT_FLAGS: dict[str, tuple[str, click.ParamType]] = {
+    "--timeout": ("wall_timeout", click.FloatRange(min=1)),
+    "--test-timeout": ("call_timeout", click.FloatRange(min=0.5)),
+    "--memory": ("memory_mb", click.IntRange(min=128)),
+    "--worker-memory": ("worker_memory_mb", click.IntRange(min=64)),
+    "--cpus": ("cpus", click.FloatRange(min=0.1)),
+    "--pids": ("pids", click.IntRange(min=8)),
+}
+
+
 def limit_options(function: Any) -> Any:
-    """The sandbox limits as flags; defaults come from Limits (documented in the README)."""
+    """The sandbox limits and the sandbox choice as flags (documented in the README)."""
     options = [
         click.option(
-            "--timeout",
-            "wall_timeout",
-            type=click.FloatRange(min=1),
-            default=DEFAULTS.wall_timeout,
+            flag,
+            field,
+            type=kind,
+            default=Limits.model_fields[field].default,
             show_default=True,
-            help="Seconds before the whole run is killed.",
-        ),
-        click.option(
-            "--test-timeout",
-            "call_timeout",
-            type=click.FloatRange(min=0.5),
-            default=DEFAULTS.call_timeout,
-            show_default=True,
-            help="Base seconds for one probe of the student's code (heavy checks get a multiple).",
-        ),
-        click.option(
-            "--memory",
-            "memory_mb",
-            type=click.IntRange(min=128),
-            default=DEFAULTS.memory_mb,
-            show_default=True,
-            help="Container memory in MiB (swap equal to it).",
-        ),
-        click.option(
-            "--worker-memory",
-            "worker_memory_mb",
-            type=click.IntRange(min=64),
-            default=DEFAULTS.worker_memory_mb,
-            show_default=True,
-            help="Address space of the student's process in MiB.",
-        ),
-        click.option(
-            "--cpus",
-            type=click.FloatRange(min=0.1),
-            default=DEFAULTS.cpus,
-            show_default=True,
-            help="CPU quota of the container.",
-        ),
-        click.option(
-            "--pids",
-            type=click.IntRange(min=8),
-            default=DEFAULTS.pids,
-            show_default=True,
-            help="Process/thread limit of the container.",
-        ),
+            help=Limits.model_fields[field].description,
+        )
+        for flag, (field, kind) in LIMIT_FLAGS.items()
+    ]
+    options += [
         click.option(
             "--sandbox",
             type=click.Choice(["docker", "process"]),
@@ -112,10 +89,7 @@ def limit_options(function: Any) -> Any:
             help="docker isolates the code; process runs it locally without isolation.",
         ),
         click.option(
-            "--image",
-            default=DEFAULT_IMAGE,
-            show_default=True,
-            help="Grader image (docker sandbox).",
+            "--image", default=DEFAULT_IMAGE, show_default=True, help="Grader image (docker)."
         ),
         click.option(
             "--unsafe-skip-policy",
@@ -129,14 +103,7 @@ def limit_options(function: Any) -> Any:
 
 
 def settings_from(options: dict[str, Any]) -> GradeSettings:
-    limits = Limits(
-        wall_timeout=options["wall_timeout"],
-        call_timeout=options["call_timeout"],
-        memory_mb=options["memory_mb"],
-        worker_memory_mb=options["worker_memory_mb"],
-        cpus=options["cpus"],
-        pids=options["pids"],
-    )
+    limits = Limits(**{field: options[field] for field, _ in LIMIT_FLAGS.values()})
     return GradeSettings(
         sandbox=options["sandbox"],
         image=options["image"],
@@ -174,7 +141,7 @@ def cli() -> None:
 )
 @click.option(
     "--gradescope-visibility",
-    type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
+    type=VISIBILITY,
     default="visible",
     show_default=True,
     help="Visibility of the per-check tests in --format gradescope.",
@@ -189,6 +156,9 @@ def check_command(
     settings = settings_from(options)
     try:
         feedback = grade(submission, settings)
+    except KeyboardInterrupt:
+        click.secho("Interrupted: nothing was graded.", fg="yellow", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except InfrastructureError as exc:
         feedback = infrastructure_feedback(" ".join(filter(None, [exc.message, exc.fix])))
         feedback.submission = submission.name
@@ -225,8 +195,9 @@ def _emit(feedback: Feedback, fmt: str, output: Path | None, visibility: str) ->
     help="Base image (default: python:3.11-slim if present or pullable, else one made "
     "offline with debootstrap).",
 )
-@click.option("--if-stale", is_flag=True,
-              help="Do nothing when the image already matches this grader.")
+@click.option(
+    "--if-stale", is_flag=True, help="Do nothing when the image already matches this grader."
+)
 def build_image_command(tag: str, base: str | None, if_stale: bool) -> None:
     """Build the sandbox image (hermetic; works without an image registry)."""
     from .errors import ImageMissing, ImageStale
@@ -326,7 +297,7 @@ def batch_command(
 )
 @click.option(
     "--visibility",
-    type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
+    type=VISIBILITY,
     default="after_due_date",
     show_default=True,
     help="When students see the per-check results of the hidden suite.",

@@ -11,6 +11,7 @@ EXIT_PASSED = 0
 EXIT_ISSUES = 1
 EXIT_USAGE = 2
 EXIT_INFRASTRUCTURE = 3
+EXIT_INTERRUPTED = 130
 
 
 class GraderError(Exception):
@@ -62,7 +63,7 @@ class SandboxFailed(InfrastructureError):
 class Cancelled(GraderError):
     """The run was stopped on request (Ctrl-C in a batch); nothing was recorded."""
 
-    exit_code = 130
+    exit_code = EXIT_INTERRUPTED
 
 
 class ContractError(InfrastructureError):

@@ -57,10 +57,9 @@ class Durations(_Model):
 
 
 class OutputInfo(_Model):
-    """What the student's code printed: measured, never echoed, never trusted."""
+    """How much the student's code printed: counted, never kept, echoed or trusted."""
 
     bytes: int = 0
-    truncated: bool = False
 
 
 class Feedback(_Model):

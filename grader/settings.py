@@ -22,14 +22,20 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    wall_timeout: float = Field(300.0, gt=0, description="seconds before the whole run is killed")
-    call_timeout: float = Field(10.0, gt=0, description="base seconds for one probe call")
-    import_timeout: float = Field(10.0, gt=0, description="seconds to import the submission")
-    memory_mb: int = Field(1024, ge=128, description="container memory (swap equal to it)")
-    worker_memory_mb: int = Field(512, ge=64, description="address space of the student's process")
-    cpus: float = Field(1.0, gt=0, description="CPU quota of the container")
-    pids: int = Field(64, ge=8, description="process/thread limit of the container")
-    tmpfs_mb: int = Field(32, ge=1, description="size of the writable scratch /tmp")
+    wall_timeout: float = Field(600.0, gt=0, description="Seconds before the whole run is killed.")
+    call_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Base seconds for one probe of the student's code (heavy ones get a multiple).",
+    )
+    import_timeout: float = Field(10.0, gt=0, description="Seconds to import the submission.")
+    memory_mb: int = Field(1024, ge=128, description="Container memory in MiB (swap equal to it).")
+    worker_memory_mb: int = Field(
+        512, ge=64, description="Address space of the student's process in MiB."
+    )
+    cpus: float = Field(1.0, gt=0, description="CPU quota of the container.")
+    pids: int = Field(64, ge=8, description="Process/thread limit of the container.")
+    tmpfs_mb: int = Field(32, ge=1, description="Size of the writable scratch /tmp in MiB.")
     max_source_bytes: int = Field(MAX_SOURCE_BYTES, ge=1)
 
 

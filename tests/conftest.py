@@ -59,3 +59,18 @@ def docker_client() -> Iterator[Any]:
         pytest.skip(f"Docker not available: {exc.message}")
     yield client
     client.close()
+
+
+_skipped_docker: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "docker" in report.keywords:
+        _skipped_docker.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With GRADER_REQUIRE_DOCKER=1 a skipped Docker test fails the run, whatever skipped it."""
+    if REQUIRE_DOCKER and _skipped_docker:
+        print(f"\n{len(_skipped_docker)} Docker test(s) were skipped: {_skipped_docker[:3]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -164,6 +164,33 @@ def test_no_network_to_host_loopback(docker_client: Any, write_submission: Any) 
     assert received == []
 
 
+def test_ctrl_c_leaves_no_container(docker_client: Any, write_submission: Any) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    path = write_submission(hostile.hang_at_import())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grader", "--timeout", "120", str(path)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not leftover_containers(docker_client) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert leftover_containers(docker_client), "the grading container never started"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Interrupted" in stderr
+
+
 def test_every_check_reported_even_on_error(docker_client: Any, write_submission: Any) -> None:
     feedback, _ = docker_grade(write_submission("import os\n"))
     assert feedback.error is not None and feedback.error.kind == "policy"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.text import Text
 
@@ -20,7 +21,7 @@ def _fmt(value: float) -> str:
 
 
 def render_panel(feedback: Feedback, *, color: bool = False, width: int = 88) -> str:
-    body: list[Text] = []
+    body: list[RenderableType] = []
     ok = feedback.status == "passed"
     style = "bold green" if ok else ("bold red" if feedback.status == "failed" else "bold yellow")
     if feedback.error is not None:
@@ -32,11 +33,12 @@ def render_panel(feedback: Feedback, *, color: bool = False, width: int = 88) ->
         body.append(
             Text(f"\n✗ {check.title}  ({_fmt(check.score)}/{_fmt(check.max_score)})", "bold")
         )
-        for issue in check.issues:
+        for index, issue in enumerate(check.issues):
             line = f" [line {issue.line}]" if issue.line else ""
-            body.append(Text(f"  • {issue.message}{line}"))
-            if issue.hint:
-                body.append(Text(f"    hint: {issue.hint}", style="cyan"))
+            body.append(Padding(Text(f"• {issue.message}{line}"), (0, 0, 0, 2)))
+            following = check.issues[index + 1] if index + 1 < len(check.issues) else None
+            if issue.hint and (following is None or following.hint != issue.hint):
+                body.append(Padding(Text(f"hint: {issue.hint}", style="cyan"), (0, 0, 0, 4)))
     if feedback.checks and feedback.error is None:
         passed = sum(c.passed for c in feedback.checks)
         body.append(Text(f"\n{passed} of {len(feedback.checks)} checks passed", style="dim"))

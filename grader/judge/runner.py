@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -45,7 +46,7 @@ def judge_submission(submission: Path, config: JudgeConfig) -> Feedback:
     feedback.sandbox = config.sandbox
     feedback.isolated = config.sandbox == "docker"
     feedback.durations.judge = round(time.monotonic() - started, 3)
-    feedback.student_output = OutputInfo(bytes=sink.bytes, truncated=False)
+    feedback.student_output = OutputInfo(bytes=sink.bytes)
     return feedback
 
 
@@ -90,8 +91,18 @@ def _judge(raw: bytes, submission: Path, config: JudgeConfig, sink: OutputSink) 
 
 
 def run_suite(plugin: JudgePlugin, report: Path) -> list[Outcome]:
-    """Run the hidden suite with pytest in this process; read back its JSON report."""
+    """Run the hidden suite with pytest in this process; read back its JSON report.
+
+    Plugin autoloading is off: whatever else is installed (pytest-randomly,
+    xdist...) must not reorder or alter the hidden suite. Only the two
+    plugins the judge relies on are loaded, by name.
+    """
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     args = [
+        "-p",
+        "pytest_jsonreport.plugin",
+        "-p",
+        "pytest_timeout",
         str(paths.SUITE_DIR),
         "-c",
         str(paths.SUITE_DIR / "suite.ini"),

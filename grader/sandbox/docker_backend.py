@@ -148,6 +148,30 @@ class DockerBackend:
             "detach": True,
         }
 
+    def _wait(self, container: Any, timeout: float, cancel: threading.Event | None) -> Any:
+        """The container's exit state; None after killing it at the wall-clock limit.
+
+        Waits in short steps so that a cancel is honoured promptly, and samples
+        the cgroup's peak memory meanwhile (the cgroup vanishes once it stops).
+        """
+        from requests.exceptions import ConnectionError as RequestsConnectionError
+        from requests.exceptions import ReadTimeout
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("Grading was cancelled.")
+            peak = _peak_memory(container)
+            if peak is not None:
+                self.last_peak_memory = max(peak, self.last_peak_memory or 0)
+            step = min(0.5, max(deadline - time.monotonic(), 0.05))
+            try:
+                return container.wait(timeout=step)
+            except (ReadTimeout, RequestsConnectionError):
+                if time.monotonic() >= deadline:
+                    container.kill()
+                    return None
+
     def run(self, submission: Submission, cancel: threading.Event | None = None) -> Feedback:
         from docker.errors import DockerException
 
@@ -159,10 +183,9 @@ class DockerBackend:
             )
             container.put_archive("/submission", submission_archive(submission.raw))
             container.start()
-            state = _wait(container, limits.wall_timeout, cancel)
+            state = self._wait(container, limits.wall_timeout, cancel)
             if state is None:
                 return wall_timeout_feedback(limits.wall_timeout)
-            self.last_peak_memory = _peak_memory(container)
             stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
             if state.get("StatusCode") != 0 or not stdout.strip():
                 container.reload()
@@ -180,26 +203,8 @@ class DockerBackend:
                 _remove(container)
 
 
-def _wait(container: Any, timeout: float, cancel: threading.Event | None) -> Any:
-    """The container's exit state; None after killing it at the wall-clock limit."""
-    from requests.exceptions import ConnectionError as RequestsConnectionError
-    from requests.exceptions import ReadTimeout
-
-    deadline = time.monotonic() + timeout
-    while True:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("Grading was cancelled.")
-        step = min(1.0, max(deadline - time.monotonic(), 0.05))
-        try:
-            return container.wait(timeout=step)
-        except (ReadTimeout, RequestsConnectionError):
-            if time.monotonic() >= deadline:
-                container.kill()
-                return None
-
-
 def _peak_memory(container: Any) -> int | None:
-    """Peak memory of the finished container from its cgroup (v1 or v2), if visible here."""
+    """Peak memory so far from the running container's cgroup (v1 or v2), if visible here."""
     from pathlib import Path
 
     for path in (

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 from grader.judge.failures import CheckFailure, expect
+from grader.judge.subjects import Subject
 
 __all__ = [
     "MODEL",
     "CheckFailure",
+    "attention_outputs",
     "chi_square",
     "expect",
     "fmt",
     "max_abs_diff",
+    "random_rows",
     "rows_equal",
     "shape_text",
     "softmax",
@@ -31,6 +35,26 @@ MODEL: dict[str, Any] = {
 # chi-square critical value for 4 degrees of freedom at p = 1e-7: a correct
 # sampler fails this about once in ten million seeds, a wrong one every time.
 CHI2_CRITICAL_DF4 = 36.0
+
+
+def attention_outputs(
+    student: Subject, inputs: list[list[list[float]]], causal: bool = True
+) -> list[list[list[float]]]:
+    """SelfAttention(4) on each input (one model, same weights): the output rows."""
+    result = student.run(
+        "run_module",
+        component="SelfAttention",
+        args=[4],
+        inputs=inputs,
+        forward_kwargs={"causal": causal},
+    )
+    return [out["data"] for out in result["outputs"]]
+
+
+def random_rows(t: int, d: int, seed: int, scale: float = 1.5) -> list[list[float]]:
+    """A (t, d) input of uniform floats in [-scale, scale], the same for a given seed."""
+    rng = random.Random(seed)
+    return [[rng.uniform(-scale, scale) for _ in range(d)] for _ in range(t)]
 
 
 def flatten(data: Any) -> list[float]:

@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from grader.judge.subjects import Subject
-from grader.suite.suite_support import expect, max_abs_diff, rows_equal
+from grader.suite.suite_support import (
+    attention_outputs,
+    expect,
+    max_abs_diff,
+    random_rows,
+    rows_equal,
+)
 
 pytestmark = pytest.mark.check("attention")
 
 
 def _identical(t: int, d: int, seed: int) -> list[list[float]]:
-    rng = random.Random(seed)
-    row = [rng.uniform(-1.5, 1.5) for _ in range(d)]
-    return [list(row) for _ in range(t)]
+    return random_rows(1, d, seed) * t
 
 
 def _check_identical(student: Subject, causal: bool) -> None:
     inputs = [_identical(4, 4, 21), _identical(5, 4, 22)]
-    outs = student.run(
-        "run_module",
-        component="SelfAttention",
-        args=[4],
-        inputs=inputs,
-        forward_kwargs={"causal": causal},
-    )["outputs"]
-    for out in outs:
-        rows = out["data"]
+    for rows in attention_outputs(student, inputs, causal):
         for i, row in enumerate(rows):
             expect(
                 rows_equal(row, rows[0], tol=1e-7),
@@ -52,9 +46,8 @@ def test_identical_rows_not_causal(student: Subject) -> None:
 
 def test_single_row_attends_to_itself(student: Subject) -> None:
     """A one-row input equals the same row's output inside a longer causal input"""
-    rng = random.Random(23)
-    first = [rng.uniform(-1, 1) for _ in range(4)]
-    longer = [first] + [[rng.uniform(-1, 1) for _ in range(4)] for _ in range(3)]
+    longer = random_rows(4, 4, 23, scale=1.0)
+    first = longer[0]
     outs = student.run("run_module", component="SelfAttention", args=[4], inputs=[[first], longer])[
         "outputs"
     ]

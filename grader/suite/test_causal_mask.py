@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import random
-from typing import Any
-
 import pytest
 
 from grader.judge.subjects import Subject
-from grader.suite.suite_support import MODEL, expect, max_abs_diff, rows_equal
+from grader.suite.suite_support import (
+    MODEL,
+    attention_outputs,
+    expect,
+    max_abs_diff,
+    random_rows,
+    rows_equal,
+)
 
 pytestmark = pytest.mark.check("causal_mask")
 
@@ -18,34 +22,17 @@ MASK_HINT = (
 )
 
 
-def _rows(t: int, d: int, seed: int) -> list[list[float]]:
-    rng = random.Random(seed)
-    return [[rng.uniform(-1.5, 1.5) for _ in range(d)] for _ in range(t)]
-
-
 def _perturbed(x: list[list[float]], k: int) -> list[list[float]]:
     y = [list(r) for r in x]
     y[k] = [v + 1.0 - 0.5 * i for i, v in enumerate(y[k])]
     return y
 
 
-def _attention(
-    student: Subject, inputs: list[list[list[float]]], causal: bool = True
-) -> list[dict[str, Any]]:
-    return student.run(
-        "run_module",
-        component="SelfAttention",
-        args=[4],
-        inputs=inputs,
-        forward_kwargs={"causal": causal},
-    )["outputs"]
-
-
 def test_attention_ignores_future_rows(student: Subject) -> None:
     """SelfAttention: changing row k never moves output rows before k"""
-    x = _rows(5, 4, 31)
+    x = random_rows(5, 4, 31)
     for k in (4, 2, 1):
-        base, moved = (o["data"] for o in _attention(student, [x, _perturbed(x, k)]))
+        base, moved = attention_outputs(student, [x, _perturbed(x, k)])
         for i in range(k):
             expect(
                 rows_equal(base[i], moved[i]),
@@ -63,8 +50,8 @@ def test_attention_ignores_future_rows(student: Subject) -> None:
 
 def test_attention_not_causal_sees_future(student: Subject) -> None:
     """SelfAttention(causal=False): earlier rows do see later ones"""
-    x = _rows(4, 4, 32)
-    base, moved = (o["data"] for o in _attention(student, [x, _perturbed(x, 3)], causal=False))
+    x = random_rows(4, 4, 32)
+    base, moved = attention_outputs(student, [x, _perturbed(x, 3)], causal=False)
     expect(
         not rows_equal(base[0], moved[0]),
         "with causal=False, changing the last row did not move output row 0; without the "

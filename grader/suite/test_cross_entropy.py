@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import math
-import random
+from typing import Any
 
 import pytest
 
 from grader.judge.subjects import Subject
-from grader.suite.suite_support import close, expect, fmt
+from grader.suite.suite_support import close, expect, fmt, random_rows
 
 pytestmark = pytest.mark.check("cross_entropy")
 
 
-def _logits(t: int, v: int, seed: int, scale: float = 2.0) -> list[list[float]]:
-    rng = random.Random(seed)
-    return [[rng.uniform(-scale, scale) for _ in range(v)] for _ in range(t)]
-
-
 CASES = [
-    (_logits(3, 5, 51), [4, 0, 2]),
-    (_logits(1, 4, 52), [3]),
-    (_logits(6, 3, 53, scale=5.0), [0, 1, 2, 2, 1, 0]),
+    (random_rows(3, 5, 51, scale=2.0), [4, 0, 2]),
+    (random_rows(1, 4, 52, scale=2.0), [3]),
+    (random_rows(6, 3, 53, scale=5.0), [0, 1, 2, 2, 1, 0]),
 ]
 LARGE = (
     [[800.0, 799.0, 790.0, 801.5], [-800.0, -805.0, -799.0, -812.0], [795.0, -795.0, 0.0, 796.0]],
@@ -37,11 +32,18 @@ def _diagnose(got: float, want: float, t: int) -> str | None:
     return None
 
 
+def _both(
+    student: Subject, reference: Subject, logits: list[list[float]], targets: list[int]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The student's and the reference's loss and gradients on the same logits."""
+    args: dict[str, Any] = {"logits": logits, "targets": targets}
+    return student.run("cross_entropy", **args), reference.run("cross_entropy", **args)
+
+
 def test_value_matches(student: Subject, reference: Subject) -> None:
     """The loss equals mean over positions of logsumexp(z) - z[target]"""
     for logits, targets in CASES:
-        got = student.run("cross_entropy", logits=logits, targets=targets)
-        want = reference.run("cross_entropy", logits=logits, targets=targets)
+        got, want = _both(student, reference, logits, targets)
         expect(
             close(got["loss"], want["loss"], rel=1e-7, abs_tol=1e-9),
             f"cross_entropy_loss on {len(targets)} positions gave {got['loss']:.6g}; "
@@ -53,8 +55,7 @@ def test_value_matches(student: Subject, reference: Subject) -> None:
 def test_gradient_matches(student: Subject, reference: Subject) -> None:
     """The gradient with respect to the logits is (softmax - onehot) / T"""
     for logits, targets in CASES:
-        got = student.run("cross_entropy", logits=logits, targets=targets)
-        want = reference.run("cross_entropy", logits=logits, targets=targets)
+        got, want = _both(student, reference, logits, targets)
         expect(
             close(got["grads"], want["grads"], rel=1e-6, abs_tol=1e-9),
             f"after loss.backward(), the logits' gradients are {fmt(got['grads'])}; expected "
@@ -65,9 +66,7 @@ def test_gradient_matches(student: Subject, reference: Subject) -> None:
 
 def test_large_logits_do_not_overflow(student: Subject, reference: Subject) -> None:
     """Logits near +-800 give a finite, correct loss (stable softmax)"""
-    logits, targets = LARGE
-    got = student.run("cross_entropy", logits=logits, targets=targets)
-    want = reference.run("cross_entropy", logits=logits, targets=targets)
+    got, want = _both(student, reference, *LARGE)
     expect(
         math.isfinite(got["loss"]) and close(got["loss"], want["loss"], rel=1e-7),
         f"with logits near 800 the loss is {got['loss']}; expected {want['loss']:.6g}",

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from grader.judge.subjects import Subject
-from grader.suite.suite_support import expect, fmt, max_abs_diff, rows_equal
+from grader.suite.suite_support import expect, fmt, max_abs_diff, random_rows, rows_equal
 
 pytestmark = pytest.mark.check("residual")
 
 
 def test_zero_block_is_identity(student: Subject) -> None:
     """With every parameter set to 0, TransformerBlock returns its input unchanged"""
-    rng = random.Random(41)
-    inputs = [
-        [[rng.uniform(-2, 2) for _ in range(4)]],
-        [[rng.uniform(-2, 2) for _ in range(4)] for _ in range(3)],
-    ]
+    inputs = [random_rows(1, 4, 41, scale=2.0), random_rows(3, 4, 42, scale=2.0)]
     result = student.run(
         "run_module",
         component="TransformerBlock",

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from grader.judge.subjects import Subject
-from grader.suite.suite_support import MODEL, expect, shape_text
+from grader.suite.suite_support import MODEL, expect, random_rows, shape_text
 
 pytestmark = pytest.mark.check("shapes")
 
 
 def _rows(t: int, d: int, seed: int) -> list[list[float]]:
-    rng = random.Random(seed)
-    return [[rng.uniform(-1, 1) for _ in range(d)] for _ in range(t)]
+    return random_rows(t, d, seed, scale=1.0)
 
 
 def _expect_shapes(result: dict, expected: list[list[int]], what: str) -> None:
