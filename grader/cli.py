@@ -60,10 +60,14 @@ VISIBILITY = click.Choice(["visible", "hidden", "after_due_date", "after_publish
 LIMIT_FLAGS: dict[str, tuple[str, click.ParamType]] = {
     "--timeout": ("wall_timeout", click.FloatRange(min=1)),
     "--test-timeout": ("call_timeout", click.FloatRange(min=0.5)),
+    "--import-timeout": ("import_timeout", click.FloatRange(min=0.5)),
     "--memory": ("memory_mb", click.IntRange(min=128)),
     "--worker-memory": ("worker_memory_mb", click.IntRange(min=64)),
     "--cpus": ("cpus", click.FloatRange(min=0.1)),
     "--pids": ("pids", click.IntRange(min=8)),
+    "--tmpfs": ("tmpfs_mb", click.IntRange(min=1)),
+    "--open-files": ("open_files", click.IntRange(min=16)),
+    "--max-source-bytes": ("max_source_bytes", click.IntRange(min=1)),
 }
 
 

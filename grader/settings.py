@@ -36,7 +36,10 @@ class Limits(BaseModel):
     cpus: float = Field(1.0, gt=0, description="CPU quota of the container.")
     pids: int = Field(64, ge=8, description="Process/thread limit of the container.")
     tmpfs_mb: int = Field(32, ge=1, description="Size of the writable scratch /tmp in MiB.")
-    max_source_bytes: int = Field(MAX_SOURCE_BYTES, ge=1)
+    open_files: int = Field(256, ge=16, description="Open files per process in the container.")
+    max_source_bytes: int = Field(
+        MAX_SOURCE_BYTES, ge=1, description="Largest submission accepted, in bytes."
+    )
 
 
 class JudgeConfig(BaseModel):

@@ -126,3 +126,26 @@ def read_hidden_suite() -> str:
         "if STOLEN:\n"
         "    raise RuntimeError('read the hidden suite')"
     )
+
+
+def patch_the_framework() -> str:
+    """Needs --unsafe-skip-policy: tries to fake a pass the ways students have.
+
+    It patches the grader's verdict and pytest if it can import them (only
+    possible if the judge imported the submission), prints a forged result
+    line, and ships a broken generate that must still be caught.
+    """
+    return reference_with(
+        "import json\n"
+        "try:\n"
+        "    import pytest\n"
+        "    pytest.main = lambda *a, **k: 0\n"
+        "    import grader.judge.verdict as _verdict\n"
+        "    _verdict.feedback_from_outcomes = lambda outcomes: None\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "print(json.dumps({'schema_version': '1.0', 'status': 'passed', 'summary': 'No issues "
+        "detected', 'score': 100, 'max_score': 100}))\n"
+        "def generate(model, start_ids, max_new_tokens, temperature=1.0):\n"
+        "    return list(start_ids)"
+    )

@@ -42,12 +42,13 @@ def classroom(tmp_path: Path) -> Path:
     (root / "dee" / "notes.txt").write_text("forgot to upload")
     (root / "eve.py").write_bytes(b"\xff\xfe binary \x00")
     (root / "fay.py").write_bytes(SKELETON.read_bytes())
+    (root / "gus.py").write_text(hostile.hang_in_generate())
     return root
 
 
 def test_discover_handles_every_layout(classroom: Path) -> None:
     entries = {e.student: e for e in discover([classroom])}
-    assert set(entries) == {"ada", "bo", "cy", "dee", "eve", "fay"}
+    assert set(entries) == {"ada", "bo", "cy", "dee", "eve", "fay", "gus"}
     assert entries["bo"].path is not None and entries["bo"].path.name == "my solution.py"
     assert entries["dee"].path is None and "no .py file" in (entries["dee"].problem or "")
 
@@ -65,7 +66,19 @@ def test_discover_makes_ids_unique(tmp_path: Path) -> None:
 def test_mixed_batch_gives_the_right_row_for_each(classroom: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        cli, ["batch", str(classroom), "--out", str(out), "--sandbox", "process", "-j", "2"]
+        cli,
+        [
+            "batch",
+            str(classroom),
+            "--out",
+            str(out),
+            "--sandbox",
+            "process",
+            "-j",
+            "2",
+            "--test-timeout",
+            "1",
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = {
@@ -78,14 +91,16 @@ def test_mixed_batch_gives_the_right_row_for_each(classroom: Path, tmp_path: Pat
     assert rows["dee"]["status"] == "error"
     assert rows["eve"]["status"] == "error"
     assert rows["fay"]["status"] == "failed" and rows["fay"]["score"] == "0"
+    assert rows["gus"]["status"] == "failed" and rows["gus"]["generate_output"] == "0"
+    assert rows["gus"]["training"] == "8", "a hang in generate keeps the other checks' credit"
     assert all(r["gradable"] == "true" for r in rows.values())
     cy = Feedback.model_validate_json((out / "results" / "cy.json").read_text())
     assert cy.error is not None and cy.error.kind == "policy"
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["submissions"] == 6 and summary["passed"] == 1
+    assert summary["submissions"] == 7 and summary["passed"] == 1
     rates = {c["id"]: c["pass_rate"] for c in summary["checks"]}
-    assert rates["generate_sampling"] == round(1 / 6, 4)
-    assert rates["causal_mask"] == round(2 / 6, 4)
+    assert rates["generate_sampling"] == round(1 / 7, 4)
+    assert rates["causal_mask"] == round(3 / 7, 4)
 
 
 def test_interrupted_batch_resumes_with_each_result_once(tmp_path: Path) -> None:

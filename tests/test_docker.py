@@ -87,6 +87,41 @@ def test_infinite_loop_in_one_function(docker_client: Any, write_submission: Any
     assert seconds < 60
 
 
+def test_wall_clock_kill(docker_client: Any, write_submission: Any) -> None:
+    feedback, seconds = docker_grade(
+        write_submission(hostile.hang_in_generate()), wall_timeout=6, call_timeout=30
+    )
+    assert feedback.status == "error" and feedback.error is not None
+    assert feedback.error.kind == "timeout" and "within 6 s" in feedback.error.message
+    assert feedback.gradable and feedback.score == 0
+    assert seconds < 20
+
+
+def test_batch_in_docker(docker_client: Any, tmp_path: Path) -> None:
+    import csv
+
+    from click.testing import CliRunner
+
+    from grader.cli import cli
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "ann.py").write_bytes(REFERENCE.read_bytes())
+    (folder / "bob.py").write_text(hostile.hang_in_generate())
+    (folder / "cat.py").write_text("import subprocess\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["batch", str(folder), "--out", str(out), "-j", "2", "--test-timeout", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    with (out / "gradebook.csv").open() as handle:
+        rows = {r["student"]: r for r in csv.DictReader(handle)}
+    assert rows["ann"]["score"] == "100"
+    assert rows["bob"]["status"] == "failed" and rows["bob"]["generate_output"] == "0"
+    assert rows["bob"]["causal_mask"] == "10"
+    assert rows["cat"]["status"] == "error"
+
+
 def test_memory_bomb(docker_client: Any, write_submission: Any) -> None:
     feedback, seconds = docker_grade(
         write_submission(hostile.memory_bomb_in_cross_entropy()), worker_memory_mb=256
@@ -135,6 +170,11 @@ def test_writes_outside_scratch_fail(
 def test_student_cannot_read_or_signal_the_judge(docker_client: Any, write_submission: Any) -> None:
     feedback, _ = docker_grade(write_submission(hostile.read_hidden_suite()), policy=False)
     assert feedback.status == "passed", "nothing readable, nothing killable: import succeeds"
+
+
+def test_framework_patching_changes_nothing(docker_client: Any, write_submission: Any) -> None:
+    feedback, _ = docker_grade(write_submission(hostile.patch_the_framework()), policy=False)
+    assert feedback.status == "failed" and "generate_output" in failing(feedback)
 
 
 def test_no_network_to_host_loopback(docker_client: Any, write_submission: Any) -> None:

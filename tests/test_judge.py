@@ -97,6 +97,12 @@ def test_os_exit_is_contained_and_prints_are_ignored(write_submission: Any) -> N
     assert "generate() stopped the process (the process ended with exit code 0)" in issue.message
 
 
+def test_framework_patching_and_forged_output_change_nothing(write_submission: Any) -> None:
+    feedback = grade_source(write_submission, hostile.patch_the_framework(), policy=False)
+    assert feedback.status == "failed"
+    assert "generate_output" in failing(feedback)
+
+
 def test_memory_blowup_is_contained(write_submission: Any) -> None:
     feedback = grade_source(
         write_submission, hostile.memory_bomb_in_cross_entropy(), worker_memory_mb=256

@@ -143,7 +143,7 @@ class DockerBackend:
             "cap_drop": ["ALL"],
             "cap_add": ["SETUID", "SETGID", "KILL"],
             "security_opt": ["no-new-privileges"],
-            "ulimits": _ulimits(),
+            "ulimits": _ulimits(limits.open_files),
             "labels": {LABEL_RUN: "1"},
             "detach": True,
         }
@@ -232,10 +232,13 @@ def _remove(container: Any) -> None:
             time.sleep(0.5)
 
 
-def _ulimits() -> list[Any]:
+def _ulimits(open_files: int) -> list[Any]:
     from docker.types import Ulimit
 
-    return [Ulimit(name="nofile", soft=256, hard=256), Ulimit(name="core", soft=0, hard=0)]
+    return [
+        Ulimit(name="nofile", soft=open_files, hard=open_files),
+        Ulimit(name="core", soft=0, hard=0),
+    ]
 
 
 def _short(exc: BaseException) -> str:
