@@ -25,11 +25,28 @@ if ! command -v debootstrap >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap
 fi
 
-ROOTFS="$(mktemp -d /tmp/minigpt-rootfs.XXXXXX)"
-trap 'rm -rf "$ROOTFS"' EXIT
+ROOTFS=""
+trap 'if [ -n "$ROOTFS" ]; then rm -rf "$ROOTFS"; fi' EXIT
 
-log "debootstrap --variant=minbase --include=python3 $SUITE into $ROOTFS"
-debootstrap --variant=minbase --include=python3 "$SUITE" "$ROOTFS" >&2
+# The mirror sometimes drops a download; a fresh attempt usually gets through.
+# Downloaded packages are kept between attempts so a retry only fetches what failed.
+CACHE="$(mktemp -d /tmp/minigpt-debs.XXXXXX)"
+trap 'if [ -n "$ROOTFS" ]; then rm -rf "$ROOTFS"; fi; rm -rf "$CACHE"' EXIT
+for attempt in 1 2 3 4; do
+    ROOTFS="$(mktemp -d /tmp/minigpt-rootfs.XXXXXX)"
+    log "debootstrap --variant=minbase --include=python3 $SUITE into $ROOTFS (attempt $attempt)"
+    if debootstrap --variant=minbase --include=python3 --cache-dir="$CACHE" \
+            "$SUITE" "$ROOTFS" >&2; then
+        break
+    fi
+    rm -rf "$ROOTFS"
+    ROOTFS=""
+    if [ "$attempt" -eq 4 ]; then
+        log "ERROR: debootstrap failed 4 times; is Debian's mirror reachable?"
+        exit 1
+    fi
+    sleep $((attempt * 5))
+done
 
 # Trim apt caches (no effect on behaviour, smaller image).
 rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*

@@ -8,6 +8,7 @@ is made offline with debootstrap (``scripts/make-base-image.sh``).
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -131,4 +132,13 @@ def build_image(client: Any, tag: str, base: str | None, log: Log) -> str:
     labels = image.labels or {}
     if labels.get(LABEL_SUITE) != suite or labels.get(LABEL_VERSION) != __version__:
         raise InfrastructureError("The built image does not carry the expected labels.")
+    _prune_old_builds(client)
     return str(image.id)
+
+
+def _prune_old_builds(client: Any) -> None:
+    """Drop earlier builds of the grader image that lost their tag (they pile up)."""
+    from docker.errors import DockerException
+
+    with contextlib.suppress(DockerException):  # housekeeping only
+        client.images.prune(filters={"dangling": True, "label": LABEL_SUITE})
