@@ -11,5 +11,7 @@ echo "== lint: ruff, mypy" >&2
 .venv/bin/ruff check grader tests reference student_template benchmarks
 .venv/bin/ruff format --check grader tests reference student_template benchmarks
 .venv/bin/mypy
+.venv/bin/mypy --strict student_template/engine.py student_template/nn.py
+MYPYPATH=student_template .venv/bin/mypy --strict reference/minigpt.py
 echo "== tests" >&2
 GRADER_REQUIRE_DOCKER=1 .venv/bin/python -m pytest "$@"
