@@ -26,8 +26,17 @@ fi
 
 if ! command -v dockerd >/dev/null 2>&1; then
     log "dockerd not found; installing Debian's docker.io"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io
+    # A mirror hiccup should not fail a CI run: try a few times.
+    for attempt in 1 2 3; do
+        if apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io; then
+            break
+        fi
+        if [ "$attempt" -eq 3 ]; then
+            log "ERROR: could not install docker.io"
+            exit 1
+        fi
+        sleep $((attempt * 5))
+    done
 fi
 
 if ! command -v docker >/dev/null 2>&1; then
