@@ -149,3 +149,17 @@ def patch_the_framework() -> str:
         "def generate(model, start_ids, max_new_tokens, temperature=1.0):\n"
         "    return list(start_ids)"
     )
+
+
+def report_identity() -> str:
+    """Needs --unsafe-skip-policy: fails its import unless it runs unprivileged as uid 10002."""
+    return reference_with(
+        "def _identity():\n"
+        "    lines = open('/proc/self/status').read().splitlines()\n"
+        "    status = dict(line.split(':', 1) for line in lines if ':' in line)\n"
+        "    uids = status['Uid'].split()\n"
+        "    caps = [status[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapAmb')]\n"
+        "    if set(uids) != {'10002'} or any(int(c, 16) for c in caps):\n"
+        "        raise RuntimeError(f'uids {uids} caps {caps}')\n"
+        "_identity()"
+    )

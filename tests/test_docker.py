@@ -167,6 +167,14 @@ def test_writes_outside_scratch_fail(
     assert not target.exists()
 
 
+def test_student_code_runs_as_its_own_uid_without_capabilities(
+    docker_client: Any, write_submission: Any
+) -> None:
+    feedback, _ = docker_grade(write_submission(hostile.report_identity()), policy=False)
+    assert feedback.error is None, feedback.error
+    assert feedback.status == "passed"
+
+
 def test_student_cannot_read_or_signal_the_judge(docker_client: Any, write_submission: Any) -> None:
     feedback, _ = docker_grade(write_submission(hostile.read_hidden_suite()), policy=False)
     assert feedback.status == "passed", "nothing readable, nothing killable: import succeeds"

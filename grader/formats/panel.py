@@ -7,6 +7,7 @@ and the score; never a traceback or anything of the grader's internals.
 from __future__ import annotations
 
 import io
+import shutil
 
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
@@ -20,7 +21,10 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def render_panel(feedback: Feedback, *, color: bool = False, width: int = 88) -> str:
+def render_panel(feedback: Feedback, *, color: bool = False, width: int | None = None) -> str:
+    """The panel as text; ``width`` defaults to the terminal's, at most 88 columns."""
+    if width is None:
+        width = max(40, min(88, shutil.get_terminal_size((88, 24)).columns))
     body: list[RenderableType] = []
     ok = feedback.status == "passed"
     style = "bold green" if ok else ("bold red" if feedback.status == "failed" else "bold yellow")
