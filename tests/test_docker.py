@@ -73,6 +73,33 @@ def test_container_has_every_limit(docker_client: Any) -> None:
     assert "size=" in options["tmpfs"]["/tmp"]
 
 
+def test_stale_or_missing_image_is_refused(docker_client: Any) -> None:
+    import io
+
+    from click.testing import CliRunner
+
+    from grader.cli import cli
+    from grader.settings import DEFAULT_IMAGE
+
+    dockerfile = (  # the current image, relabelled as if built by an older grader
+        f"FROM {DEFAULT_IMAGE}\n"
+        "LABEL org.minigpt-grader.version=0.0.1 org.minigpt-grader.suite-hash=0000000000000000\n"
+    )
+    tag = "minigpt-grader:stale-test"
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    try:
+        result = CliRunner().invoke(cli, ["--image", tag, "--format", "json", str(REFERENCE)])
+        assert result.exit_code == 3
+        feedback = Feedback.model_validate_json(result.stdout)
+        assert not feedback.gradable and feedback.score is None
+        assert "stale" in result.stderr and "grade build-image" in result.stderr
+    finally:
+        docker_client.images.remove(tag, force=True)
+    result = CliRunner().invoke(cli, ["--image", "minigpt-grader:never-built", str(REFERENCE)])
+    assert result.exit_code == 3
+    assert "is not built" in result.stderr and "grade build-image" in result.stderr
+
+
 def test_infinite_loop_at_import(docker_client: Any, write_submission: Any) -> None:
     feedback, seconds = docker_grade(write_submission(hostile.hang_at_import()), import_timeout=2)
     assert feedback.status == "error" and feedback.error is not None
