@@ -71,8 +71,18 @@ LIMIT_FLAGS: dict[str, tuple[str, click.ParamType]] = {
 }
 
 
-def limit_options(function: Any) -> Any:
+def limit_options(sandbox_default: str = "docker") -> Any:
     """The sandbox limits and the sandbox choice as flags (documented in the README)."""
+
+    def decorate(function: Any) -> Any:
+        for option in reversed(_limit_option_list(sandbox_default)):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _limit_option_list(sandbox_default: str) -> list[Any]:
     options = [
         click.option(
             flag,
@@ -88,7 +98,7 @@ def limit_options(function: Any) -> Any:
         click.option(
             "--sandbox",
             type=click.Choice(["docker", "process"]),
-            default="docker",
+            default=sandbox_default,
             show_default=True,
             help="docker isolates the code; process runs it locally without isolation.",
         ),
@@ -101,9 +111,7 @@ def limit_options(function: Any) -> Any:
             help="Skip the static source checks (only to test the sandbox itself).",
         ),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return options
 
 
 def settings_from(options: dict[str, Any]) -> GradeSettings:
@@ -150,7 +158,7 @@ def cli() -> None:
     show_default=True,
     help="Visibility of the per-check tests in --format gradescope.",
 )
-@limit_options
+@limit_options()
 def check_command(
     submission: Path, fmt: str, output: Path | None, gradescope_visibility: str, **options: Any
 ) -> None:
@@ -248,7 +256,7 @@ def build_image_command(tag: str, base: str | None, if_stale: bool) -> None:
     show_default=True,
     help="Extra attempts after an infrastructure error.",
 )
-@limit_options
+@limit_options()
 def batch_command(
     paths: tuple[Path, ...], out: Path, jobs: int, retries: int, **options: Any
 ) -> None:
@@ -332,23 +340,29 @@ def gradescope_package_command(out: Path, visibility: str, timeout: float) -> No
     default=os.cpu_count() or 1,
     show_default="number of cores",
 )
-@limit_options
-def selftest_command(jobs: int, **options: Any) -> None:
+@click.option(
+    "--bank",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Folder with mutations.py and correct_*.py (default: tests/solutions).",
+)
+@limit_options(sandbox_default="process")
+def selftest_command(jobs: int, bank: Path | None, **options: Any) -> None:
     """Prove the hidden suite: every known bug caught, every correct solution passed.
 
-    Run it after editing the suite (tests/solutions/ holds the bank).
+    Run it after editing the suite (tests/solutions/ holds the bank). It uses the
+    process backend by default: the suite is under test here, not the sandbox.
     """
-    from .selftest import CaseResult, run_selftest
-
-    if options["sandbox"] == "docker" and "--sandbox" not in sys.argv:
-        options["sandbox"] = "process"  # the suite is the subject here, not the sandbox
+    from .selftest import SOLUTIONS_DIR, CaseResult, run_selftest
 
     def show(result: CaseResult) -> None:
         mark = click.style("ok  ", fg="green") if result.ok else click.style("FAIL", fg="red")
         click.echo(f"{mark} {result.case.name}: {result.detail}")
 
     try:
-        results = run_selftest(settings_from(options), jobs=jobs, on_result=show)
+        results = run_selftest(
+            settings_from(options), jobs=jobs, on_result=show, directory=bank or SOLUTIONS_DIR
+        )
     except GraderError as exc:
         fail(exc)
     bad = [r for r in results if not r.ok]

@@ -163,3 +163,14 @@ def report_identity() -> str:
         "        raise RuntimeError(f'uids {uids} caps {caps}')\n"
         "_identity()"
     )
+
+
+def garble_the_protocol() -> str:
+    """Needs --unsafe-skip-policy: writes junk on the worker's answer pipe during generate."""
+    return reference_with(
+        "import os, sys\n"
+        "def generate(model, start_ids, max_new_tokens, temperature=1.0):\n"
+        "    fd = int(sys.argv[sys.argv.index('--responses') + 1])\n"
+        "    os.write(fd, b'{not json\\n')\n"
+        "    return list(start_ids)"
+    )

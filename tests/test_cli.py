@@ -144,3 +144,39 @@ def test_schema_command_prints_a_json_schema() -> None:
     result = run("schema")
     schema = json.loads(result.output)
     assert "checks" in schema["properties"] and "schema_version" in schema["properties"]
+
+
+def _bank(tmp_path: Path, old: str, new: str, check: str) -> Path:
+    """A one-bug bank that reuses the real bank's helpers."""
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    real = REPO / "tests" / "solutions" / "mutations.py"
+    (bank / "mutations.py").write_text(
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('real_bank', {str(real)!r})\n"
+        "real = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['real_bank'] = real\n"
+        "spec.loader.exec_module(real)\n"
+        "Mutation, apply, reference_source = real.Mutation, real.apply, real.reference_source\n"
+        f"MUTATIONS = (Mutation('only', {check!r}, 'one bug', {old!r}, {new!r}),)\n"
+    )
+    return bank
+
+
+def test_selftest_passes_when_the_bug_is_caught(tmp_path: Path) -> None:
+    old = "        context = tokens[-model.max_seq_len :]\n"
+    bank = _bank(
+        tmp_path, old, "        context = tokens[: model.max_seq_len]\n", "generate_cropping"
+    )
+    result = run("selftest", "--bank", str(bank), "-j", "2")
+    assert result.exit_code == 0, result.output
+    assert "ok   bug:only: failed generate_cropping" in result.output
+    assert "2 passed, 0 failed" in result.output
+
+
+def test_selftest_fails_when_a_bug_slips_past(tmp_path: Path) -> None:
+    first_line = REFERENCE.read_text().splitlines(keepends=True)[0]
+    bank = _bank(tmp_path, first_line, first_line.rstrip("\n") + " (edited)\n", "shapes")
+    result = run("selftest", "--bank", str(bank), "-j", "2")
+    assert result.exit_code == 1
+    assert "FAIL bug:only: bug not caught by shapes" in result.output

@@ -103,6 +103,14 @@ def test_framework_patching_and_forged_output_change_nothing(write_submission: A
     assert "generate_output" in failing(feedback)
 
 
+def test_garbled_answers_fail_only_their_check(write_submission: Any) -> None:
+    feedback = grade_source(write_submission, hostile.garble_the_protocol(), policy=False)
+    assert feedback.gradable, "a garbled answer is the submission's doing, not ours"
+    assert failing(feedback) == GENERATE_CHECKS
+    issue = feedback.checks[[c.id for c in CHECKS].index("generate_output")].issues[0]
+    assert "garbled" in issue.message
+
+
 def test_memory_blowup_is_contained(write_submission: Any) -> None:
     feedback = grade_source(
         write_submission, hostile.memory_bomb_in_cross_entropy(), worker_memory_mb=256

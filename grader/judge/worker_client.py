@@ -165,11 +165,17 @@ class WorkerClient:
         while True:
             while b"\n" in self._buffer:
                 line, self._buffer = self._buffer.split(b"\n", 1)
-                message = json.loads(line)
+                message = _decode(line)
+                if message is None:
+                    self.close()
+                    raise StudentError(
+                        {"kind": "crash", "stage": stage, "message": "its answer was garbled"}
+                    )
                 if "stage" in message:
                     stage = str(message["stage"])
                     continue
-                return dict(message)
+                if "error" in message or "result" in message or "ready" in message:
+                    return message
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.close()
@@ -187,6 +193,19 @@ class WorkerClient:
             code = proc.wait()
             self.close()
             raise StudentError(_death(code, stage))
+
+
+def _decode(line: bytes) -> dict[str, Any] | None:
+    """One protocol message, or None if the line is not one."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    if "error" in message and not isinstance(message["error"], dict):
+        return None
+    return message
 
 
 def _death(code: int, stage: str) -> dict[str, Any]:
