@@ -149,6 +149,51 @@ def test_batch_in_docker(docker_client: Any, tmp_path: Path) -> None:
     assert rows["cat"]["status"] == "error"
 
 
+def test_ctrl_c_during_a_batch_cleans_up(docker_client: Any, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("a", "b", "c", "d"):
+        (folder / f"{name}.py").write_text(hostile.hang_in_generate())
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "batch",
+            str(folder),
+            "--out",
+            str(out),
+            "-j",
+            "2",
+            "--test-timeout",
+            "60",
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(leftover_containers(docker_client)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(leftover_containers(docker_client)) == 2, "two containers should be running"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "run the same command to resume" in stderr
+    assert not list(out.rglob("*.tmp"))
+    assert not list((out / "results").glob("*.json")), "nothing finished, nothing recorded"
+
+
 def test_memory_bomb(docker_client: Any, write_submission: Any) -> None:
     feedback, seconds = docker_grade(
         write_submission(hostile.memory_bomb_in_cross_entropy()), worker_memory_mb=256
