@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import paths
 from .__about__ import __version__
+from .errors import ContractError
 from .judge.verdict import error_feedback
 from .models import Feedback
 from .policy import check_source, too_large
@@ -38,6 +39,8 @@ def grade_submission(
     feedback = _precheck(submission, settings)
     if feedback is None:
         feedback = (backend or make_backend(settings)).run(submission, cancel)
+        if feedback.submission_sha256 not in ("", submission.sha256):
+            raise ContractError("The sandbox graded other bytes than the submission's.")
     feedback.submission = submission.name
     feedback.submission_sha256 = submission.sha256
     feedback.sandbox = settings.sandbox

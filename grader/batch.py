@@ -52,7 +52,6 @@ class BatchReport:
     skipped: int = 0
     graded: int = 0
     not_gradable: int = 0
-    cancelled: bool = False
     results: dict[str, Feedback] = field(default_factory=dict)
 
 
@@ -194,7 +193,6 @@ class BatchGrader:
                         futures[pool.submit(self.grade_one, following)] = following
         except BaseException:
             self.cancel.set()
-            report.cancelled = True
             pool.shutdown(wait=True, cancel_futures=True)
             write_class_files(self.out, entries)
             raise

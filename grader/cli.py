@@ -54,6 +54,14 @@ def fail(error: GraderError) -> NoReturn:
     sys.exit(error.exit_code)
 
 
+JOBS_OPTION = click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="number of cores",
+    help="Submissions graded in parallel.",
+)
 VISIBILITY = click.Choice(["visible", "hidden", "after_due_date", "after_published"])
 
 # flag -> (Limits field, accepted values); defaults and help come from Limits itself.
@@ -241,14 +249,7 @@ def build_image_command(tag: str, base: str | None, if_stale: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for results/<student>.json, gradebook.csv and summary.json.",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=os.cpu_count() or 1,
-    show_default="number of cores",
-    help="Submissions graded in parallel.",
-)
+@JOBS_OPTION
 @click.option(
     "--retries",
     type=click.IntRange(min=0, max=10),
@@ -333,13 +334,7 @@ def gradescope_package_command(out: Path, visibility: str, timeout: float) -> No
 
 
 @cli.command("selftest")
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=os.cpu_count() or 1,
-    show_default="number of cores",
-)
+@JOBS_OPTION
 @click.option(
     "--bank",
     type=click.Path(file_okay=False, exists=True, path_type=Path),

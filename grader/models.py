@@ -81,10 +81,6 @@ class Feedback(_Model):
     student_output: OutputInfo = Field(default_factory=OutputInfo)
 
     @property
-    def issue_count(self) -> int:
-        return sum(len(check.issues) for check in self.checks)
-
-    @property
     def points_line(self) -> str:
         """The one-line summary CI logs and GitHub Classroom read."""
         if self.score is None:

@@ -57,8 +57,6 @@ class JudgeConfig(BaseModel):
     worker_dir: Path = paths.WORKER_DIR
     pack_dir: Path = paths.TEMPLATE_DIR
     reference_path: Path = paths.REFERENCE_PATH
-    scratch_dir: Path | None = None
-    sandbox: Literal["docker", "process"] = "process"
 
     @classmethod
     def from_limits(cls, limits: Limits, **overrides: object) -> JudgeConfig:

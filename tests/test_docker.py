@@ -7,7 +7,11 @@ even when a file gets past it.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +19,7 @@ from typing import Any
 
 import hostile
 import pytest
-from conftest import REFERENCE
+from conftest import REFERENCE, REPO
 
 from grader.api import grade
 from grader.models import Feedback
@@ -46,6 +50,26 @@ def failing(feedback: Feedback) -> set[str]:
 
 def issue(feedback: Feedback, check: str) -> str:
     return next(c for c in feedback.checks if c.id == check).issues[0].message
+
+
+def start_grade(*args: str) -> subprocess.Popen[str]:
+    """`python -m grader ARGS` in the background, as a user would start it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "grader", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_containers(client: Any, count: int, seconds: float = 30) -> None:
+    """Until ``count`` grading containers exist (they are running the hanging code)."""
+    deadline = time.monotonic() + seconds
+    while len(leftover_containers(client)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(leftover_containers(client)) == count, f"expected {count} running container(s)"
 
 
 @pytest.fixture(autouse=True)
@@ -150,42 +174,13 @@ def test_batch_in_docker(docker_client: Any, tmp_path: Path) -> None:
 
 
 def test_ctrl_c_during_a_batch_cleans_up(docker_client: Any, tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
     folder = tmp_path / "class"
     folder.mkdir()
     for name in ("a", "b", "c", "d"):
         (folder / f"{name}.py").write_text(hostile.hang_in_generate())
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "grader",
-            "batch",
-            str(folder),
-            "--out",
-            str(out),
-            "-j",
-            "2",
-            "--test-timeout",
-            "60",
-        ],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while len(leftover_containers(docker_client)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert len(leftover_containers(docker_client)) == 2, "two containers should be running"
+    proc = start_grade("batch", str(folder), "--out", str(out), "-j", "2", "--test-timeout", "60")
+    wait_for_containers(docker_client, 2)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -285,26 +280,9 @@ def test_no_network_to_host_loopback(docker_client: Any, write_submission: Any) 
 
 
 def test_ctrl_c_leaves_no_container(docker_client: Any, write_submission: Any) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
     path = write_submission(hostile.hang_at_import())
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "grader", "--timeout", "120", str(path)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while not leftover_containers(docker_client) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert leftover_containers(docker_client), "the grading container never started"
+    proc = start_grade("--timeout", "120", str(path))
+    wait_for_containers(docker_client, 1)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130

@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pytest
 
@@ -43,8 +42,6 @@ def judge_submission(submission: Path, config: JudgeConfig) -> Feedback:
     feedback.submission_sha256 = hashlib.sha256(raw).hexdigest()
     feedback.grader_version = __version__
     feedback.suite_hash = paths.suite_hash()
-    feedback.sandbox = config.sandbox
-    feedback.isolated = config.sandbox == "docker"
     feedback.durations.judge = round(time.monotonic() - started, 3)
     feedback.student_output = OutputInfo(bytes=sink.bytes)
     return feedback
@@ -56,13 +53,12 @@ def _judge(raw: bytes, submission: Path, config: JudgeConfig, sink: OutputSink) 
         if problem is not None:
             return error_feedback(problem)
     with tempfile.TemporaryDirectory(prefix="judge-") as private:
-        scratch = config.scratch_dir or Path(private) / "scratch"
         spec = WorkerSpec(
             python=config.python,
             worker_main=config.worker_dir / "main.py",
             pack_dir=config.pack_dir,
             submission=submission.resolve(),
-            scratch_dir=scratch,
+            scratch_dir=Path(private) / "scratch",
             memory_bytes=config.worker_memory_mb << 20,
             prefix=tuple(config.worker_prefix),
         )
@@ -152,7 +148,6 @@ def outcomes_from_report(report: dict[str, Any]) -> list[Outcome]:
     return outcomes
 
 
-def print_feedback(feedback: Feedback, out: Any = None) -> None:
-    stream = out or sys.stdout
-    stream.write(feedback.model_dump_json() + "\n")
-    stream.flush()
+def print_feedback(feedback: Feedback, out: TextIO) -> None:
+    out.write(feedback.model_dump_json() + "\n")
+    out.flush()

@@ -122,7 +122,6 @@ class DockerBackend:
             limits,
             policy=self.settings.policy,
             python="python3",
-            sandbox="docker",
             worker_prefix=WORKER_PREFIX,
             worker_dir="/opt/sandbox/worker",
             pack_dir="/opt/sandbox/pack",

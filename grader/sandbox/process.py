@@ -33,9 +33,7 @@ class ProcessBackend:
 
     def run(self, submission: Submission, cancel: threading.Event | None = None) -> Feedback:
         limits = self.settings.limits
-        config = JudgeConfig.from_limits(
-            limits, policy=self.settings.policy, python=sys.executable, sandbox="process"
-        )
+        config = JudgeConfig.from_limits(limits, policy=self.settings.policy, python=sys.executable)
         with tempfile.TemporaryDirectory(prefix="minigpt-grade-") as tmp:
             path = Path(tmp) / "minigpt.py"
             path.write_bytes(submission.raw)

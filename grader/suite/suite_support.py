@@ -6,12 +6,11 @@ import math
 import random
 from typing import Any
 
-from grader.judge.failures import CheckFailure, expect
+from grader.judge.failures import expect
 from grader.judge.subjects import Subject
 
 __all__ = [
     "MODEL",
-    "CheckFailure",
     "attention_outputs",
     "chi_square",
     "expect",
