@@ -9,9 +9,16 @@
 # is reachable.
 #
 # Layout inside the image:
-#   /opt/grader   judge, hidden suite, reference   root:10001 0750/0640 (judge only)
+#   /opt/grader   judge, hidden suite, reference,  root:10001 0750/0640 (judge only)
+#                 probe.key (seeds each grading's probe inputs; made at build time)
 #   /opt/sandbox  worker + engine.py/nn.py          root:root  world-readable
 #   /submission   anonymous volume; the host copies minigpt.py in (root, 0444)
+#   <purelib>/minigpt_grader.pth                    root 0644: puts /opt/grader on sys.path
+#
+# The judge starts as `python3 -I -m grader.judge` (isolated: no PYTHON* variables,
+# no user site, no working directory on sys.path), so `grader` is found through the
+# .pth file in the interpreter's own site directory; there is no PYTHONPATH. The
+# worker starts with `-I -S` and never reads .pth files.
 
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
@@ -57,17 +64,34 @@ RUN set -eu; \
     cp /opt/grader/grader/worker/*.py /opt/sandbox/worker/; \
     cp /opt/grader/student_template/engine.py /opt/grader/student_template/nn.py /opt/sandbox/pack/; \
     python3 -m compileall -q /opt/grader /opt/sandbox; \
+    python3 -c 'import secrets; print(secrets.token_hex(32))' > /opt/grader/probe.key; \
     chown -R 0:10001 /opt/grader; \
     find /opt/grader -type d -exec chmod 0750 {} +; \
     find /opt/grader -type f -exec chmod 0640 {} +; \
     chown -R 0:0 /opt/sandbox; \
     chmod -R u=rwX,go=rX /opt/sandbox
 
+# `grader` for the isolated judge: a .pth file in the site directory `python3 -I`
+# reads (Debian's python3: /usr/local/lib/python3.11/dist-packages; the official
+# image: /usr/local/lib/python3.11/site-packages). The build fails unless -I reads
+# that directory and the judge's uid then imports the grader from /opt/grader.
+RUN set -eu; \
+    site="$(python3 -I -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"; \
+    python3 -I -c 'import sys; sys.exit(sys.argv[1] not in sys.path)' "$site"; \
+    printf '/opt/grader\n' > "$site/minigpt_grader.pth"; \
+    chown 0:0 "$site/minigpt_grader.pth"; \
+    chmod 0644 "$site/minigpt_grader.pth"; \
+    setpriv --reuid=10001 --regid=10001 --clear-groups python3 -I -c \
+        'import grader.judge; assert grader.judge.__file__.startswith("/opt/grader/grader/")'
+
 ARG GRADER_VERSION=unknown
 ARG SUITE_HASH=unknown
+ARG RECIPE_HASH=unknown
 LABEL org.minigpt-grader.version="${GRADER_VERSION}" \
-      org.minigpt-grader.suite-hash="${SUITE_HASH}"
-ENV PYTHONPATH=/opt/grader HOME=/tmp
+      org.minigpt-grader.suite-hash="${SUITE_HASH}" \
+      org.minigpt-grader.recipe="${RECIPE_HASH}"
+# No PYTHONPATH (the .pth above does its job); HOME is nowhere, like the uids' own.
+ENV HOME=/nonexistent
 
 # The submission is copied in with `docker cp` (tar members uid 0, files 0444,
 # dirs 0555) between `docker create` and `docker start`; the root filesystem is

@@ -2,11 +2,11 @@
 
     python benchmarks/bench_latency.py [--runs 5] [--skip-docker]
 
-Prints medians side by side. Targets: Docker adds at most 1 s to the floor
-(issue 4). The floor is the hidden suite in one pytest process
-(bare_suite.py), started as a fresh interpreter like the other two. The
-modes take turns run by run, so a change in the machine's load hits all
-three alike.
+Prints medians side by side. Target: Docker adds at most 1 s to the floor.
+The floor is the judge itself (`python -m grader.judge`, judge and worker
+processes, no sandbox and no host-side checks), started as a fresh
+interpreter like the other two. The modes take turns run by run, so a change
+in the machine's load hits all three alike.
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
 
 from timing import interleaved_medians, table
 
 from grader import paths
 from grader.api import grade
 from grader.settings import GradeSettings
-
-HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
@@ -34,7 +31,7 @@ def main() -> int:
 
     def bare() -> None:
         subprocess.run(
-            [sys.executable, str(HERE / "bare_suite.py"), str(submission)],
+            [sys.executable, "-m", "grader.judge", "--submission", str(submission)],
             check=True,
             capture_output=True,
         )
@@ -50,7 +47,7 @@ def main() -> int:
         modes["docker"] = docker
     medians = interleaved_medians(modes, args.runs)
     floor = medians["bare"]
-    rows = [("bare suite, one pytest process (floor)", f"{floor:.2f} s")]
+    rows = [("the judge alone, no sandbox (floor)", f"{floor:.2f} s")]
     local = medians["process"]
     rows.append(("process backend", f"{local:.2f} s  ({local - floor:+.2f} s)"))
     if not args.skip_docker:

@@ -14,9 +14,12 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 import threading
 import time
+import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -27,23 +30,30 @@ from pydantic import ValidationError
 from . import paths
 from .api import grade_submission
 from .errors import Cancelled, GraderError, InfrastructureError, UsageError
+from .formats.safe_text import csv_cell
 from .judge.verdict import error_feedback, infrastructure_feedback
 from .models import ErrorInfo, Feedback
 from .rubric import CHECKS
 from .settings import GradeSettings
 from .submission import load_submission
-from .util import write_atomic
+from .util import display_path, write_atomic
 
 PREFERRED_NAME = "minigpt.py"
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One student's submission: an id for the gradebook and where the file is."""
+    """One student's submission: an id for the gradebook and where the file is.
+
+    ``origin`` is what the student was found as (their file, or their folder):
+    the id is derived from its name, and from its whole path when two names
+    would give the same id.
+    """
 
     student: str
     path: Path | None
     problem: str | None = None
+    origin: Path | None = None
 
 
 @dataclass
@@ -57,50 +67,118 @@ class BatchReport:
 
 ProgressHook = Callable[[str, Feedback | None], None]
 
+ID_MAX_BYTES = 100  # leaves room in a 255-byte file name for the suffix, .json and temp names
+ID_SEPARATOR = "~"  # never in a name-derived id, so a suffixed id cannot equal another one
+
 
 def discover(inputs: Iterable[Path]) -> list[Entry]:
-    """Files, folders of files, or one folder per student (holding minigpt.py)."""
+    """Files, folders of files, or one folder per student (holding minigpt.py).
+
+    Names need not be UTF-8 or even printable; every entry gets a distinct id
+    (see :func:`assign_ids`) and a path listed twice is graded once.
+    """
     entries: list[Entry] = []
     for root in inputs:
         if root.is_symlink():
-            entries.append(Entry(root.stem, None, f"{root} is a symbolic link"))
+            entries.append(_problem(root, f"{display_path(root)} is a symbolic link"))
         elif root.is_file():
-            entries.append(Entry(root.stem, root))
+            entries.append(Entry(root.stem, root, origin=root))
         elif root.is_dir():
             for child in sorted(root.iterdir()):
                 if child.is_symlink():
-                    entries.append(Entry(child.stem, None, f"{child.name} is a symbolic link"))
+                    entries.append(
+                        _problem(child, f"{display_path(child.name)} is a symbolic link")
+                    )
                 elif child.is_file() and child.suffix == ".py":
-                    entries.append(Entry(child.stem, child))
+                    entries.append(Entry(child.stem, child, origin=child))
                 elif child.is_dir() and not child.name.startswith("."):
                     entries.append(_student_folder(child))
         else:
-            raise UsageError(f"No such file or folder: {root}")
-    return _unique(entries)
+            raise UsageError(f"No such file or folder: {display_path(root)}")
+    return assign_ids(_once_each(entries))
+
+
+def _problem(origin: Path, problem: str) -> Entry:
+    return Entry(origin.stem, None, problem, origin=origin)
 
 
 def _student_folder(folder: Path) -> Entry:
     preferred = folder / PREFERRED_NAME
     if preferred.exists() or preferred.is_symlink():
-        return Entry(folder.name, preferred)
+        return Entry(folder.name, preferred, origin=folder)
     candidates = sorted(p for p in folder.glob("*.py") if p.is_file())
     if len(candidates) == 1:
-        return Entry(folder.name, candidates[0])
+        return Entry(folder.name, candidates[0], origin=folder)
     what = "no .py file" if not candidates else f"{len(candidates)} .py files and no minigpt.py"
-    return Entry(folder.name, None, f"the folder holds {what}")
+    return Entry(folder.name, None, f"the folder holds {what}", origin=folder)
 
 
-def _unique(entries: list[Entry]) -> list[Entry]:
-    """Make student ids safe as file names and distinct."""
-    seen: dict[str, int] = {}
+def _absolute(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+def _once_each(entries: list[Entry]) -> list[Entry]:
+    """The same file or folder named twice (``batch a.py a.py``, a folder and its file) once."""
+    seen: set[str] = set()
     unique = []
     for entry in entries:
-        base = re.sub(r"[^A-Za-z0-9._-]+", "_", entry.student).strip("._") or "submission"
-        count = seen.get(base, 0) + 1
-        seen[base] = count
-        name = base if count == 1 else f"{base}-{count}"
-        unique.append(Entry(name, entry.path, entry.problem))
+        keys = {_absolute(p) for p in (entry.origin, entry.path) if p is not None}
+        if keys & seen:
+            continue
+        seen |= keys
+        unique.append(entry)
     return unique
+
+
+def student_id(name: str) -> str:
+    """The id a name gives: letters, digits, ``.``, ``_``, ``-``; safe as a file name.
+
+    Other characters (spaces, punctuation, control characters, bytes that are
+    not UTF-8) become ``_``; the result is never empty, never starts with
+    ``.`` or ``-`` and is at most ID_MAX_BYTES of UTF-8.
+    """
+    text = unicodedata.normalize("NFKC", display_path(name))
+    text = re.sub(r"[^\w.-]+", "_", text).strip("._-")
+    text = text.encode("utf-8")[:ID_MAX_BYTES].decode("utf-8", "ignore")
+    return text.rstrip("._-") or "submission"
+
+
+def _collision_key(student: str) -> str:
+    """Ids that would name the same file on a case- or normalisation-insensitive disk."""
+    return unicodedata.normalize("NFKC", student).casefold()
+
+
+def assign_ids(entries: list[Entry]) -> list[Entry]:
+    """Give each entry a distinct id, the same one on every run over the same inputs.
+
+    An id is the entry's name-derived :func:`student_id` when no other entry's
+    name gives the same one (compared as a case-insensitive disk would);
+    otherwise every entry that shares it gets ``~`` and a digest of its
+    absolute path appended (``minigpt~3f2a9c01b2``). Name-derived ids never hold
+    ``~``, so the two kinds cannot meet; a digest clash is resolved by a longer
+    digest.
+    """
+    bases = [student_id(e.student) for e in entries]
+    counts = Counter(_collision_key(b) for b in bases)
+    ids: list[str | None] = [b if counts[_collision_key(b)] == 1 else None for b in bases]
+    for width in (10, 16, 64):
+        pending = [i for i, value in enumerate(ids) if value is None]
+        if not pending:
+            break
+        candidates = {}
+        for i in pending:
+            origin = entries[i].origin or entries[i].path
+            key = os.fsencode(_absolute(origin)) if origin is not None else str(i).encode()
+            digest = hashlib.sha256(key).hexdigest()[:width]
+            candidates[i] = f"{bases[i]}{ID_SEPARATOR}{digest}"
+        taken = Counter(_collision_key(c) for c in candidates.values())
+        for i, candidate in candidates.items():
+            if taken[_collision_key(candidate)] == 1 or width == 64:
+                ids[i] = candidate
+    return [
+        Entry(student or "submission", e.path, e.problem, e.origin)
+        for student, e in zip(ids, entries, strict=True)
+    ]
 
 
 class BatchGrader:
@@ -125,11 +203,12 @@ class BatchGrader:
         if entry.path is None:
             return True
         try:
-            raw = load_submission(entry.path, self.settings.limits.max_source_bytes).raw
+            submission = load_submission(entry.path, self.settings.limits.max_source_bytes)
         except GraderError:
             return False
         return (
-            existing.submission_sha256 == hashlib.sha256(raw).hexdigest()
+            existing.submission_sha256 == submission.sha256
+            and existing.submission == submission.name
             and existing.suite_hash == paths.suite_hash()
         )
 
@@ -225,7 +304,11 @@ def load_results(out: Path, entries: list[Entry]) -> dict[str, Feedback]:
 
 
 def gradebook_csv(results: dict[str, Feedback]) -> str:
-    """student, status, gradable, score, max_score, then points per check."""
+    """student, status, gradable, score, max_score, then points per check.
+
+    Text cells go through :func:`~grader.formats.safe_text.csv_cell`: a
+    spreadsheet never runs a formula or shows a control character from them.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
@@ -236,8 +319,8 @@ def gradebook_csv(results: dict[str, Feedback]) -> str:
         points = {c.id: c.score for c in feedback.checks}
         writer.writerow(
             [
-                student,
-                feedback.status,
+                csv_cell(student),
+                csv_cell(feedback.status),
                 str(feedback.gradable).lower(),
                 "" if feedback.score is None else f"{feedback.score:g}",
                 f"{feedback.max_score:g}",

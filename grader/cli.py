@@ -26,10 +26,11 @@ from .errors import (
 )
 from .formats import FORMATS, render
 from .formats.gradescope import to_gradescope_json
+from .formats.safe_text import terminal_text
 from .judge.verdict import infrastructure_feedback
 from .models import Feedback
 from .settings import DEFAULT_IMAGE, GradeSettings, Limits
-from .util import write_atomic
+from .util import display_path, write_atomic
 
 
 class DefaultCommandGroup(click.Group):
@@ -47,10 +48,15 @@ def exit_code(feedback: Feedback) -> int:
     return EXIT_PASSED if feedback.status == "passed" else EXIT_ISSUES
 
 
+def say(text: str, *, err: bool = True, **style: Any) -> None:
+    """Print a message that may quote a file name or a student's text, neutralised."""
+    click.secho(terminal_text(text, multiline=True), err=err, **style)
+
+
 def fail(error: GraderError) -> NoReturn:
-    click.secho(f"Error: {error.message}", fg="red", err=True)
+    say(f"Error: {error.message}", fg="red")
     if error.fix:
-        click.echo(error.fix, err=True)
+        say(error.fix)
     sys.exit(error.exit_code)
 
 
@@ -181,7 +187,7 @@ def check_command(
         sys.exit(EXIT_INTERRUPTED)
     except InfrastructureError as exc:
         feedback = infrastructure_feedback(" ".join(filter(None, [exc.message, exc.fix])))
-        feedback.submission = submission.name
+        feedback.submission = display_path(submission.name)
         feedback.sandbox = settings.sandbox
         if fmt == "panel" and output is None:
             fail(exc)
@@ -292,10 +298,9 @@ def batch_command(
             )
             sys.exit(130)
     click.echo(summary_table(out), err=True)
-    click.echo(
+    say(
         f"{report.total} submissions: {report.graded} graded, {report.skipped} already "
-        f"done, {report.not_gradable} not gradable. Results in {out}",
-        err=True,
+        f"done, {report.not_gradable} not gradable. Results in {display_path(out)}"
     )
     sys.exit(EXIT_INFRASTRUCTURE if report.not_gradable else EXIT_PASSED)
 
@@ -352,7 +357,7 @@ def selftest_command(jobs: int, bank: Path | None, **options: Any) -> None:
 
     def show(result: CaseResult) -> None:
         mark = click.style("ok  ", fg="green") if result.ok else click.style("FAIL", fg="red")
-        click.echo(f"{mark} {result.case.name}: {result.detail}")
+        click.echo(f"{mark} {terminal_text(f'{result.case.name}: {result.detail}')}")
 
     try:
         results = run_selftest(

@@ -22,7 +22,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "shapes",
         "Every component returns the documented shape",
-        6,
+        4,
         "Embedding gives (T, D), LayerNorm and FeedForward (D,), SelfAttention and "
         "TransformerBlock (T, D), MiniGPT (T, V): lists of Value, one row per position.",
     ),
@@ -69,6 +69,13 @@ CHECKS: tuple[Check, ...] = (
         "branch output to the un-normalised x.",
     ),
     Check(
+        "blocks",
+        "num_layers blocks, chained, then a final LayerNorm",
+        4,
+        "Make a new TransformerBlock per layer and apply them one after another: "
+        "x = block(x) for each block, then the final LayerNorm and the output projection.",
+    ),
+    Check(
         "positional",
         "Positions are embedded",
         5,
@@ -85,7 +92,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "cross_entropy",
         "Cross-entropy is correct and stable",
-        8,
+        7,
         "Per position: logsumexp(z) - z[target], with the max subtracted before exp; "
         "then average over positions.",
     ),
@@ -106,7 +113,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "training",
         "The model learns a tiny corpus",
-        8,
+        7,
         "Plain SGD should quickly lower the loss on one short text; if it does not, "
         "check gradients, parameters() and that weights are not re-created each call.",
     ),

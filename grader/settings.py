@@ -56,7 +56,9 @@ class JudgeConfig(BaseModel):
     worker_prefix: list[str] = Field(default_factory=list)
     worker_dir: Path = paths.WORKER_DIR
     pack_dir: Path = paths.TEMPLATE_DIR
-    reference_path: Path = paths.REFERENCE_PATH
+    probe_key_file: Path | None = Field(
+        None, description="key of the grading seed (judge-only file); None: the suite hash"
+    )
 
     @classmethod
     def from_limits(cls, limits: Limits, **overrides: object) -> JudgeConfig:

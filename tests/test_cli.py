@@ -15,6 +15,7 @@ from conftest import REFERENCE, REPO
 
 from grader.cli import cli
 from grader.models import Feedback
+from grader.rubric import CHECKS
 
 PROCESS = ["--sandbox", "process"]
 
@@ -49,7 +50,7 @@ def test_gradescope_format_to_a_file(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert result.stdout == ""
     data = json.loads(out.read_text())
-    assert data["score"] == 100 and len(data["tests"]) == 17
+    assert data["score"] == 100 and len(data["tests"]) == len(CHECKS)
     assert not list(out.parent.glob(".*.tmp")), "the atomic write left a temp file"
 
 
@@ -180,3 +181,51 @@ def test_selftest_fails_when_a_bug_slips_past(tmp_path: Path) -> None:
     result = run("selftest", "--bank", str(bank), "-j", "2")
     assert result.exit_code == 1
     assert "FAIL bug:only: bug not caught by shapes" in result.output
+
+
+HOSTILE_NAME = "\x1b[2J\x1b]8;;http:evil\x07[bold red]ada\u202egnp.py"
+
+
+def test_a_hostile_file_name_is_shown_neutralised(tmp_path: Path) -> None:
+    path = tmp_path / HOSTILE_NAME
+    path.write_bytes(REFERENCE.read_bytes())
+    result = run(*PROCESS, str(path))
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "\u202e" not in result.output
+    assert "[bold red]ada" in result.output, "markup is shown, not interpreted"
+    assert "\\x1b[2J" in result.output
+
+
+def test_a_file_name_that_is_not_utf8_is_graded(tmp_path: Path) -> None:
+    path = Path(os.fsdecode(bytes(tmp_path) + b"/\xff\xfe minigpt.py"))
+    path.write_bytes(REFERENCE.read_bytes())
+    result = run(*PROCESS, "--format", "json", str(path))
+    assert result.exit_code == 0, result.output
+    feedback = Feedback.model_validate_json(result.stdout)
+    assert feedback.submission == "\\xff\\xfe minigpt.py" and feedback.score == 100
+    panel = run(*PROCESS, str(path))
+    assert panel.exit_code == 0 and "\\xff\\xfe minigpt.py" in panel.output
+
+
+def test_messages_about_a_hostile_path_are_neutralised(tmp_path: Path) -> None:
+    missing = Path(os.fsdecode(bytes(tmp_path) + b"/\x1b[31m\xff.py"))
+    result = run(*PROCESS, str(missing))
+    assert result.exit_code == 2
+    assert "No such file" in result.stderr and "\x1b" not in result.stderr
+    assert "\\x1b[31m\\xff.py" in result.stderr
+    link = Path(os.fsdecode(bytes(tmp_path) + b"/\x1b]8;;x\x07link.py"))
+    link.symlink_to(REFERENCE)
+    result = run(*PROCESS, str(link))
+    assert result.exit_code == 2 and "symbolic link" in result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+
+
+def test_infrastructure_error_json_names_a_non_utf8_file(tmp_path: Path) -> None:
+    path = Path(os.fsdecode(bytes(tmp_path) + b"/\xff.py"))
+    path.write_bytes(REFERENCE.read_bytes())
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    result = run("--format", "json", str(path), env=env)
+    assert result.exit_code == 3
+    feedback = Feedback.model_validate_json(result.stdout)
+    assert feedback.submission == "\\xff.py" and not feedback.gradable

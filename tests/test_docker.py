@@ -7,6 +7,7 @@ even when a file gets past it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ from grader.api import grade
 from grader.models import Feedback
 from grader.rubric import CHECKS
 from grader.sandbox.docker_backend import DockerBackend, leftover_containers
-from grader.settings import GradeSettings, Limits
+from grader.settings import DEFAULT_IMAGE, GradeSettings, Limits
 
 pytestmark = pytest.mark.docker
 
@@ -134,7 +135,7 @@ def test_infinite_loop_at_import(docker_client: Any, write_submission: Any) -> N
 def test_infinite_loop_in_one_function(docker_client: Any, write_submission: Any) -> None:
     feedback, seconds = docker_grade(write_submission(hostile.hang_in_generate()), call_timeout=1.0)
     assert failing(feedback) == GENERATE_CHECKS
-    assert "did not finish within 1 s in generate()" in issue(feedback, "generate_output")
+    assert "did not finish within 1 s of CPU time in generate()" in issue(feedback, "generate_output")
     assert seconds < 60
 
 
@@ -293,3 +294,167 @@ def test_every_check_reported_even_on_error(docker_client: Any, write_submission
     feedback, _ = docker_grade(write_submission("import os\n"))
     assert feedback.error is not None and feedback.error.kind == "policy"
     assert [c.id for c in feedback.checks] == [c.id for c in CHECKS]
+
+
+def run_in_sandbox_container(client: Any, command: list[str]) -> tuple[int, bytes]:
+    """Run ``command`` in a container created exactly like the backend's; exit code and stdout."""
+    options = DockerBackend(GradeSettings()).container_options()
+    options["command"] = command
+    container = client.containers.create(DEFAULT_IMAGE, **options)
+    try:
+        container.start()
+        state = container.wait(timeout=120)
+        return state["StatusCode"], container.logs(stdout=True, stderr=False)
+    finally:
+        container.remove(force=True, v=True)
+
+
+# Runs as root in the container: asks the judge's interpreter for its sys.path, then
+# tries, as the student's uid, to write in every folder on it (and in each parent).
+SYS_PATH_PROBE = """
+import json, os, subprocess, sys
+judge, student, extra = json.loads(sys.argv[1])
+shown = subprocess.run(
+    judge + ["-c", "import json, sys, grader; print(json.dumps([sys.path, grader.__file__]))"],
+    capture_output=True, text=True, check=True,
+)
+path, grader_file = json.loads(shown.stdout)
+targets = set()
+for entry in [*path, *extra]:
+    entry = os.path.abspath(entry or ".")
+    while True:
+        targets.add(entry)
+        if entry == "/":
+            break
+        entry = os.path.dirname(entry)
+attempt = '''
+import json, os, sys
+writable = []
+for target in json.loads(sys.argv[1]):
+    tries = [os.path.join(target, ".written-by-student")] if os.path.isdir(target) else [target]
+    for place in tries:
+        try:
+            with open(place, "x" if not os.path.exists(place) else "a"):
+                pass
+            writable.append(target)
+        except OSError:
+            pass
+    if not os.path.exists(target):
+        try:
+            os.mkdir(target)
+            writable.append(target)
+        except OSError:
+            pass
+print(json.dumps({"uid": os.getuid(), "writable": sorted(set(writable))}))
+'''
+tried = subprocess.run(
+    student + ["-c", attempt, json.dumps(sorted(targets))],
+    capture_output=True, text=True, check=True,
+)
+print(json.dumps({"path": path, "grader": grader_file, "targets": sorted(targets),
+                  **json.loads(tried.stdout)}))
+"""
+
+
+def test_nothing_on_the_judges_sys_path_is_writable_by_the_student(docker_client: Any) -> None:
+    """The judge imports only what root put there: no folder on its path is the student's.
+
+    The judge's interpreter is asked for its own sys.path (as the judge's uid,
+    started exactly like the judge), plus the folders the judge adds while it
+    runs (the suite, the pack, the worker); then the student's uid tries to
+    create a file in each of them and in every parent. /tmp is tried as well,
+    to show the attempt can succeed where it should.
+    """
+    from grader.sandbox.docker_backend import JUDGE_PRIVILEGES, JUDGE_PYTHON, WORKER_PREFIX
+
+    judge = [*JUDGE_PRIVILEGES, *JUDGE_PYTHON]
+    student = [*WORKER_PREFIX, "python3", "-I", "-S"]
+    extra = ["/opt/grader/grader/suite", "/opt/sandbox/pack", "/opt/sandbox/worker", "/tmp"]
+    code, stdout = run_in_sandbox_container(
+        docker_client,
+        ["python3", "-I", "-S", "-c", SYS_PATH_PROBE, json.dumps([judge, student, extra])],
+    )
+    assert code == 0, stdout
+    report = json.loads(stdout.decode().strip().splitlines()[-1])
+    print("the judge's sys.path:", report["path"])
+    assert report["uid"] == 10002
+    assert report["grader"].startswith("/opt/grader/grader/"), "grader comes from the .pth"
+    assert "/opt/grader" in report["path"]
+    assert not {"", ".", "/tmp", "/submission"} & set(report["path"])
+    assert report["writable"] == ["/tmp"], "the student can write where the judge imports from"
+
+
+class FloodingBackend(DockerBackend):
+    """The Docker backend with the judge replaced by a command that floods its output."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(GradeSettings())
+        self.code = code
+
+    def judge_command(self, config: Any) -> list[str]:
+        return ["python3", "-I", "-S", "-c", self.code]
+
+
+FLOOD_STDOUT = "import os\nblock = b'x' * (1 << 20)\nfor _ in range(100):\n    os.write(1, block)\n"
+
+
+def test_container_log_is_capped_on_disk(docker_client: Any) -> None:
+    """A 100 MiB flood leaves at most the log cap on the engine's disk."""
+    from grader.sandbox.docker_backend import LOG_MAX_SIZE
+
+    options = DockerBackend(GradeSettings()).container_options()
+    config = options["log_config"]
+    assert config["Type"] == "json-file"
+    assert config["Config"] == {"max-size": LOG_MAX_SIZE, "max-file": "1"}
+    options["command"] = ["python3", "-I", "-S", "-c", FLOOD_STDOUT]
+    container = docker_client.containers.create(DEFAULT_IMAGE, **options)
+    try:
+        container.start()
+        assert container.wait(timeout=120)["StatusCode"] == 0
+        container.reload()
+        assert container.attrs["HostConfig"]["LogConfig"] == config
+        log = Path(container.attrs["LogPath"])
+        if log.exists():  # the engine's disk is this machine's
+            assert log.stat().st_size <= 40 << 20, f"the log holds {log.stat().st_size >> 20} MiB"
+    finally:
+        container.remove(force=True, v=True)
+
+
+def test_a_flood_on_the_judges_stdout_is_read_with_a_cap(docker_client: Any) -> None:
+    import tracemalloc
+
+    from grader.errors import SandboxFailed
+    from grader.sandbox.base import ANSWER_LIMIT
+    from grader.submission import Submission
+
+    raw = REFERENCE.read_bytes()
+    tracemalloc.start()
+    try:
+        with pytest.raises(SandboxFailed, match="answer was too large"):
+            FloodingBackend(FLOOD_STDOUT).run(Submission("minigpt.py", raw, len(raw)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * ANSWER_LIMIT, f"the host held {peak >> 20} MiB of the container's output"
+
+
+def test_a_flood_on_the_judges_stderr_keeps_the_answer(docker_client: Any) -> None:
+    from grader.models import SCHEMA_VERSION
+    from grader.submission import Submission
+
+    answer = json.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "status": "passed",
+            "summary": "after the flood",
+            "score": 0,
+            "max_score": 0,
+        }
+    )
+    code = (
+        "import os, sys\nblock = b'noise ' * 20000\nfor _ in range(1000):\n    os.write(2, block)\n"
+        f"sys.stdout.write({answer!r} + '\\n')\n"
+    )
+    raw = REFERENCE.read_bytes()
+    feedback = FloodingBackend(code).run(Submission("minigpt.py", raw, len(raw)))
+    assert feedback.summary == "after the flood"

@@ -52,7 +52,8 @@ def test_skeleton_scores_zero_with_one_issue_per_check() -> None:
     for check in feedback.checks:
         assert not check.passed
         assert len(check.issues) == 1, (check.id, check.issues)
-        assert "not implemented yet" in check.issues[0].message
+        message = check.issues[0].message
+        assert "not implemented yet" in message or "blocked by the error reported" in message
     assert feedback.summary == f"{len(CHECKS)} issues detected"
 
 
@@ -71,7 +72,7 @@ def test_hang_in_one_function_keeps_other_credit(write_submission: Any) -> None:
     feedback = grade_source(write_submission, hostile.hang_in_generate(), call_timeout=1.0)
     assert failing(feedback) == GENERATE_CHECKS
     issue = next(c for c in feedback.checks if c.id == "generate_output").issues[0]
-    assert "did not finish within 1 s in generate()" in issue.message
+    assert "did not finish within 1 s of CPU time in generate()" in issue.message
     assert feedback.score == MAX_SCORE - sum(c.points for c in CHECKS if c.id in GENERATE_CHECKS)
 
 

@@ -95,7 +95,7 @@ def test_summary_wording() -> None:
 
 def test_error_records_read_as_sentences() -> None:
     assert describe({"kind": "timeout", "stage": "generate()", "seconds": 10.0}) == (
-        "did not finish within 10 s in generate()"
+        "did not finish within 10 s of CPU time in generate()"
     )
     text = describe(
         {
@@ -103,13 +103,30 @@ def test_error_records_read_as_sentences() -> None:
             "stage": "MiniGPT.forward()",
             "type": "IndexError",
             "message": "list index out of range",
-            "line": 42,
-            "code": "x = y[t]",
+            "frames": [[12, "forward", "h = self.block(x)"], [42, "attend", "x = y[t]"]],
+            "first": [12, "forward", "h = self.block(x)"],
         }
     )
     assert text == (
-        "MiniGPT.forward() raised IndexError: list index out of range (line 42: `x = y[t]`)"
+        "MiniGPT.forward() raised IndexError: list index out of range "
+        "(line 42: `x = y[t]`, reached from line 12 in forward)"
     )
     assert describe({"kind": "not_implemented", "stage": "generate()", "message": ""}) == (
         "generate() is not implemented yet"
     )
+
+
+def test_an_error_shared_by_checks_is_told_once() -> None:
+    crash = "LayerNorm.forward() raised ZeroDivisionError: float division by zero (line 9)"
+    outcomes = [
+        Outcome(check=c.id, title=f"{c.id} test", passed=c.id not in ("shapes", "layernorm"))
+        for c in CHECKS
+    ]
+    outcomes[0] = Outcome("shapes", "shapes test", False, kind="exception", message=crash)
+    outcomes[2] = Outcome("layernorm", "layernorm test", False, kind="exception", message=crash)
+    checks = {c.id: c for c in feedback_from_outcomes(outcomes).checks}
+    assert checks["shapes"].issues[0].message == crash
+    blocked = checks["layernorm"].issues
+    assert len(blocked) == 1 and "blocked by the error reported under" in blocked[0].message
+    assert checks["shapes"].title in blocked[0].message
+    assert not checks["layernorm"].passed and checks["layernorm"].score == 0

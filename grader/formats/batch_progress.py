@@ -1,4 +1,8 @@
-"""What a batch shows while it runs (a progress bar) and when it ends (a table)."""
+"""What a batch shows while it runs (a progress bar) and when it ends (a table).
+
+Nothing here interprets rich markup: a student id or a check name is shown as
+a ``Text`` after :func:`~.safe_text.terminal_text`, never parsed for ``[...]``.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from ..models import Feedback
+from .safe_text import terminal_text
 
 
 class BatchProgress:
@@ -27,14 +33,14 @@ class BatchProgress:
     def __init__(self, total: int) -> None:
         self.failures = 0
         self.progress = Progress(
-            TextColumn("grading"),
+            TextColumn("grading", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[failures]} with issues"),
+            TextColumn("{task.fields[failures]} with issues", markup=False),
             TimeElapsedColumn(),
-            TextColumn("left"),
+            TextColumn("left", markup=False),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
+            console=Console(stderr=True, markup=False, emoji=False, highlight=False),
         )
         self.task = self.progress.add_task("grading", total=total, failures=0)
 
@@ -60,14 +66,22 @@ def summary_table(out: Path) -> str:
     """The class summary (pass rate per check, hardest first) as text."""
     summary = json.loads((out / "summary.json").read_text())
     table = Table(
-        title=f"{summary['gradable']} gradable submissions, mean score {summary['mean_score']}"
+        title=Text(
+            f"{summary['gradable']} gradable submissions, mean score {summary['mean_score']}"
+        )
     )
     table.add_column("check")
     table.add_column("passed", justify="right")
     table.add_column("pass rate", justify="right")
     for check in summary["checks"]:
         rate = check["pass_rate"]
-        table.add_row(check["id"], str(check["passed"]), "-" if rate is None else f"{rate:.0%}")
+        table.add_row(
+            Text(terminal_text(str(check["id"]))),
+            Text(str(check["passed"])),
+            Text("-" if rate is None else f"{rate:.0%}"),
+        )
     buffer = io.StringIO()
-    Console(file=buffer, width=80, color_system=None).print(table)
+    Console(
+        file=buffer, width=80, color_system=None, markup=False, emoji=False, highlight=False
+    ).print(table)
     return buffer.getvalue()

@@ -1,4 +1,9 @@
-"""The feedback JSON: the Feedback model as is (its schema is the contract)."""
+"""The feedback JSON: the Feedback model as is (its schema is the contract).
+
+The text is pure ASCII: every other character is a ``\\u`` escape, so a
+student's bidi override or C1 control in a message never reaches a terminal
+raw when the JSON is printed there; parsed, the values are unchanged.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from ..models import Feedback
 
 
 def to_json(feedback: Feedback) -> str:
-    return feedback.model_dump_json(indent=2) + "\n"
+    return json.dumps(feedback.model_dump(mode="json"), indent=2, ensure_ascii=True) + "\n"
 
 
 def json_schema() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from ..settings import JudgeConfig
@@ -21,13 +22,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submission", type=Path, required=True)
     parser.add_argument("--config", default="{}", help="JudgeConfig as JSON")
     args = parser.parse_args(argv)
+    submission = args.submission.resolve()
+    # A private (0700) working and temporary folder: nothing another uid wrote
+    # is ever in the judge's way, and its own files are nobody else's to read.
+    private = tempfile.mkdtemp(prefix="judge-")
+    os.chdir(private)
+    os.environ["TMPDIR"] = private
+    tempfile.tempdir = private
     result_fd = os.dup(1)
     os.dup2(2, 1)  # from here on, anything printed lands on stderr
     sys.stdout = sys.stderr
     with os.fdopen(result_fd, "w", encoding="utf-8") as result:
         try:
             config = JudgeConfig.model_validate_json(args.config)
-            feedback = judge_submission(args.submission, config)
+            feedback = judge_submission(submission, config)
         except Exception as exc:  # our failure: never a student's zero
             feedback = infrastructure_feedback(
                 f"The grader failed inside the sandbox: {type(exc).__name__}: {exc}"

@@ -3,12 +3,32 @@
 Tests raise :class:`CheckFailure` (observed vs expected, plus a hint) or let a
 :class:`StudentError` from the worker propagate. Anything else escaping a test
 is a bug in the grader, reported as an infrastructure error, never as the
-student's fault.
+student's fault. Error records come from the student's process, so
+:func:`error_record` rebuilds each one from capped, typed fields before any
+of it is used.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+MAX_TEXT = 300
+KINDS = frozenset(
+    {
+        "exception",
+        "not_implemented",
+        "missing",
+        "memory",
+        "recursion",
+        "exit",
+        "crash",
+        "timeout",
+        "bad_output",
+        "bad_answer",
+        "aborted",
+        "protocol",
+    }
+)
 
 
 class CheckFailure(Exception):
@@ -22,7 +42,7 @@ class CheckFailure(Exception):
 
 
 class StudentError(Exception):
-    """The student's code failed while a probe ran (raised, hung, crashed...)."""
+    """The student's code failed while the judge asked it something (raised, hung, died...)."""
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
@@ -34,32 +54,100 @@ class StudentError(Exception):
 
     @property
     def line(self) -> int | None:
-        line = self.record.get("line")
-        return int(line) if isinstance(line, int) else None
+        first = self.record.get("first")
+        return first[0] if first else None
+
+    @property
+    def stage(self) -> str:
+        return str(self.record.get("stage", ""))
+
+    @property
+    def retriable(self) -> bool:
+        """A timeout or a death by a signal the judge did not send: worth one re-run."""
+        return self.kind == "timeout" or bool(self.record.get("signal"))
+
+    @property
+    def cause(self) -> tuple[str, str, int | None]:
+        """What makes two failures the same failure: kind, message and line."""
+        return (self.kind, str(self.record.get("message", "")), self.line)
+
+
+def bad_answer(message: str) -> StudentError:
+    """An answer of the wrong type or shape: that check fails, saying so."""
+    return StudentError({"kind": "bad_answer", "message": _text(message), "stage": ""})
+
+
+def _text(value: Any, limit: int = MAX_TEXT) -> str:
+    text = value if isinstance(value, str) else ""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _frame(value: Any) -> list[Any] | None:
+    if not isinstance(value, list) or len(value) != 3:
+        return None
+    line, name, code = value
+    if isinstance(line, bool) or not isinstance(line, int) or not 0 < line < 10**7:
+        return None
+    return [line, _text(name, 80), _text(code, 120)]
+
+
+def error_record(raw: dict[str, Any]) -> dict[str, Any]:
+    """A clean error record from whatever the worker sent: known kind, capped strings."""
+    kind = raw.get("kind")
+    frames = raw.get("frames")
+    clean_frames = (
+        [f for f in (_frame(x) for x in frames[:3]) if f] if isinstance(frames, list) else []
+    )
+    seconds = raw.get("seconds")
+    return {
+        "kind": kind if isinstance(kind, str) and kind in KINDS else "exception",
+        "type": _text(raw.get("type"), 80) or "Exception",
+        "message": _text(raw.get("message")),
+        "stage": _text(raw.get("stage"), 120),
+        "frames": clean_frames,
+        "first": _frame(raw.get("first")),
+        "seconds": float(seconds) if isinstance(seconds, int | float) else 0.0,
+        "signal": raw.get("signal") is True,
+    }
 
 
 def expect(condition: bool, message: str, hint: str | None = None) -> None:
     """Fail the current test with ``message`` unless ``condition`` holds."""
-    if not condition:
+    if condition is not True:
         raise CheckFailure(message, hint)
 
 
+def _where(record: dict[str, Any]) -> str:
+    """' (line 12: `code`, called from line 40)' for the student's lines, if any."""
+    first = record.get("first")
+    frames = record.get("frames") or []
+    last = frames[-1] if frames else None
+    if not last:
+        return ""
+    text = f" (line {last[0]}" + (f": `{last[2]}`" if last[2] else "")
+    if first and first[0] != last[0]:
+        text += f", reached from line {first[0]} in {first[1]}"
+    return text + ")"
+
+
 def describe(record: dict[str, Any]) -> str:
-    """One sentence for an error record from the worker."""
+    """One sentence for an error record."""
     kind = record.get("kind", "exception")
     stage = record.get("stage") or "your code"
     message = record.get("message") or ""
-    where = ""
-    if record.get("line"):
-        code = record.get("code")
-        where = f" (line {record['line']}" + (f": `{code}`" if code else "") + ")"
+    where = _where(record)
     if kind == "not_implemented":
+        if "not implemented" in message:
+            return f"{message}{where}"
         detail = f": {message}" if message else ""
-        return f"{stage} is not implemented yet{detail}"
+        return f"{stage} is not implemented yet{detail}{where}"
     if kind == "timeout":
-        return f"did not finish within {record.get('seconds', 0):g} s in {stage}"
+        return f"did not finish within {record.get('seconds', 0):g} s of CPU time in {stage}"
     if kind == "memory":
         return f"ran out of memory in {stage}{where}"
+    if kind == "recursion":
+        return f"{stage} recursed too deeply (RecursionError){where}"
     if kind == "exit":
         return (
             f"{stage} stopped the process ({message or 'exit() was called'}){where}; "
@@ -67,14 +155,15 @@ def describe(record: dict[str, Any]) -> str:
         )
     if kind == "crash":
         return f"the process died in {stage}: {message}"
-    if kind == "missing":
+    if kind in ("missing", "bad_answer"):
         return message
     if kind == "bad_output":
         return f"{stage} returned the wrong kind of data: {message}{where}"
+    if kind == "aborted":
+        return f"{stage} kept calling the model after the grader had seen enough"
     if kind == "protocol":
         return f"the worker did not follow the grader's protocol: {message}"
-    exc_type = record.get("type", "Exception")
-    return f"{stage} raised {exc_type}: {message}{where}"
+    return f"{stage} raised {record.get('type', 'Exception')}: {message}{where}"
 
 
 TIMEOUT_HINT = (
@@ -93,4 +182,5 @@ def hint_for(kind: str, default: str) -> str:
         "memory": MEMORY_HINT,
         "exit": EXIT_HINT,
         "crash": CRASH_HINT,
+        "recursion": CRASH_HINT,
     }.get(kind, default)

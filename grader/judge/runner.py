@@ -1,22 +1,31 @@
 """Runs one submission through the hidden suite and returns its Feedback.
 
-Order matters: the source is checked before anything runs, then the worker
-imports the submission (a failure there is the student's error, reported
-once), then pytest runs the hidden suite in this process with the judge
-plugin, and the pytest-json-report file is turned into the verdict.
+Order matters: the source is checked before anything runs; every module the
+judge will ever import (pytest, its two plugins, the hidden suite) is imported
+before the worker exists, so nothing the student's process writes can be
+imported later; then the worker imports the submission (a failure there is
+the student's error, reported once), pytest runs the hidden suite in this
+process with the judge plugin, and the pytest-json-report file is turned into
+the verdict.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
+import importlib
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 import pytest
+import pytest_jsonreport.plugin
+import pytest_timeout
 
 from .. import paths
 from ..__about__ import __version__
@@ -25,11 +34,40 @@ from ..policy import check_source
 from ..settings import JudgeConfig
 from .failures import StudentError
 from .plugin import JudgePlugin
-from .subjects import ReferenceSubject, StudentSubject, load_reference
+from .remote import Student
 from .verdict import Outcome, error_feedback, feedback_from_outcomes, infrastructure_feedback
 from .worker_client import OutputSink, WorkerClient, WorkerSpec
 
-IMPORT_ERROR_KINDS = {"timeout": "timeout", "memory": "memory", "exit": "crash", "crash": "crash"}
+IMPORT_ERROR_KINDS = {
+    "timeout": "timeout",
+    "memory": "memory",
+    "exit": "crash",
+    "crash": "crash",
+    "recursion": "crash",
+}
+PLUGINS = (pytest_jsonreport.plugin, pytest_timeout)
+
+
+def preload_suite() -> int:
+    """Import every hidden-suite module now; returns how many there are."""
+    modules = sorted(paths.SUITE_DIR.glob("*.py"))
+    for path in modules:
+        importlib.import_module(f"grader.suite.{path.stem}")
+    return len(modules)
+
+
+def grading_seed(raw: bytes, key_file: Path | None) -> str:
+    """Seed of this grading's probe inputs: fixed for these bytes, unknown to them.
+
+    The key is a file only the judge can read (made when the image is built);
+    without one (the process backend), the suite hash stands in and the inputs
+    are merely unpredictable in practice, not secret.
+    """
+    key = paths.suite_hash().encode()
+    if key_file is not None:
+        with contextlib.suppress(OSError):
+            key = key_file.read_bytes()
+    return hmac.new(key, raw, hashlib.sha256).hexdigest()[:32]
 
 
 def judge_submission(submission: Path, config: JudgeConfig) -> Feedback:
@@ -52,46 +90,48 @@ def _judge(raw: bytes, submission: Path, config: JudgeConfig, sink: OutputSink) 
         problem = check_source(raw, max_bytes=config.max_source_bytes, pack_dir=config.pack_dir)
         if problem is not None:
             return error_feedback(problem)
-    with tempfile.TemporaryDirectory(prefix="judge-") as private:
-        spec = WorkerSpec(
-            python=config.python,
-            worker_main=config.worker_dir / "main.py",
-            pack_dir=config.pack_dir,
-            submission=submission.resolve(),
-            scratch_dir=Path(private) / "scratch",
-            memory_bytes=config.worker_memory_mb << 20,
-            prefix=tuple(config.worker_prefix),
-        )
-        client = WorkerClient(spec, import_timeout=config.import_timeout, output=sink)
+    preload_suite()
+    spec = WorkerSpec(
+        python=config.python,
+        worker_main=config.worker_dir / "main.py",
+        pack_dir=config.pack_dir,
+        submission=submission.resolve(),
+        memory_bytes=config.worker_memory_mb << 20,
+        prefix=tuple(config.worker_prefix),
+    )
+    client = WorkerClient(spec, import_timeout=config.import_timeout, output=sink)
+    try:
+        client.start()
+    except StudentError as exc:
+        kind = IMPORT_ERROR_KINDS.get(exc.kind, "import")
+        message = f"Importing your file failed: {exc}"
+        if exc.kind == "timeout":
+            message = (
+                f"Importing your file did not finish within {config.import_timeout:g} s: "
+                'move training and other long work under `if __name__ == "__main__":`'
+            )
+        return error_feedback(ErrorInfo(kind=kind, message=message, line=exc.line))
+    with tempfile.TemporaryDirectory(prefix="report-") as private:
         try:
-            client.start()
-        except StudentError as exc:
-            kind = IMPORT_ERROR_KINDS.get(exc.kind, "import")
-            message = f"Importing your file failed: {exc}"
-            if exc.kind == "timeout":
-                message = (
-                    f"Importing your file did not finish within {config.import_timeout:g} s: "
-                    'move training and other long work under `if __name__ == "__main__":`'
-                )
-            return error_feedback(ErrorInfo(kind=kind, message=message, line=exc.line))
-        try:
-            reference = ReferenceSubject(load_reference(config.reference_path, config.pack_dir))
-            student = StudentSubject(client, config.call_timeout)
+            student = Student(client, config.call_timeout, grading_seed(raw, config.probe_key_file))
             report = Path(private) / "report.json"
-            outcomes = run_suite(JudgePlugin(student, reference), report)
+            outcomes = run_suite(JudgePlugin(student), report)
         finally:
             client.close()
-    if not outcomes:
-        return infrastructure_feedback("The grader failed: the hidden suite reported no tests.")
+    if os.environ.get("GRADER_TIMINGS") == "1":  # benchmarks read each op's CPU margin
+        print("GRADER_TIMINGS " + json.dumps(client.slowest), file=sys.stderr)
+    if outcomes is None:
+        return infrastructure_feedback("The grader failed: the hidden suite did not run fully.")
     return feedback_from_outcomes(outcomes)
 
 
-def run_suite(plugin: JudgePlugin, report: Path) -> list[Outcome]:
+def run_suite(plugin: JudgePlugin, report: Path) -> list[Outcome] | None:
     """Run the hidden suite with pytest in this process; read back its JSON report.
 
     Plugin autoloading is off: whatever else is installed (pytest-randomly,
     xdist...) must not reorder or alter the hidden suite. Only the two
-    plugins the judge relies on are loaded, by name.
+    plugins the judge relies on are loaded, by name. None when the suite ran
+    fewer tests than it collected, or pytest itself failed: our anomaly.
     """
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     args = [
@@ -118,9 +158,14 @@ def run_suite(plugin: JudgePlugin, report: Path) -> list[Outcome]:
         "traceback",
     ]
     code = pytest.main(args, plugins=[plugin])
-    if not report.exists():
-        raise RuntimeError(f"the hidden suite did not run (pytest exit {code})")
-    return outcomes_from_report(json.loads(report.read_text()))
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not report.exists():
+        return None
+    data = json.loads(report.read_text())
+    outcomes = outcomes_from_report(data)
+    collected = (data.get("summary") or {}).get("collected")
+    if not outcomes or collected != len(outcomes):
+        return None
+    return outcomes
 
 
 def outcomes_from_report(report: dict[str, Any]) -> list[Outcome]:

@@ -37,11 +37,32 @@ def summarise(issue_count: int) -> str:
 
 
 def check_results(outcomes: list[Outcome]) -> list[CheckResult]:
+    """One result per rubric check; an error shared by several checks is told once.
+
+    A failure of the student's code (an exception, a timeout, a wrong shape)
+    that several checks run into is reported in full under the first check
+    that met it; the others say which check to look at, so the student sees
+    one cause once instead of the same traceback in every check.
+    """
     results = []
+    first_seen: dict[tuple[str, str], str] = {}
     for check in CHECKS:
         mine = [o for o in outcomes if o.check == check.id]
         failed = [o for o in mine if not o.passed]
         passed = bool(mine) and not failed
+        issues = _issues(failed, check.hint)
+        shared = [_cause(o) for o in failed if o.kind != "check"]
+        if failed and shared and all(c in first_seen for c in shared):
+            issues = [
+                Issue(
+                    test=failed[0].title,
+                    message=f"blocked by the error reported under “{first_seen[shared[0]]}”",
+                )
+            ]
+        shown = {issue.message for issue in issues}
+        for cause in shared:
+            if cause[1] in shown:
+                first_seen.setdefault(cause, check.title)
         results.append(
             CheckResult(
                 id=check.id,
@@ -49,10 +70,14 @@ def check_results(outcomes: list[Outcome]) -> list[CheckResult]:
                 passed=passed,
                 score=check.points if passed else 0.0,
                 max_score=check.points,
-                issues=_issues(failed, check.hint),
+                issues=issues,
             )
         )
     return results
+
+
+def _cause(outcome: Outcome) -> tuple[str, str]:
+    return (outcome.kind, outcome.message)
 
 
 def _issues(failed: list[Outcome], check_hint: str) -> list[Issue]:

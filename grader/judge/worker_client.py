@@ -1,9 +1,12 @@
 """The judge's handle on the worker process that runs the student's code.
 
-Each call has its own deadline. A call that hangs, crashes the process, exits
-or exhausts memory becomes a :class:`StudentError` for that call alone: the
-worker is killed and the next call starts a fresh one, so every other check
-keeps its credit.
+Everything that comes back from the worker is untrusted: lines are capped,
+parsed defensively and checked for shape before anyone reads them. Each
+request has a deadline counted in the worker's CPU seconds (so a busy machine
+does not turn a correct solution into a timeout) with a generous wall-clock
+backstop. A request that hangs, crashes the process, exits or exhausts memory
+becomes a :class:`StudentError` for that request alone: the worker is killed
+and the next request starts a fresh one, so every other check keeps its credit.
 """
 
 from __future__ import annotations
@@ -16,11 +19,19 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .failures import StudentError
+from .failures import StudentError, error_record
+
+PROTOCOL = 2
+MAX_LINE_BYTES = 16 << 20  # one answer; more is a garbled answer, not a bigger buffer
+WALL_FACTOR = 3.0  # wall-clock backstop: this many times the CPU budget, plus WALL_SLACK
+WALL_SLACK = 10.0
+CPU_POLL = 0.1  # seconds between two looks at the worker's CPU time
+CallHandler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,6 @@ class WorkerSpec:
     worker_main: Path
     pack_dir: Path
     submission: Path
-    scratch_dir: Path
     memory_bytes: int
     prefix: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
@@ -55,17 +65,93 @@ class OutputSink:
             os.close(fd)
 
 
+def _decode_constant(name: str) -> float:
+    return float(name)  # NaN, Infinity, -Infinity: kept, so checks can name them
+
+
+def decode(line: bytes) -> dict[str, Any] | None:
+    """One protocol message, or None if the line is not one (never raises)."""
+    try:
+        message = json.loads(line, parse_constant=_decode_constant)
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    if not isinstance(message, dict):
+        return None
+    if message == {"ready": True, "protocol": PROTOCOL}:
+        return message
+    if len(message) != 1:
+        return None
+    key = next(iter(message))
+    if key not in ("stage", "call", "result", "error"):
+        return None
+    if key in ("call", "error") and not isinstance(message[key], dict):
+        return None
+    return message
+
+
+def _stat_cpu(fields: list[bytes]) -> int:
+    return sum(int(x) for x in fields[11:15])  # utime stime cutime cstime, in ticks
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds of one process (and its reaped children), or None without /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return _stat_cpu(fields) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def group_cpu(pgid: int) -> float | None:
+    """CPU seconds of a whole process group: the worker and anything it forked.
+
+    A submission must not dodge its budget by working in a fork. Scanning
+    /proc costs a few milliseconds, so the judge does it only while a request
+    is running long (see CPU_POLL).
+    """
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    total, found, key = 0, False, str(pgid).encode()
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            if len(fields) > 14 and fields[2] == key:
+                total += _stat_cpu(fields)
+                found = True
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
 class WorkerClient:
-    """Starts workers on demand and runs probes in them with a deadline each."""
+    """Starts workers on demand and sends them requests, each with a deadline."""
 
     def __init__(self, spec: WorkerSpec, import_timeout: float, output: OutputSink) -> None:
         self.spec = spec
         self.import_timeout = import_timeout
         self.output = output
+        self.starts = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._requests: int | None = None
         self._responses: int | None = None
         self._buffer = b""
+        self._killed = False
+        self.slowest: dict[str, tuple[float, float]] = {}  # op -> (CPU seconds, budget)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever a new worker starts: handles from an older one are void."""
+        return self.starts
 
     # lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -74,7 +160,6 @@ class WorkerClient:
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
-        self.spec.scratch_dir.mkdir(parents=True, exist_ok=True)
         command = [
             *self.spec.prefix,
             self.spec.python,
@@ -102,20 +187,25 @@ class WorkerClient:
                 stdout=out_w,
                 stderr=out_w,
                 pass_fds=(req_r, resp_w),
-                cwd=self.spec.scratch_dir,
+                cwd="/",
                 env=env,
                 start_new_session=True,
             )
         finally:
             for fd in (req_r, resp_w, out_w):
                 os.close(fd)
+        self.starts += 1
+        self._killed = False
         self._requests, self._responses = req_w, resp_r
         self._buffer = b""
         threading.Thread(target=self.output.drain, args=(out_r,), daemon=True).start()
-        message = self._read_until_final(self.import_timeout, "import minigpt")
+        message = self._read_final(self.import_timeout, "import minigpt", None)
         if "error" in message:
             self.close()
-            raise StudentError(message["error"])
+            raise StudentError(error_record(message["error"]))
+        if message.get("ready") is not True:
+            self.close()
+            raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
@@ -127,8 +217,8 @@ class WorkerClient:
                     os.close(fd)
         self._requests = self._responses = None
 
-    @staticmethod
-    def _kill(proc: subprocess.Popen[bytes]) -> None:
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        self._killed = True
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -137,91 +227,131 @@ class WorkerClient:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
 
-    # calls --------------------------------------------------------------------
-    def call(self, probe: str, timeout: float, **args: Any) -> Any:
-        """Run one probe; its answer, or StudentError describing the failure."""
+    # requests -----------------------------------------------------------------
+    def request(
+        self, op: str, timeout: float, on_call: CallHandler | None = None, **fields: Any
+    ) -> Any:
+        """Send one request; its ``result``, or StudentError describing the failure.
+
+        ``on_call`` answers the worker's ``call`` messages (a wrapped model being
+        called inside generate); without it every such call is refused.
+        """
         if self._proc is None:
             self.start()
-        assert self._requests is not None
-        data = (json.dumps({"probe": probe, "args": args}) + "\n").encode()
-        try:
-            os.write(self._requests, data)
-        except (BrokenPipeError, OSError):
+        data = (json.dumps({"op": op, **fields}, allow_nan=False) + "\n").encode()
+        if not self._write(data):
             self.close()
             self.start()
-            assert self._requests is not None
-            os.write(self._requests, data)
-        message = self._read_until_final(timeout, "the grader's probe")
-        if "error" in message:
-            if message["error"].get("kind") == "memory":
+            if not self._write(data):
                 self.close()
-            raise StudentError(message["error"])
+                raise StudentError(error_record({"kind": "crash", "message": "it stopped reading"}))
+        message = self._read_final(timeout, "the grader's request", on_call, op)
+        if "error" in message:
+            record = error_record(message["error"])
+            if record["kind"] in ("memory", "protocol"):
+                self.close()
+            raise StudentError(record)
         return message["result"]
 
-    def _read_until_final(self, timeout: float, stage: str) -> dict[str, Any]:
-        """Read messages until a final one; turn a hang or a dead worker into an error."""
+    def _write(self, data: bytes) -> bool:
+        assert self._requests is not None
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._requests, view) :]
+        except OSError:  # BrokenPipeError: the worker is gone
+            return False
+        return True
+
+    def _read_final(
+        self, timeout: float, stage: str, on_call: CallHandler | None, op: str = "import"
+    ) -> dict[str, Any]:
+        """Read messages until a final one; a hang, a garbled line or a death is an error."""
         assert self._proc is not None and self._responses is not None
-        deadline = time.monotonic() + timeout
+        pid = self._proc.pid
+        own_start = process_cpu(pid)
+        wall_deadline = time.monotonic() + WALL_FACTOR * timeout + WALL_SLACK
+        if own_start is None:  # no /proc: wall clock only
+            wall_deadline = time.monotonic() + timeout
+        # The group's CPU is counted from the first look, CPU_POLL into the request
+        # (so a budget is at most CPU_POLL lenient, never strict).
+        group_start: float | None = None
+        next_cpu_check = time.monotonic() + CPU_POLL
         while True:
             while b"\n" in self._buffer:
                 line, self._buffer = self._buffer.split(b"\n", 1)
-                message = _decode(line)
+                message = decode(line)
                 if message is None:
-                    self.close()
-                    raise StudentError(
-                        {"kind": "crash", "stage": stage, "message": "its answer was garbled"}
-                    )
+                    return self._fail({"kind": "crash", "message": "its answer was garbled"}, stage)
                 if "stage" in message:
-                    stage = str(message["stage"])
+                    stage = str(message["stage"])[:120]
                     continue
-                if "error" in message or "result" in message or "ready" in message:
-                    return message
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.close()
-                raise StudentError(
-                    {"kind": "timeout", "stage": stage, "seconds": timeout, "message": ""}
-                )
-            ready, _, _ = select.select([self._responses], [], [], remaining)
+                if "call" in message:
+                    reply = on_call(message["call"]) if on_call else {"abort": 1}
+                    if not self._write((json.dumps(reply, allow_nan=False) + "\n").encode()):
+                        break
+                    continue
+                self._note(op, own_start, process_cpu(pid), timeout)
+                return message
+            if len(self._buffer) > MAX_LINE_BYTES:
+                return self._fail({"kind": "crash", "message": "its answer was too large"}, stage)
+            now = time.monotonic()
+            if own_start is not None and now >= next_cpu_check:
+                next_cpu_check = now + CPU_POLL
+                used = group_cpu(pid)
+                if group_start is None:
+                    group_start = used
+                elif used is not None and used - group_start > timeout:
+                    return self._fail({"kind": "timeout", "seconds": timeout, "message": ""}, stage)
+            if now > wall_deadline:
+                return self._fail({"kind": "timeout", "seconds": timeout, "message": ""}, stage)
+            wait = max(0.0, min(CPU_POLL, wall_deadline - now))
+            ready, _, _ = select.select([self._responses], [], [], wait)
             if not ready:
                 continue
             chunk = os.read(self._responses, 1 << 20)
             if chunk:
                 self._buffer += chunk
                 continue
-            proc = self._proc
-            code = proc.wait()
-            self.close()
-            raise StudentError(_death(code, stage))
+            break
+        proc = self._proc
+        try:
+            code = proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:  # it closed its answer pipe but lives on
+            return self._fail({"kind": "crash", "message": "it closed its answer pipe"}, stage)
+        killed_by_us = self._killed
+        self.close()
+        raise StudentError(error_record(_death(code, stage, killed_by_us)))
+
+    def _note(self, op: str, start: float | None, end: float | None, timeout: float) -> None:
+        """Keep each op's largest share of its CPU budget (the benchmarks print margins)."""
+        if start is None or end is None:
+            return
+        used = end - start
+        worst = self.slowest.get(op)
+        if worst is None or used / timeout > worst[0] / worst[1]:
+            self.slowest[op] = (used, timeout)
+
+    def _fail(self, record: dict[str, Any], stage: str) -> dict[str, Any]:
+        self.close()
+        raise StudentError(error_record({**record, "stage": stage}))
 
 
-def _decode(line: bytes) -> dict[str, Any] | None:
-    """One protocol message, or None if the line is not one."""
-    try:
-        message = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(message, dict):
-        return None
-    if "error" in message and not isinstance(message["error"], dict):
-        return None
-    return message
-
-
-def _death(code: int, stage: str) -> dict[str, Any]:
+def _death(code: int, stage: str, killed_by_us: bool) -> dict[str, Any]:
     """Why the worker ended without answering, as an error record."""
     if code < 0:
-        name = signal.Signals(-code).name
-        kind = "memory" if -code == signal.SIGKILL else "crash"
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
         return {
-            "kind": kind,
+            "kind": "crash",
             "stage": stage,
             "message": f"the process was killed by {name}",
-            "exit_code": code,
+            "signal": not killed_by_us,
         }
     return {
         "kind": "exit",
         "stage": stage,
         "message": f"the process ended with exit code {code}",
-        "exit_code": code,
     }

@@ -6,10 +6,18 @@ stop the worker); the worker runs as uid 10002 with no capabilities. The
 submission is copied into an anonymous volume as a root-owned 0444 file
 before start, and the verdict comes back on the judge's stdout, which the
 worker cannot reach.
+
+The judge runs in an isolated interpreter (``python3 -I``): no PYTHON*
+variables, no user site, and not its working directory (``/tmp``, shared
+with the student's uid) on ``sys.path``; the image makes ``grader``
+importable through a root-owned ``.pth`` file instead. The container's log,
+where its output lands, is capped on disk (LOG_MAX_SIZE) and read back with
+the caps of :mod:`.base`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 import threading
@@ -22,7 +30,14 @@ from ..errors import Cancelled, ImageMissing, ImageStale, SandboxFailed, Sandbox
 from ..models import Feedback
 from ..settings import GradeSettings, JudgeConfig
 from ..submission import Submission
-from .base import parse_judge_output
+from .base import (
+    ANSWER_LIMIT,
+    STDERR_TAIL,
+    Capture,
+    answer_too_large,
+    parse_judge_output,
+    stderr_lines,
+)
 from .process import wall_timeout_feedback
 
 JUDGE_UID = 10001
@@ -30,21 +45,34 @@ STUDENT_UID = 10002
 LABEL_VERSION = "org.minigpt-grader.version"
 LABEL_SUITE = "org.minigpt-grader.suite-hash"
 LABEL_RUN = "org.minigpt-grader.run"
+LABEL_RECIPE = "org.minigpt-grader.recipe"
 BUILD_HINT = "Build it with: grade build-image"
+# What the image is built from besides the suite: a change here changes what the
+# host may rely on inside it (how the judge is started, paths, uids).
+RECIPE_FILES = ("Dockerfile", "docker/requirements.txt")
 
-JUDGE_COMMAND = [
+# The judge: uid 10001 with exactly the capabilities to start and stop the worker.
+JUDGE_PRIVILEGES = [
     "setpriv",
     f"--reuid={JUDGE_UID}",
     f"--regid={JUDGE_UID}",
     "--clear-groups",
     "--inh-caps=-all,+setuid,+setgid,+kill",
     "--ambient-caps=-all,+setuid,+setgid,+kill",
-    "python3",
+]
+JUDGE_PYTHON = ["python3", "-I"]  # isolated: grader comes from the image's .pth only
+JUDGE_COMMAND = [
+    *JUDGE_PRIVILEGES,
+    *JUDGE_PYTHON,
     "-m",
     "grader.judge",
     "--submission",
     "/submission/minigpt.py",
 ]
+# The container's log (stdout and stderr) on the engine's disk: one file, truncated
+# when full. Big enough for the largest answer read back (ANSWER_LIMIT) even with
+# the log's JSON escaping (up to 6 bytes per byte of output).
+LOG_MAX_SIZE = "32m"
 WORKER_PREFIX = [
     "setpriv",
     f"--reuid={STUDENT_UID}",
@@ -73,6 +101,17 @@ def docker_client() -> Any:
     return client
 
 
+def recipe_hash() -> str | None:
+    """A digest of the Dockerfile and the image's requirements; None outside a checkout."""
+    digest = hashlib.sha256()
+    for name in RECIPE_FILES:
+        try:
+            digest.update(name.encode() + b"\0" + (paths.PROJECT_DIR / name).read_bytes() + b"\0")
+        except OSError:
+            return None
+    return digest.hexdigest()[:16]
+
+
 def check_image(client: Any, image: str) -> None:
     """Refuse a missing image, or one built from other sources than this grader."""
     from docker.errors import ImageNotFound
@@ -89,6 +128,13 @@ def check_image(client: Any, image: str) -> None:
             f"The grader image {image} is stale: built for suite "
             f"{labels.get(LABEL_SUITE)} / version {labels.get(LABEL_VERSION)}, this grader is "
             f"suite {want[LABEL_SUITE]} / version {want[LABEL_VERSION]}.",
+            fix=BUILD_HINT,
+        )
+    recipe = recipe_hash()
+    if recipe is not None and labels.get(LABEL_RECIPE) != recipe:
+        raise ImageStale(
+            f"The grader image {image} is stale: built from another Dockerfile "
+            f"(recipe {labels.get(LABEL_RECIPE)}, this checkout's is {recipe}).",
             fix=BUILD_HINT,
         )
 
@@ -115,8 +161,14 @@ class DockerBackend:
         check_image(self.client, settings.image)
         self.last_peak_memory: int | None = None
 
+    def judge_command(self, config: JudgeConfig) -> list[str]:
+        """The container's command: the judge (tests replace it with misbehaving ones)."""
+        return [*JUDGE_COMMAND, "--config", config.model_dump_json()]
+
     def container_options(self) -> dict[str, Any]:
         """Every limit of the sandbox, in the SDK's terms."""
+        from docker.types import LogConfig
+
         limits = self.settings.limits
         config = JudgeConfig.from_limits(
             limits,
@@ -125,12 +177,15 @@ class DockerBackend:
             worker_prefix=WORKER_PREFIX,
             worker_dir="/opt/sandbox/worker",
             pack_dir="/opt/sandbox/pack",
-            reference_path="/opt/grader/reference/minigpt.py",
+            probe_key_file="/opt/grader/probe.key",
         )
         memory = f"{limits.memory_mb}m"
         return {
-            "command": [*JUDGE_COMMAND, "--config", config.model_dump_json()],
+            "command": self.judge_command(config),
             "user": "0",
+            # tini as PID 1 reaps the orphans a fork bomb leaves, so their zombies do not
+            # hold the pids limit and starve the workers of later checks.
+            "init": True,
             "network_disabled": True,
             "network_mode": "none",
             "mem_limit": memory,
@@ -144,6 +199,9 @@ class DockerBackend:
             "security_opt": ["no-new-privileges"],
             "ulimits": _ulimits(limits.open_files),
             "labels": {LABEL_RUN: "1"},
+            "log_config": LogConfig(
+                type="json-file", config={"max-size": LOG_MAX_SIZE, "max-file": "1"}
+            ),
             "detach": True,
         }
 
@@ -185,21 +243,42 @@ class DockerBackend:
             state = self._wait(container, limits.wall_timeout, cancel)
             if state is None:
                 return wall_timeout_feedback(limits.wall_timeout)
-            stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-            if state.get("StatusCode") != 0 or not stdout.strip():
+            stdout = read_log(container, Capture(ANSWER_LIMIT, keep="head"), stderr=False)
+            if stdout.overflowed:
+                raise answer_too_large(stdout)
+            answer = stdout.text()
+            if state.get("StatusCode") != 0 or not answer.strip():
                 container.reload()
-                stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+                stderr = read_log(container, Capture(STDERR_TAIL, keep="tail"), stderr=True)
                 oom = container.attrs.get("State", {}).get("OOMKilled")
                 raise SandboxFailed(
                     f"The judge container ended with status {state.get('StatusCode')}"
-                    f"{' (out of memory)' if oom else ''}: {stderr.strip()[-500:]}"
+                    f"{' (out of memory)' if oom else ''}: {stderr_lines(stderr)}"
                 )
-            return parse_judge_output(stdout)
+            return parse_judge_output(answer)
         except DockerException as exc:
             raise SandboxFailed(f"Docker failed while grading: {_short(exc)}") from None
         finally:
             if container is not None:
                 _remove(container)
+
+
+def read_log(container: Any, capture: Capture, *, stderr: bool) -> Capture:
+    """One stream of a stopped container's log, streamed into ``capture``.
+
+    A head capture stops reading once it is full: the rest is never fetched.
+    The engine sends the log in frames of at most 16 KiB, so no more than
+    that is held besides the capture.
+    """
+    stream = container.logs(stdout=not stderr, stderr=stderr, stream=True, follow=False)
+    try:
+        for chunk in stream:
+            capture.feed(chunk)
+            if capture.keep == "head" and capture.overflowed:
+                break
+    finally:
+        stream.close()
+    return capture
 
 
 def _peak_memory(container: Any) -> int | None:

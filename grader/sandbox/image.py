@@ -17,7 +17,7 @@ from typing import Any
 from .. import paths
 from ..__about__ import __version__
 from ..errors import InfrastructureError, UsageError
-from .docker_backend import LABEL_SUITE, LABEL_VERSION
+from .docker_backend import LABEL_RECIPE, LABEL_SUITE, LABEL_VERSION, recipe_hash
 
 OFFICIAL_BASE = "python:3.11-slim"
 OFFLINE_BASE = "minigpt-grader-base:bookworm"
@@ -108,7 +108,8 @@ def build_image(client: Any, tag: str, base: str | None, log: Log) -> str:
     download_wheels(log)
     base_image = choose_base(client, base, log)
     suite = paths.suite_hash()
-    log(f"Building {tag} from {base_image} (suite {suite}) ...")
+    recipe = recipe_hash() or "unknown"
+    log(f"Building {tag} from {base_image} (suite {suite}, recipe {recipe}) ...")
     try:
         image, _ = client.images.build(
             path=str(paths.PROJECT_DIR),
@@ -117,6 +118,7 @@ def build_image(client: Any, tag: str, base: str | None, log: Log) -> str:
                 "BASE_IMAGE": base_image,
                 "GRADER_VERSION": __version__,
                 "SUITE_HASH": suite,
+                "RECIPE_HASH": recipe,
             },
             network_mode="none",
             rm=True,
@@ -130,7 +132,8 @@ def build_image(client: Any, tag: str, base: str | None, log: Log) -> str:
     except DockerException as exc:
         raise InfrastructureError(f"The image build failed: {exc}") from None
     labels = image.labels or {}
-    if labels.get(LABEL_SUITE) != suite or labels.get(LABEL_VERSION) != __version__:
+    expected = {LABEL_SUITE: suite, LABEL_VERSION: __version__, LABEL_RECIPE: recipe}
+    if any(labels.get(key) != value for key, value in expected.items()):
         raise InfrastructureError("The built image does not carry the expected labels.")
     _prune_old_builds(client)
     return str(image.id)

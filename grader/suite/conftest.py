@@ -1,4 +1,4 @@
-"""Hidden-suite fixtures: the two subjects the judge plugin hands over.
+"""Hidden-suite fixtures: the submission, as the judge plugin hands it over.
 
 This suite runs only inside the judge (``grader.judge.runner``), which
 registers :class:`grader.judge.plugin.JudgePlugin` before collection.
@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from grader.judge.plugin import SUBJECTS
-from grader.judge.subjects import Subject
+from grader.judge.plugin import STUDENT
+from grader.judge.remote import Student
 
 
 @pytest.fixture(scope="session")
-def student(pytestconfig: pytest.Config) -> Subject:
+def student(pytestconfig: pytest.Config) -> Student:
     """The submission, probed through the worker process."""
-    return pytestconfig.stash[SUBJECTS]["student"]
-
-
-@pytest.fixture(scope="session")
-def reference(pytestconfig: pytest.Config) -> Subject:
-    """The reference solution, probed inside the judge."""
-    return pytestconfig.stash[SUBJECTS]["reference"]
+    return pytestconfig.stash[STUDENT]

@@ -1,4 +1,11 @@
-"""Shared configurations and numeric helpers for the hidden suite."""
+"""Shared configurations and the judge's own numerics for the hidden suite.
+
+Every expected value is computed here, in the judge, from the formula the
+exercise states; the student's process only ever reports what its objects
+did. Comparisons are written so that NaN never passes (``a <= b`` is False
+for NaN, so "close" checks fail; "differ" checks use :func:`differ`, which
+is False for NaN as well).
+"""
 
 from __future__ import annotations
 
@@ -7,23 +14,30 @@ import random
 from typing import Any
 
 from grader.judge.failures import expect
-from grader.judge.subjects import Subject
+from grader.judge.remote import Remote, Student
 
 __all__ = [
+    "CHI2_CRITICAL_DF4",
     "MODEL",
-    "attention_outputs",
+    "build",
     "chi_square",
+    "close",
+    "cross_entropy",
+    "differ",
     "expect",
+    "flatten",
     "fmt",
+    "frequencies",
     "max_abs_diff",
-    "random_rows",
-    "rows_equal",
+    "randomize",
+    "rows",
+    "same",
     "shape_text",
     "softmax",
 ]
 
 # A small model: correct solutions answer in milliseconds, naive ones in well under a second.
-MODEL: dict[str, Any] = {
+MODEL: dict[str, int] = {
     "vocab_size": 7,
     "embed_dim": 8,
     "num_heads": 2,
@@ -36,23 +50,29 @@ MODEL: dict[str, Any] = {
 CHI2_CRITICAL_DF4 = 36.0
 
 
-def attention_outputs(
-    student: Subject, inputs: list[list[list[float]]], causal: bool = True
-) -> list[list[list[float]]]:
-    """SelfAttention(4) on each input (one model, same weights): the output rows."""
-    result = student.run(
-        "run_module",
-        component="SelfAttention",
-        args=[4],
-        inputs=inputs,
-        forward_kwargs={"causal": causal},
-    )
-    return [out["data"] for out in result["outputs"]]
+def build(student: Student, rng: random.Random, cls: str, *args: Any, **kwargs: Any) -> Remote:
+    """The student's ``cls(*args, **kwargs)``, initialised from a seed this grading chose."""
+    return student.build(cls, *args, seed=rng.randrange(2**31), **kwargs)
 
 
-def random_rows(t: int, d: int, seed: int, scale: float = 1.5) -> list[list[float]]:
-    """A (t, d) input of uniform floats in [-scale, scale], the same for a given seed."""
-    rng = random.Random(seed)
+def model(student: Student, rng: random.Random, config: dict[str, int] = MODEL) -> Remote:
+    return student.model(config, seed=rng.randrange(2**31))
+
+
+def randomize(remote: Remote, rng: random.Random, scale: float = 1.0) -> list[float]:
+    """Set every parameter to a fresh N(0, scale) draw, so a check holds for ANY weights.
+
+    A property that every correct model has whatever its weights does not
+    depend on how the student initialised them (zeros, N(0, 0.02), ...).
+    """
+    count = remote.parameters().distinct
+    values = [rng.gauss(0.0, scale) for _ in range(count)]
+    remote.set_params(values)
+    return values
+
+
+def rows(rng: random.Random, t: int, d: int, scale: float = 1.5) -> list[list[float]]:
+    """A (t, d) input of uniform floats in [-scale, scale]."""
     return [[rng.uniform(-scale, scale) for _ in range(d)] for _ in range(t)]
 
 
@@ -66,7 +86,8 @@ def max_abs_diff(a: Any, b: Any) -> float:
     fa, fb = flatten(a), flatten(b)
     if len(fa) != len(fb):
         return math.inf
-    return max((abs(x - y) for x, y in zip(fa, fb, strict=True)), default=0.0)
+    diffs = [abs(x - y) for x, y in zip(fa, fb, strict=True)]
+    return math.nan if any(math.isnan(d) for d in diffs) else max(diffs, default=0.0)
 
 
 def close(a: Any, b: Any, rel: float = 1e-6, abs_tol: float = 1e-9) -> bool:
@@ -76,8 +97,19 @@ def close(a: Any, b: Any, rel: float = 1e-6, abs_tol: float = 1e-9) -> bool:
     )
 
 
-def rows_equal(a: list[float], b: list[float], tol: float = 1e-9) -> bool:
-    return max_abs_diff(a, b) <= tol * (1.0 + max((abs(x) for x in flatten(a)), default=0.0))
+def scale_of(*data: Any) -> float:
+    return max((abs(x) for d in data for x in flatten(d)), default=0.0)
+
+
+def same(a: Any, b: Any, tol: float = 1e-9) -> bool:
+    """Equal up to rounding, relative to the size of the numbers."""
+    return max_abs_diff(a, b) <= tol * (1.0 + scale_of(a, b))
+
+
+def differ(a: Any, b: Any, tol: float = 1e-7) -> bool:
+    """Clearly different (False for NaN, and for lists of other lengths: that is a shape bug)."""
+    diff = max_abs_diff(a, b)
+    return math.isfinite(diff) and diff > tol * (1.0 + scale_of(a, b))
 
 
 def shape_text(shape: list[int]) -> str:
@@ -96,6 +128,20 @@ def softmax(logits: list[float], temperature: float = 1.0) -> list[float]:
     exps = [math.exp(z - peak) for z in scaled]
     total = sum(exps)
     return [e / total for e in exps]
+
+
+def cross_entropy(logits: list[list[float]], targets: list[int]) -> tuple[float, list[list[float]]]:
+    """Mean over positions of logsumexp(z) - z[y], and its gradient (softmax - onehot) / T."""
+    n = len(targets)
+    loss = 0.0
+    grad = []
+    for row, y in zip(logits, targets, strict=True):
+        peak = max(row)
+        total = sum(math.exp(z - peak) for z in row)
+        loss += math.log(total) + peak - row[y]
+        probs = [math.exp(z - peak) / total for z in row]
+        grad.append([(p - (1.0 if k == y else 0.0)) / n for k, p in enumerate(probs)])
+    return loss / n, grad
 
 
 def chi_square(samples: list[int], probs: list[float]) -> float:

@@ -1,75 +1,71 @@
-"""Check `cross_entropy`: mean of logsumexp - target logit, its gradient, stability."""
+"""Check `cross_entropy`: value and gradient of mean(logsumexp(z) - z[y]), and stability."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import pytest
 
-from grader.judge.subjects import Subject
-from grader.suite.suite_support import close, expect, fmt, random_rows
+from grader.judge.remote import Student
+from grader.suite.suite_support import close, cross_entropy, expect, fmt
 
 pytestmark = pytest.mark.check("cross_entropy")
 
-
-CASES = [
-    (random_rows(3, 5, 51, scale=2.0), [4, 0, 2]),
-    (random_rows(1, 4, 52, scale=2.0), [3]),
-    (random_rows(6, 3, 53, scale=5.0), [0, 1, 2, 2, 1, 0]),
-]
-LARGE = (
-    [[800.0, 799.0, 790.0, 801.5], [-800.0, -805.0, -799.0, -812.0], [795.0, -795.0, 0.0, 796.0]],
-    [3, 2, 0],
+T, V = 4, 5
+FORMULA_HINT = (
+    "Per position: logsumexp(z) - z[target], with the max subtracted before exp; then "
+    "average over the positions (divide by T)."
 )
 
 
-def _diagnose(got: float, want: float, t: int) -> str | None:
-    if t > 1 and math.isclose(got, want * t, rel_tol=1e-6):
-        return "Your loss is the SUM over positions; divide by the number of positions."
-    if math.isclose(got, -want, rel_tol=1e-6):
-        return "Your loss has the wrong sign: it is minus the log-probability."
-    return None
+def _case(student: Student, name: str, scale: float) -> tuple[list[list[float]], list[int]]:
+    rng = student.rng(name)
+    logits = [[rng.uniform(-scale, scale) for _ in range(V)] for _ in range(T)]
+    targets = [rng.randrange(V) for _ in range(T)]
+    return logits, targets
 
 
-def _both(
-    student: Subject, reference: Subject, logits: list[list[float]], targets: list[int]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The student's and the reference's loss and gradients on the same logits."""
-    args: dict[str, Any] = {"logits": logits, "targets": targets}
-    return student.run("cross_entropy", **args), reference.run("cross_entropy", **args)
+def _measured(student: Student, name: str, scale: float) -> tuple[float, list[list[float]]]:
+    def run() -> tuple[float, list[list[float]]]:
+        logits, targets = _case(student, name, scale)
+        loss, out = student.loss(logits, targets)
+        out.backward(1.0)
+        return loss, out.input_grads()
+
+    return student.measure(name, run)
 
 
-def test_value_matches(student: Subject, reference: Subject) -> None:
-    """The loss equals mean over positions of logsumexp(z) - z[target]"""
-    for logits, targets in CASES:
-        got, want = _both(student, reference, logits, targets)
-        expect(
-            close(got["loss"], want["loss"], rel=1e-7, abs_tol=1e-9),
-            f"cross_entropy_loss on {len(targets)} positions gave {got['loss']:.6g}; "
-            f"expected {want['loss']:.6g}",
-            _diagnose(got["loss"], want["loss"], len(targets)),
-        )
-
-
-def test_gradient_matches(student: Subject, reference: Subject) -> None:
-    """The gradient with respect to the logits is (softmax - onehot) / T"""
-    for logits, targets in CASES:
-        got, want = _both(student, reference, logits, targets)
-        expect(
-            close(got["grads"], want["grads"], rel=1e-6, abs_tol=1e-9),
-            f"after loss.backward(), the logits' gradients are {fmt(got['grads'])}; expected "
-            f"(softmax - onehot) / T = {fmt(want['grads'])}",
-            "Build the loss from Value operations only (exp, log, +, -, /), never from .data.",
-        )
-
-
-def test_large_logits_do_not_overflow(student: Subject, reference: Subject) -> None:
-    """Logits near +-800 give a finite, correct loss (stable softmax)"""
-    got, want = _both(student, reference, *LARGE)
+def test_value_matches(student: Student) -> None:
+    """The loss equals the mean over positions of logsumexp(z) - z[target]"""
+    logits, targets = _case(student, "cross_entropy.plain", 3.0)
+    want, _ = cross_entropy(logits, targets)
+    got, _ = _measured(student, "cross_entropy.plain", 3.0)
+    hint = FORMULA_HINT
+    if abs(got - want * T) < 1e-6 * T:
+        hint = "Your loss is the SUM over positions: divide by the number of positions."
     expect(
-        math.isfinite(got["loss"]) and close(got["loss"], want["loss"], rel=1e-7),
-        f"with logits near 800 the loss is {got['loss']}; expected {want['loss']:.6g}",
-        "Subtract each row's max logit (a plain float, z.data) before exp(); "
-        "math.exp(800) overflows.",
+        close(got, want, rel=1e-6), f"cross_entropy_loss gave {got:.6g}; expected {want:.6g}", hint
+    )
+
+
+def test_gradient_matches(student: Student) -> None:
+    """The loss's gradient with respect to the logits is (softmax - onehot) / T"""
+    logits, targets = _case(student, "cross_entropy.plain", 3.0)
+    _, want = cross_entropy(logits, targets)
+    _, got = _measured(student, "cross_entropy.plain", 3.0)
+    expect(
+        close(got, want, rel=1e-5, abs_tol=1e-9),
+        f"d loss / d logits[0] is {fmt(got[0])}; expected (softmax - onehot) / T = {fmt(want[0])}",
+        "Build the loss from Value operations on the logits you were given, so backward "
+        "reaches them.",
+    )
+
+
+def test_large_logits_do_not_overflow(student: Student) -> None:
+    """Logits near +-800 give the right finite loss (the max is subtracted before exp)"""
+    logits, targets = _case(student, "cross_entropy.large", 800.0)
+    want, _ = cross_entropy(logits, targets)
+    got, _ = _measured(student, "cross_entropy.large", 800.0)
+    expect(
+        close(got, want, rel=1e-6),
+        f"with logits near +-800 the loss is {got:.6g}; expected {want:.6g}",
+        "math.exp(800) overflows: subtract each row's largest logit before exp.",
     )

@@ -1,15 +1,33 @@
-"""Check `feedforward`: hidden size 4*D by default, hidden_dim honoured, not affine."""
+"""Check `feedforward`: Linear -> activation -> Linear, hidden size 4 * D by default.
+
+The structure is tested on weights the judge sets at random, so it holds for
+any initialisation and any of ReLU, GELU or tanh:
+- not affine: f((a + b) / 2) differs from (f(a) + f(b)) / 2;
+- the activation is between the layers, not before the first: an activation
+  applied to x itself makes f additively separable in the coordinates of x
+  (mixed second differences vanish);
+- nor after the second: then each output is a function of one direction of x
+  only, so its gradient keeps its direction as x moves.
+"""
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
-from grader.judge.subjects import Subject
-from grader.suite.suite_support import expect
+from grader.judge.remote import Remote, Student
+from grader.suite.suite_support import build, expect, randomize, scale_of
 
 pytestmark = pytest.mark.check("feedforward")
+
+D = 4
+TRIALS = 6
+STRUCTURE_HINT = (
+    "FeedForward is Linear(D, hidden) -> activation -> Linear(hidden, D): the activation "
+    "goes on the hidden vector, between the two layers."
+)
 
 
 def _counts(d: int, h: int) -> set[int]:
@@ -18,12 +36,12 @@ def _counts(d: int, h: int) -> set[int]:
     return {weights, weights + h, weights + d, weights + h + d}
 
 
-def _count(student: Subject, d: int, **kwargs: int) -> int:
-    result = student.run("run_module", component="FeedForward", args=[d], kwargs=kwargs, inputs=[])
-    return int(result["num_params"])
+def _count(student: Student, d: int, **kwargs: int) -> int:
+    rng = student.rng(f"feedforward.count.{d}.{kwargs}")
+    return build(student, rng, "FeedForward", d, **kwargs).parameters().distinct
 
 
-def test_hidden_size_defaults_to_4d(student: Subject) -> None:
+def test_hidden_size_defaults_to_4d(student: Student) -> None:
     """Without hidden_dim the hidden layer has 4 * embed_dim units"""
     for d in (4, 3):
         n = _count(student, d)
@@ -35,7 +53,7 @@ def test_hidden_size_defaults_to_4d(student: Subject) -> None:
         )
 
 
-def test_hidden_dim_is_honoured(student: Subject) -> None:
+def test_hidden_dim_is_honoured(student: Student) -> None:
     """hidden_dim sets the hidden layer's size"""
     for d, h in ((3, 10), (4, 6)):
         n = _count(student, d, hidden_dim=h)
@@ -47,27 +65,83 @@ def test_hidden_dim_is_honoured(student: Subject) -> None:
         )
 
 
-def test_not_affine(student: Subject) -> None:
-    """There is a non-linearity between the two layers"""
-    rng = random.Random(11)
-    d = 6
-    pairs = [
-        ([rng.uniform(-2, 2) for _ in range(d)], [rng.uniform(-2, 2) for _ in range(d)])
-        for _ in range(4)
-    ]
-    inputs = [[0.0] * d]
-    for x, y in pairs:
-        inputs += [x, y, [a + b for a, b in zip(x, y, strict=True)]]
-    out = student.run("run_module", component="FeedForward", args=[d], inputs=inputs)["outputs"]
-    f0 = out[0]["data"]
+def _random_ff(student: Student, name: str) -> tuple[Remote, random.Random]:
+    rng = student.rng(name)
+    ff = build(student, rng, "FeedForward", D)
+    randomize(ff, rng)
+    return ff, rng
+
+
+def _point(rng: random.Random) -> list[float]:
+    return [rng.uniform(-2, 2) for _ in range(D)]
+
+
+def test_not_affine(student: Student) -> None:
+    """The map is not affine: there is a non-linearity"""
+    ff, rng = _random_ff(student, "feedforward.affine")
     worst = 0.0
-    for k in range(len(pairs)):
-        fx, fy, fxy = (out[1 + 3 * k + i]["data"] for i in range(3))
-        gap = max(abs(a + b - c - z) for a, b, c, z in zip(fx, fy, fxy, f0, strict=True))
-        worst = max(worst, gap)
+    for _ in range(TRIALS):
+        a, b = _point(rng), _point(rng)
+        mid = [(x + y) / 2 for x, y in zip(a, b, strict=True)]
+        fa, fb, fm = (ff.forward(p).data for p in (a, b, mid))
+        gap = max(abs(m - (x + y) / 2) for m, x, y in zip(fm, fa, fb, strict=True))
+        worst = max(worst, gap / (1e-12 + scale_of(fa, fb)))
     expect(
-        worst > 1e-3,
-        "FeedForward behaves like an affine map: f(x) + f(y) - f(0) equals f(x + y) for every "
-        "input tried",
-        "Apply an activation (ReLU, GELU or tanh) to the hidden layer.",
+        worst > 1e-6,
+        "FeedForward is affine: f((a + b) / 2) equals (f(a) + f(b)) / 2 for random weights and "
+        "inputs, so the block adds no non-linearity",
+        "Apply ReLU, GELU or tanh to the hidden vector, between the two Linear layers.",
+    )
+
+
+def test_activation_not_before_first_layer(student: Student) -> None:
+    """The activation acts on the hidden vector, not on the input"""
+    ff, rng = _random_ff(student, "feedforward.separable")
+    worst = 0.0
+    for _ in range(TRIALS):
+        x = _point(rng)
+        i, j = rng.sample(range(D), 2)
+        step_i, step_j = rng.uniform(0.5, 1.5), rng.uniform(0.5, 1.5)
+
+        def at(di: float, dj: float, x: list[float] = x, i: int = i, j: int = j) -> list[float]:
+            y = list(x)
+            y[i] += di
+            y[j] += dj
+            return ff.forward(y).data
+
+        f00, f10, f01, f11 = at(0, 0), at(step_i, 0), at(0, step_j), at(step_i, step_j)
+        mixed = max(abs(a - b - c + d) for a, b, c, d in zip(f11, f10, f01, f00, strict=True))
+        worst = max(worst, mixed / (1e-12 + scale_of(f00, f10, f01, f11)))
+    expect(
+        worst > 1e-6,
+        "FeedForward's output is a sum of separate functions of each input coordinate: the "
+        "activation is applied to x before the first Linear layer",
+        STRUCTURE_HINT,
+    )
+
+
+def _direction(ff: Remote, x: list[float], output: int) -> list[float]:
+    out = ff.forward(x, keep=True)
+    weights = [1.0 if k == output else 0.0 for k in range(D)]
+    out.backward(weights)
+    grad = [float(g) for g in out.input_grads()]
+    norm = math.sqrt(sum(g * g for g in grad))
+    return [g / norm for g in grad] if norm > 0 else grad
+
+
+def test_activation_not_after_second_layer(student: Student) -> None:
+    """The second Linear layer comes after the activation (its output is not squashed)"""
+    ff, rng = _random_ff(student, "feedforward.ridge")
+    worst = 0.0
+    for _ in range(TRIALS):
+        output = rng.randrange(D)
+        a = _direction(ff, _point(rng), output)
+        b = _direction(ff, _point(rng), output)
+        cosine = abs(sum(x * y for x, y in zip(a, b, strict=True)))
+        worst = max(worst, 1.0 - cosine)
+    expect(
+        worst > 1e-6,
+        "each FeedForward output depends on the input through one fixed direction only: the "
+        "activation is applied after the second Linear layer",
+        STRUCTURE_HINT,
     )

@@ -1,104 +1,140 @@
 """Checks `generate_output`, `generate_cropping`, `generate_sampling`, `generate_temperature`.
 
-Cropping, sampling and temperature run generate() on a stand-in model with
-known logits, so they test generate alone; output runs it on the student's
-own MiniGPT.
+Output runs generate() on the student's own MiniGPT. Cropping, sampling and
+temperature run it on the student's own MiniGPT too, wrapped so that every
+call of the model is answered by the judge with logits it chose: every other
+attribute (max_seq_len, vocab_size, isinstance(model, Module)) is the
+student's, and the record of calls is kept here, not in the student's process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from grader.judge.subjects import Subject
+from grader.judge.remote import Generated, Student
 from grader.suite.suite_support import (
     CHI2_CRITICAL_DF4,
     MODEL,
     chi_square,
     expect,
     frequencies,
+    model,
     softmax,
 )
 
-LAST = [1.0, 0.2, -0.5, 2.0, 0.0]
-OTHER = [2.5, -1.0, 0.5, -2.0, 1.0]
+V = 5
 SAMPLES = 2000
 
 
-def _fmt_probs(p: list[float]) -> str:
-    return "[" + ", ".join(f"{x:.2f}" for x in p) + "]"
+def logits_pair(student: Student) -> tuple[list[float], list[float]]:
+    """This grading's LAST row (the one to sample from) and OTHER row (every earlier one)."""
+    rng = student.rng("generate.logits")
+    while True:
+        last = [round(rng.uniform(-1.5, 2.0), 3) for _ in range(V)]
+        ranked = sorted(last)
+        if ranked[-1] - ranked[-2] >= 0.5 and ranked[1] - ranked[0] >= 0.1:
+            break
+    order = sorted(range(V), key=last.__getitem__)
+    other = [0.0] * V
+    for rank, index in enumerate(order):  # the reverse ranking: clearly another distribution
+        other[index] = [2.5, 1.0, 0.5, -1.0, -2.0][rank]
+    return last, other
 
 
-def _result_ids(result: dict, what: str) -> list[int]:
-    described = result["result"]
-    expect(described["ok"], f"generate {described.get('problem')}", "Return a list of int ids.")
-    return list(described["ids"])
+def answer_with(last: list[float], other: list[float]) -> Callable[[list[int]], list[list[float]]]:
+    def answer(context: list[int]) -> list[list[float]]:
+        return [list(other) for _ in context[:-1]] + [list(last)]
+
+    return answer
+
+
+def _generated(
+    student: Student,
+    name: str,
+    start: list[int],
+    new: int,
+    temperature: float = 1.0,
+    seed: int = 0,
+    max_seq_len: int = 4,
+    wrap: bool = True,
+    logits: tuple[list[float], list[float]] | None = None,
+) -> Generated:
+    def run() -> Generated:
+        rng = student.rng(name)
+        config = {**MODEL, "vocab_size": V, "max_seq_len": max_seq_len}
+        gpt = model(student, rng, config)
+        answer = answer_with(*(logits or logits_pair(student))) if wrap else None
+        return student.generate(
+            gpt, start, new, temperature, seed=seed, answer=answer, max_context=max_seq_len
+        )
+
+    key = f"{name}/{start}/{new}/{temperature}/{seed}/{wrap}/{logits}"
+    return student.measure(key, run)
+
+
+def _ids(result: Generated, start: list[int], new: int) -> list[int]:
+    expect(result.problem is None, str(result.problem))
+    expect(
+        len(result.ids) == len(start) + new,
+        f"generate(model, {start if len(start) < 6 else '...'}, max_new_tokens={new}) returned "
+        f"{len(result.ids)} ids; expected {len(start) + new} ({len(start)} start ids and {new} "
+        "new ones)",
+        "Copy start_ids, append exactly max_new_tokens ids, and return the whole list.",
+    )
+    expect(
+        result.ids[: len(start)] == start,
+        f"the result starts with {result.ids[: min(len(start), 6)]}; expected the start ids "
+        f"{start[:6]}",
+    )
+    bad = [i for i in result.ids if not 0 <= i < V]
+    expect(not bad, f"generate produced ids {bad[:3]} outside range({V})")
+    return result.ids
 
 
 # --- generate_output ----------------------------------------------------------
 
 
 @pytest.mark.check("generate_output")
-def test_returns_start_plus_new_tokens(student: Subject) -> None:
+def test_returns_start_plus_new_tokens(student: Student) -> None:
     """generate returns start_ids followed by max_new_tokens ids in range"""
-    start = [1, 2]
-    result = student.run("generate_real", config=MODEL, start_ids=start, max_new_tokens=5)
-    ids = _result_ids(result, "generate")
-    expect(
-        len(ids) == len(start) + 5,
-        f"generate(model, {start}, max_new_tokens=5) returned {len(ids)} ids; expected "
-        f"{len(start) + 5} (the 2 start ids and 5 new ones)",
-    )
-    expect(ids[: len(start)] == start, f"the result starts with {ids[:2]}; expected {start}")
-    bad = [i for i in ids if not 0 <= i < MODEL["vocab_size"]]
-    expect(not bad, f"generate produced ids {bad} outside range({MODEL['vocab_size']})")
+    _ids(_generated(student, "generate.real", [1, 2], 5, wrap=False), [1, 2], 5)
 
 
 @pytest.mark.check("generate_output")
-def test_start_ids_not_modified(student: Subject) -> None:
+def test_start_ids_not_modified(student: Student) -> None:
     """generate does not modify the caller's start_ids"""
     start = [3, 0, 4]
-    result = student.run("generate_real", config=MODEL, start_ids=start, max_new_tokens=3)
+    result = _generated(student, "generate.real", start, 3, wrap=False)
     expect(
-        result["start_after"] == start,
-        f"after the call, the caller's start_ids list became {result['start_after']}",
+        result.start_after == start,
+        f"after the call, the caller's start_ids list became {result.start_after[:8]}",
         "Copy it first: tokens = list(start_ids).",
     )
 
 
 @pytest.mark.check("generate_output")
-def test_zero_and_long_start(student: Subject) -> None:
+def test_zero_and_long_start(student: Student) -> None:
     """max_new_tokens=0 returns start_ids; a start longer than max_seq_len works"""
     start = [1, 2, 3]
-    ids = _result_ids(
-        student.run("generate_real", config=MODEL, start_ids=start, max_new_tokens=0), "generate"
-    )
-    expect(ids == start, f"with max_new_tokens=0 generate returned {ids}; expected {start}")
-    long_start = [0, 1, 2, 3, 4, 5, 6, 0, 1]
-    ids = _result_ids(
-        student.run("generate_real", config=MODEL, start_ids=long_start, max_new_tokens=3),
-        "generate",
-    )
-    expect(
-        len(ids) == len(long_start) + 3 and ids[: len(long_start)] == long_start,
-        f"with 9 start ids (max_seq_len is 6) and 3 new tokens, generate returned {len(ids)} "
-        "ids; expected the 9 start ids followed by 3 new ones",
-    )
+    _ids(_generated(student, "generate.real", start, 0, wrap=False), start, 0)
+    long_start = [0, 1, 2, 3, 4, 0, 1, 2, 3]
+    _ids(_generated(student, "generate.real", long_start, 3, wrap=False), long_start, 3)
 
 
 # --- generate_cropping --------------------------------------------------------
 
 
-def _check_contexts(result: dict, start: list[int], max_seq_len: int) -> None:
-    ids = _result_ids(result, "generate")
-    contexts = result["contexts"]
-    new = ids[len(start) :]
+def _check_contexts(result: Generated, start: list[int], new: int, max_seq_len: int) -> None:
+    ids = _ids(result, start, new)
     expect(
-        result["calls"] >= len(new),
-        f"generate called the model {result['calls']} times for {len(new)} new tokens",
+        len(result.contexts) >= new,
+        f"generate called the model {len(result.contexts)} times for {new} new tokens",
+        "Call the model once per new token, on the current (cropped) tokens.",
     )
-    for step, context in enumerate(contexts[: len(new)]):
-        seq = (start + new)[: len(start) + step]
-        want = seq[-max_seq_len:]
+    for step, context in enumerate(result.contexts[:new]):
+        want = ids[: len(start) + step][-max_seq_len:]
         expect(
             context == want,
             f"at step {step} the model was given {context}; expected the last "
@@ -108,55 +144,49 @@ def _check_contexts(result: dict, start: list[int], max_seq_len: int) -> None:
 
 
 @pytest.mark.check("generate_cropping")
-def test_context_is_last_tokens(student: Subject) -> None:
+def test_context_is_last_tokens(student: Student) -> None:
     """The model is called on the last max_seq_len tokens at every step"""
-    start = [0, 1]
-    result = student.run(
-        "generate_stub", max_seq_len=4, last=LAST, other=OTHER, start_ids=start, max_new_tokens=6
-    )
-    _check_contexts(result, start, 4)
+    result = _generated(student, "generate.crop", [0, 1], 6, max_seq_len=4)
+    _check_contexts(result, [0, 1], 6, 4)
 
 
 @pytest.mark.check("generate_cropping")
-def test_long_start_is_cropped(student: Subject) -> None:
+def test_long_start_is_cropped(student: Student) -> None:
     """A start longer than max_seq_len is cropped to its last tokens"""
     start = [4, 3, 2, 1, 0, 1, 2, 3, 4]
-    result = student.run(
-        "generate_stub", max_seq_len=3, last=LAST, other=OTHER, start_ids=start, max_new_tokens=3
-    )
-    _check_contexts(result, start, 3)
+    result = _generated(student, "generate.crop", start, 3, max_seq_len=3)
+    _check_contexts(result, start, 3, 3)
 
 
 # --- generate_sampling / generate_temperature ---------------------------------
 
 
-def _samples(student: Subject, temperature: float, n: int = SAMPLES, seed: int = 0) -> list[int]:
-    result = student.run(
-        "generate_stub",
-        max_seq_len=4,
-        last=LAST,
-        other=OTHER,
-        start_ids=[0],
-        max_new_tokens=n,
-        temperature=temperature,
-        record_contexts=False,
-        seed=seed,
+def _samples(
+    student: Student,
+    temperature: float,
+    n: int = SAMPLES,
+    seed: int = 0,
+    logits: tuple[list[float], list[float]] | None = None,
+) -> list[int]:
+    result = _generated(
+        student, "generate.sample", [0], n, temperature, seed, logits=logits, max_seq_len=4
     )
-    ids = _result_ids(result, "generate")
-    samples = ids[1:]
-    expect(len(samples) == n, f"generate returned {len(samples)} new ids; expected {n}")
-    bad = [s for s in samples if not 0 <= s < len(LAST)]
-    expect(not bad, f"generate produced ids {bad[:3]} outside range({len(LAST)})")
-    return samples
+    return _ids(result, [0], n)[1:]
 
 
-def _diagnose(freq: list[float], temperature: float) -> str | None:
+def _fmt_probs(p: list[float]) -> str:
+    return "[" + ", ".join(f"{x:.2f}" for x in p) + "]"
+
+
+def _diagnose(
+    freq: list[float], temperature: float, last: list[float], other: list[float]
+) -> str | None:
     candidates = {
-        "the FIRST position's logits": softmax(OTHER, temperature),
+        "the FIRST position's logits": softmax(other, temperature),
         "logits multiplied (not divided) by the temperature": softmax(
-            [z * temperature for z in LAST]
+            [z * temperature for z in last]
         ),
-        "unscaled logits (temperature ignored)": softmax(LAST),
+        "unscaled logits (temperature ignored)": softmax(last),
     }
     for name, probs in candidates.items():
         if temperature == 1.0 and "temperature" in name:
@@ -168,29 +198,30 @@ def _diagnose(freq: list[float], temperature: float) -> str | None:
     return None
 
 
-def _expect_distribution(student: Subject, temperature: float) -> None:
-    samples = _samples(student, temperature)
-    probs = softmax(LAST, temperature)
-    freq = frequencies(samples, len(LAST))
-    stat = chi_square(samples, probs)
-    diagnosis = _diagnose(freq, temperature)
+def _expect_distribution(
+    student: Student, temperature: float, logits: tuple[list[float], list[float]] | None = None
+) -> None:
+    last, other = logits or logits_pair(student)
+    samples = _samples(student, temperature, logits=logits)
+    probs = softmax(last, temperature)
+    freq = frequencies(samples, V)
     expect(
-        stat < CHI2_CRITICAL_DF4,
+        chi_square(samples, probs) < CHI2_CRITICAL_DF4,
         f"at temperature {temperature:g}, {len(samples)} samples have frequencies "
         f"{_fmt_probs(freq)}; expected about softmax(logits[-1] / {temperature:g}) = "
         f"{_fmt_probs(probs)}",
-        diagnosis,
+        _diagnose(freq, temperature, last, other),
     )
 
 
 @pytest.mark.check("generate_sampling")
-def test_samples_follow_last_position(student: Subject) -> None:
+def test_samples_follow_last_position(student: Student) -> None:
     """At temperature 1, samples follow the softmax of the last position's logits"""
     _expect_distribution(student, 1.0)
 
 
 @pytest.mark.check("generate_sampling")
-def test_samples_vary_with_seed(student: Subject) -> None:
+def test_samples_vary_with_seed(student: Student) -> None:
     """Different random states give different samples (sampling, not a fixed choice)"""
     a = _samples(student, 1.0, n=50, seed=1)
     b = _samples(student, 1.0, n=50, seed=2)
@@ -202,10 +233,11 @@ def test_samples_vary_with_seed(student: Subject) -> None:
 
 
 @pytest.mark.check("generate_temperature")
-def test_low_temperature_picks_argmax(student: Subject) -> None:
+def test_low_temperature_picks_argmax(student: Student) -> None:
     """A very low temperature always picks the most likely token"""
+    last, _ = logits_pair(student)
     samples = _samples(student, 0.02, n=200)
-    best = max(range(len(LAST)), key=LAST.__getitem__)
+    best = max(range(V), key=last.__getitem__)
     others = [s for s in samples if s != best]
     expect(
         not others,
@@ -215,12 +247,14 @@ def test_low_temperature_picks_argmax(student: Subject) -> None:
 
 
 @pytest.mark.check("generate_temperature")
-def test_high_temperature_flattens(student: Subject) -> None:
+def test_high_temperature_flattens(student: Student) -> None:
     """At temperature 2.5 samples follow softmax(logits / 2.5)"""
     _expect_distribution(student, 2.5)
 
 
 @pytest.mark.check("generate_temperature")
-def test_half_temperature_sharpens(student: Subject) -> None:
-    """At temperature 0.5 samples follow softmax(logits / 0.5)"""
-    _expect_distribution(student, 0.5)
+def test_small_temperature_is_not_clamped(student: Student) -> None:
+    """At temperature 0.2 samples follow softmax(logits / 0.2) (no lower clamp)"""
+    last, other = logits_pair(student)
+    close_logits = ([z * 0.2 for z in last], other)
+    _expect_distribution(student, 0.2, logits=close_logits)

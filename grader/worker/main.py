@@ -1,16 +1,23 @@
-"""Worker process: imports the student's minigpt.py and answers probe requests.
+"""Worker process: imports the student's minigpt.py and answers primitive requests.
 
-The judge talks to this process over two dedicated pipes (``--requests`` and
-``--responses``), one JSON object per line. The student's prints go to
-stdout/stderr, which the judge reads separately and never parses, so nothing a
-submission prints can pass for an answer. Every reply is plain data; the
-verdict is computed on the judge's side.
+This process is the student's: their code runs here, so nothing it says is
+trusted. It does no measuring and no judging. It only holds the student's
+objects and does what the judge asks with them (build this class with this
+seed, forward this input, backward with these output weights, read or set
+these parameters, call ``generate`` with a model whose every call the judge
+answers) and reports plain data. Every comparison, finite difference, SGD step
+and record of calls lives in the judge, which type-checks each answer.
 
-Messages sent to the judge:
-  {"ready": true, "protocol": 1}       the submission imported
-  {"stage": "MiniGPT.forward()"}        about to call this student function
-  {"result": ...}                       a probe's plain-data answer
-  {"error": {...}}                      the student's code failed (see describe_error)
+Protocol (version 2): one JSON object per line; requests on the ``--requests``
+pipe, answers on the ``--responses`` pipe. The student's prints go to
+stdout/stderr, which the judge counts and discards.
+
+  worker -> judge   {"ready": true, "protocol": 2}
+                    {"stage": "MiniGPT.forward()"}     about to run this student function
+                    {"call": {"context": [ids]}}       the wrapped model was called (generate)
+                    {"result": ...} | {"error": {...}} the request's answer
+  judge -> worker   {"op": ..., ...}                   a request (see OPS)
+                    {"logits": [[...]]} | {"abort": 1} the answer to a "call"
 """
 
 from __future__ import annotations
@@ -19,16 +26,57 @@ import argparse
 import importlib.util
 import json
 import os
+import random
 import resource
 import sys
+import tempfile
 import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-PROTOCOL = 1
-MAX_MESSAGE_CHARS = 300
-MAX_CODE_CHARS = 120
+PROTOCOL = 2
+MAX_TEXT = 300  # characters of an exception message, type name or stage we send
+MAX_CODE = 120
+MAX_ELEMENTS = 200_000  # numbers in one answer
+MAX_IDS = 20_000  # ids in a generate answer or a model call
+MAX_REQUEST_BYTES = 8 << 20
+CLASSES = ("Embedding", "LayerNorm", "FeedForward", "SelfAttention", "TransformerBlock", "MiniGPT")
+FUNCTIONS = ("cross_entropy_loss", "generate")
+
+Value: Any = None  # the pack's engine.Value, bound in main() before the student's code runs
+
+
+class BadOutput(Exception):
+    """The student's code returned something the API does not allow."""
+
+
+class Missing(BadOutput):
+    """minigpt.py does not define a class or function of the API."""
+
+
+class Aborted(BaseException):
+    """The judge stopped a generate call (it has seen enough); not the student's exception."""
+
+
+def cap(text: str, limit: int = MAX_TEXT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def safe_str(obj: object) -> str:
+    try:
+        return cap(str(obj))
+    except BaseException:  # a student's __str__ may raise anything
+        return "<message could not be read>"
+
+
+def type_name(obj: object) -> str:
+    try:
+        return cap(str(type(obj).__name__), 80)
+    except BaseException:
+        return "object"
 
 
 class Channel:
@@ -39,59 +87,434 @@ class Channel:
         self._responses_fd = responses_fd
 
     def send(self, message: dict[str, Any]) -> None:
-        data = (json.dumps(message, allow_nan=True) + "\n").encode()
+        data = (json.dumps(message, allow_nan=True, separators=(",", ":")) + "\n").encode()
         view = memoryview(data)
         while view:
             written = os.write(self._responses_fd, view)
             view = view[written:]
 
     def receive(self) -> dict[str, Any] | None:
-        line = self._requests.readline()
+        line = self._requests.readline(MAX_REQUEST_BYTES)
         if not line:
             return None
-        message: dict[str, Any] = json.loads(line)
+        message = json.loads(line)
+        if not isinstance(message, dict):
+            raise ValueError("a request must be a JSON object")
         return message
 
 
-def _safe_str(exc: BaseException) -> str:
-    try:
-        text = str(exc)
-    except Exception:  # a student's exception may have a broken __str__
-        text = "<message could not be read>"
-    text = " ".join(text.split())
-    if len(text) > MAX_MESSAGE_CHARS:
-        text = text[: MAX_MESSAGE_CHARS - 3] + "..."
-    return text
+# --- converting between plain data and the student's objects -----------------
+
+
+def to_values(data: Any) -> Any:
+    """Nested floats from the judge -> fresh Values of the pack's engine."""
+    if isinstance(data, list):
+        return [to_values(item) for item in data]
+    return Value(float(data))
+
+
+def number(value: Any, what: str) -> float:
+    """A Value's data (or a grad) as a float; refuses anything that is not a real number."""
+    if isinstance(value, bool) or type(value) not in (int, float):
+        raise BadOutput(f"{what} is a {type_name(value)}, not a number")
+    return float(value)
+
+
+def observe(obj: Any, what: str, budget: list[int], depth: int = 0) -> tuple[list[int], Any]:
+    """Shape and floats of a nested list of Values; refuses ragged, foreign or huge data."""
+    if type(obj) is Value:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise BadOutput(f"{what} holds more than {MAX_ELEMENTS} numbers")
+        return [], number(obj.data, f"{what}.data")
+    if isinstance(obj, Value):
+        raise BadOutput(
+            f"{what} is a {type_name(obj)} (a subclass of Value); return the pack's Value itself"
+        )
+    if not isinstance(obj, list | tuple):
+        raise BadOutput(f"{what} is a {type_name(obj)}; expected a Value or a list of Values")
+    if depth >= 3:
+        raise BadOutput(f"{what} is nested deeper than (T, D) lists of Values")
+    if not obj:
+        return [0], []
+    shapes: list[list[int]] = []
+    data: list[Any] = []
+    for i, item in enumerate(obj):
+        shape, values = observe(item, f"{what}[{i}]", budget, depth + 1)
+        if shapes and shape != shapes[0]:
+            raise BadOutput(
+                f"{what}[{i}] has shape {tuple(shape)} but {what}[0] has {tuple(shapes[0])}: "
+                "every row must have the same length"
+            )
+        shapes.append(shape)
+        data.append(values)
+    return [len(obj), *shapes[0]], data
+
+
+def flatten(obj: Any) -> list[Any]:
+    if isinstance(obj, Value):
+        return [obj]
+    return [v for item in obj for v in flatten(item)]
+
+
+def token_list(obj: Any, what: str) -> list[int]:
+    """A list of plain ints from the student (generate's result, a model call's context)."""
+    if not isinstance(obj, list | tuple):
+        raise BadOutput(f"{what} is a {type_name(obj)}, not a list of ints")
+    if len(obj) > MAX_IDS:
+        raise BadOutput(f"{what} has more than {MAX_IDS} elements")
+    ids = []
+    for i, item in enumerate(obj):
+        if isinstance(item, bool) or type(item) is not int:
+            raise BadOutput(f"{what}[{i}] is a {type_name(item)}, not an int")
+        ids.append(item)
+    return ids
+
+
+# --- the student's objects, held by handle ------------------------------------
+
+
+class Worker:
+    """Holds the student's objects between requests and answers the judge's ops."""
+
+    def __init__(self, channel: Channel, module: ModuleType, stage: Callable[[str], None]) -> None:
+        self.channel = channel
+        self.module = module
+        self.stage = stage
+        self.reset()
+
+    def op_reset(self) -> dict[str, Any]:
+        """Forget every object of earlier requests (each measurement starts clean)."""
+        return self.reset()
+
+    def reset(self) -> dict[str, Any]:
+        self.objects: dict[int, Any] = {}
+        self.params: dict[int, list[Any]] = {}
+        self.outputs: dict[int, tuple[Any, Any, int | None]] = {}
+        self.tokens: dict[int, int] = {}  # id(Value) -> identity token, for "leaves"/"held"
+        self.keep: list[Any] = []  # keeps tokenised Values alive so ids stay unique
+        self.counter = 0
+        return {}
+
+    def _next(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    def _student(self, name: str, allowed: tuple[str, ...]) -> Any:
+        if name not in allowed:
+            raise ValueError(f"unknown name {name!r}")
+        found = vars(self.module).get(name)
+        if found is None:
+            raise Missing(f"minigpt.py does not define `{name}`")
+        return found
+
+    def _object(self, handle: Any) -> Any:
+        if type(handle) is not int or handle not in self.objects:
+            raise ValueError("unknown handle")
+        return self.objects[handle]
+
+    def _token(self, value: Any) -> int:
+        token = self.tokens.get(id(value))
+        if token is None:
+            token = self.tokens[id(value)] = len(self.tokens)
+            self.keep.append(value)
+        return token
+
+    # ops -------------------------------------------------------------------
+    def op_new(self, cls: str, args: list[Any], kwargs: dict[str, Any], seed: int) -> Any:
+        factory = self._student(cls, CLASSES)
+        random.seed(seed)
+        self.stage(f"{cls}.__init__()")
+        obj = factory(*args, **kwargs)
+        handle = self._next()
+        self.objects[handle] = obj
+        return {"handle": handle}
+
+    def op_params(self, handle: int) -> Any:
+        """parameters() as listed: how many, which are the same object, their data."""
+        obj = self._object(handle)
+        self.stage(f"{type_name(obj)}.parameters()")
+        listed = obj.parameters()
+        if not isinstance(listed, Iterable) or isinstance(listed, str | bytes | dict):
+            raise BadOutput(f"parameters() returned a {type_name(listed)}, not a list")
+        distinct: list[Any] = []
+        first: dict[int, int] = {}
+        identity = []
+        for i, item in enumerate(listed):
+            if i >= MAX_ELEMENTS:
+                raise BadOutput(f"parameters() lists more than {MAX_ELEMENTS} Values")
+            if type(item) is not Value:
+                raise BadOutput(f"parameters()[{i}] is a {type_name(item)}; list Value objects")
+            if id(item) not in first:
+                first[id(item)] = len(distinct)
+                distinct.append(item)
+            identity.append(first[id(item)])
+        self.params[handle] = distinct
+        data = [number(p.data, f"parameter {i}'s data") for i, p in enumerate(distinct)]
+        return {"identity": identity, "data": data}
+
+    def _registered(self, handle: int) -> list[Any]:
+        self._object(handle)
+        if handle not in self.params:
+            raise ValueError("ask for params before using them")
+        return self.params[handle]
+
+    def op_set_params(self, handle: int, data: list[float]) -> Any:
+        params = self._registered(handle)
+        if len(data) != len(params):
+            raise ValueError("wrong number of parameter values")
+        for p, x in zip(params, data, strict=True):
+            p.data = float(x)
+        return {}
+
+    def op_grads(self, handle: int) -> Any:
+        params = self._registered(handle)
+        return {"grads": [number(p.grad, f"parameter {i}'s grad") for i, p in enumerate(params)]}
+
+    def op_forward(
+        self,
+        handle: int,
+        input: Any,
+        tokens: bool = False,
+        kwargs: dict[str, Any] | None = None,
+        keep: bool = False,
+        seed: int = 0,
+    ) -> Any:
+        obj = self._object(handle)
+        x = [int(i) for i in input] if tokens else to_values(input)
+        random.seed(seed)
+        self.stage(f"{type_name(obj)}.forward()")
+        out = obj(x, **(kwargs or {}))
+        shape, data = observe(out, "the output", [MAX_ELEMENTS])
+        answer: dict[str, Any] = {"shape": shape, "data": data}
+        if keep:
+            key = self._next()
+            self.outputs[key] = (out, None if tokens else x, handle)
+            answer["out"] = key
+        return answer
+
+    def op_count_calls(self, handle: int, cls: str, input: Any, tokens: bool = False) -> Any:
+        """How often ``cls.forward`` runs during one forward of the object (-1: not its own)."""
+        target = self._student(cls, CLASSES)
+        original = vars(target).get("forward") if isinstance(target, type) else None
+        if original is None:
+            return {"calls": -1}
+        count = [0]
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            count[0] += 1
+            return original(*args, **kwargs)
+
+        target.forward = counting
+        try:
+            self.op_forward(handle, input, tokens)
+        finally:
+            target.forward = original
+        return {"calls": count[0]}
+
+    def op_loss(self, logits: list[list[float]], targets: list[int]) -> Any:
+        function = self._student("cross_entropy_loss", FUNCTIONS)
+        values = to_values(logits)
+        self.stage("cross_entropy_loss()")
+        loss = function(values, [int(t) for t in targets])
+        if type(loss) is not Value:
+            raise BadOutput(
+                f"cross_entropy_loss returned a {type_name(loss)}; it must return one Value "
+                "so that loss.backward() works"
+            )
+        key = self._next()
+        self.outputs[key] = (loss, values, None)
+        return {"loss": number(loss.data, "the loss's data"), "out": key}
+
+    def _output(self, out: Any) -> tuple[Any, Any, int | None]:
+        if type(out) is not int or out not in self.outputs:
+            raise ValueError("unknown output")
+        return self.outputs[out]
+
+    def op_backward(self, out: int, grad: Any) -> Any:
+        """Backward from sum(grad * output): the judge picks the weights (dL/d output)."""
+        result, inputs, owner = self._output(out)
+        outputs = flatten(result)
+        weights = flatten_floats(grad)
+        if len(weights) != len(outputs):
+            raise ValueError("grad does not match the output's shape")
+        for p in self.params.get(owner, []) if owner is not None else []:
+            p.grad = 0.0
+        for v in flatten(inputs) if inputs is not None else []:
+            v.grad = 0.0
+        root = Value.dot(outputs, weights) if len(outputs) > 1 else outputs[0] * weights[0]
+        self.stage("Value.backward() through your code")
+        root.backward()
+        return {}
+
+    def op_input_grads(self, out: int) -> Any:
+        _, inputs, _ = self._output(out)
+        if inputs is None:
+            raise ValueError("this output has no Value inputs")
+        return {"grads": grads_of(inputs)}
+
+    def op_leaves(self, out: int) -> Any:
+        """Identity tokens of the leaf Values the output's graph depends on."""
+        result, _, _ = self._output(out)
+        seen: set[int] = set()
+        leaves = []
+        stack = flatten(result)
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if len(seen) > 5 * MAX_ELEMENTS:
+                raise BadOutput("the output's graph has more than a million nodes")
+            children = node._children
+            if children:
+                stack.extend(children)
+            else:
+                leaves.append(self._token(node))
+        return {"leaves": sorted(leaves)}
+
+    def op_tokens(self, handle: int) -> Any:
+        """Identity tokens of the listed parameters (same order as params)."""
+        return {"tokens": [self._token(p) for p in self._registered(handle)]}
+
+    def op_held(self, handle: int) -> Any:
+        """Values reachable from the object's attributes, with a readable path to each."""
+        found: dict[int, str] = {}
+        seen: set[int] = set()
+        stack: list[tuple[Any, str]] = [(self._object(handle), "model")]
+        while stack and len(seen) < MAX_ELEMENTS:
+            obj, path = stack.pop()
+            if type(obj) is Value:
+                found.setdefault(self._token(obj), cap(path, 120))
+                continue
+            if id(obj) in seen or isinstance(obj, str | bytes | int | float | ModuleType | type):
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, dict):
+                stack.extend((v, f"{path}[{safe_str(k)}]") for k, v in list(obj.items()))
+            elif isinstance(obj, list | tuple):
+                stack.extend((v, f"{path}[{i}]") for i, v in enumerate(obj))
+            else:
+                attrs = getattr(obj, "__dict__", None)
+                if isinstance(attrs, dict):
+                    stack.extend((v, f"{path}.{k}") for k, v in list(attrs.items()))
+        return {"held": [[token, path] for token, path in found.items()]}
+
+    def op_generate(
+        self,
+        start: list[int],
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        handle: int | None = None,
+        wrap: bool = False,
+    ) -> Any:
+        """generate() on a model the judge built; if wrapped, the judge answers its calls."""
+        function = self._student("generate", FUNCTIONS)
+        model = self._object(handle)
+        restore = None
+        if wrap:
+            restore = type(model)
+            model.__class__ = self._wrapped_class(restore)
+        given = list(start)
+        random.seed(seed)
+        try:
+            self.stage("generate()")
+            result = function(model, given, max_new_tokens, temperature)
+        finally:
+            if restore is not None:
+                model.__class__ = restore
+        return {
+            "ids": token_list(result, "generate's result"),
+            "start_after": token_list(given, "start_ids"),
+        }
+
+    def _wrapped_class(self, cls: type) -> type:
+        """A subclass whose forward asks the judge: every other attribute stays the student's."""
+        worker = self
+
+        def forward(model: Any, token_ids: Any, *args: Any, **kwargs: Any) -> Any:
+            return worker.ask_judge(token_ids)
+
+        def call(model: Any, token_ids: Any, *args: Any, **kwargs: Any) -> Any:
+            return worker.ask_judge(token_ids)
+
+        return type(
+            cls.__name__,
+            (cls,),
+            {
+                "__slots__": (),
+                "forward": forward,
+                "__call__": call,
+                "__module__": cls.__module__,
+                "__qualname__": cls.__qualname__,
+            },
+        )
+
+    def ask_judge(self, token_ids: Any) -> Any:
+        try:
+            context = token_list(token_ids, "the context given to the model")
+        except BadOutput as exc:
+            self.channel.send({"call": {"bad": safe_str(exc)}})
+        else:
+            self.channel.send({"call": {"context": context}})
+        reply = self.channel.receive()
+        if not reply or "logits" not in reply:
+            raise Aborted()
+        self.stage("generate()")
+        return to_values(reply["logits"])
+
+
+def flatten_floats(data: Any) -> list[float]:
+    if isinstance(data, list):
+        return [x for item in data for x in flatten_floats(item)]
+    return [float(data)]
+
+
+def grads_of(values: Any) -> Any:
+    if isinstance(values, list):
+        return [grads_of(v) for v in values]
+    return number(values.grad, "an input's grad")
+
+
+# --- errors -------------------------------------------------------------------
 
 
 def describe_error(exc: BaseException, submission: Path, stage: str) -> dict[str, Any]:
-    """Plain-data description of a failure, pointing at the student's own line."""
-    # Late import: probes imports the pack, which must be on sys.path first.
-    from probes import ProbeError  # type: ignore[import-not-found]  # worker's own dir
-
+    """Plain-data description of a failure, pointing at the student's own lines."""
     kind = "exception"
     if isinstance(exc, NotImplementedError):
         kind = "not_implemented"
     elif isinstance(exc, MemoryError):
         kind = "memory"
+    elif isinstance(exc, RecursionError):
+        kind = "recursion"
     elif isinstance(exc, SystemExit | KeyboardInterrupt):
         kind = "exit"
-    elif isinstance(exc, ProbeError):
-        kind = exc.kind
-    line = None
-    code = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if Path(frame.filename) == submission:
-            line = frame.lineno
-            code = (frame.line or "").strip()[:MAX_CODE_CHARS] or None
+    elif isinstance(exc, Missing):
+        kind = "missing"
+    elif isinstance(exc, BadOutput):
+        kind = "bad_output"
+    elif isinstance(exc, Aborted):
+        kind = "aborted"
+    frames = []
+    try:
+        for frame in traceback.extract_tb(exc.__traceback__, limit=200):
+            if Path(frame.filename) == submission and frame.lineno is not None:
+                frames.append([frame.lineno, cap(frame.name, 80), cap(frame.line or "", MAX_CODE)])
+    except BaseException:
+        frames = []
     return {
         "kind": kind,
-        "type": type(exc).__name__,
-        "message": _safe_str(exc),
-        "stage": stage,
-        "line": line,
-        "code": code,
+        "type": type_name(exc),
+        "message": safe_str(exc),
+        "stage": cap(stage, 120),
+        "frames": frames[-3:] if len(frames) > 3 else frames,
+        "first": frames[0] if frames else None,
     }
+
+
+# --- start-up -----------------------------------------------------------------
 
 
 def limit_resources(memory_bytes: int) -> None:
@@ -114,8 +537,6 @@ def load_submission(path: Path) -> ModuleType:
 
 
 def serve(channel: Channel, submission: Path) -> None:
-    import probes  # the worker's own folder is on sys.path
-
     stage = "import minigpt"
 
     def on_stage(name: str) -> None:
@@ -123,22 +544,29 @@ def serve(channel: Channel, submission: Path) -> None:
         stage = name
         channel.send({"stage": name})
 
-    probes.set_stage_hook(on_stage)
     try:
         module = load_submission(submission)
     except BaseException as exc:
         channel.send({"error": describe_error(exc, submission, stage)})
         return
+    worker = Worker(channel, module, on_stage)
     channel.send({"ready": True, "protocol": PROTOCOL})
-
     while (request := channel.receive()) is not None:
-        stage = "the grader's probe"
-        probe = probes.PROBES.get(request.get("probe", ""))
-        if probe is None:
-            channel.send({"error": {"kind": "protocol", "message": "unknown probe"}})
+        stage = "the grader's request"
+        handler = getattr(worker, "op_" + str(request.pop("op", "")), None)
+        if handler is None:
+            channel.send({"error": {"kind": "protocol", "message": "unknown op"}})
             continue
         try:
-            result = probe(module, **request.get("args", {}))
+            result = handler(**request)
+        except (TypeError, ValueError, KeyError) as exc:
+            if stage == "the grader's request":  # the request itself was malformed
+                channel.send({"error": {"kind": "protocol", "message": safe_str(exc)}})
+                continue
+            failure = describe_error(exc, submission, stage)
+            del exc
+            channel.send({"error": failure})
+            continue
         except BaseException as exc:
             failure = describe_error(exc, submission, stage)
             del exc  # drop the traceback's frames (and their memory) before replying
@@ -150,6 +578,7 @@ def serve(channel: Channel, submission: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global Value
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--submission", type=Path, required=True)
     parser.add_argument("--pack", type=Path, required=True, help="folder with engine.py, nn.py")
@@ -158,7 +587,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-bytes", type=int, default=0, help="address-space limit")
     args = parser.parse_args(argv)
     limit_resources(args.memory_bytes)
-    sys.path[:0] = [str(args.pack), str(Path(__file__).resolve().parent)]
+    # A private scratch folder of our own uid: the student's code may write there.
+    scratch = tempfile.mkdtemp(prefix="worker-")
+    os.chdir(scratch)
+    os.environ["TMPDIR"] = scratch
+    tempfile.tempdir = scratch
+    sys.path[:0] = [str(args.pack)]
+    from engine import Value as pack_value
+
+    Value = pack_value
     channel = Channel(args.requests, args.responses)
     serve(channel, args.submission.resolve())
     return 0

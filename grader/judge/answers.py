@@ -1,0 +1,74 @@
+"""Type checks for every answer the worker gives, before the judge reads it.
+
+The worker is the student's process, so an answer can be anything JSON can
+spell: the wrong shape, a bool where a float belongs, NaN, a string, a list
+nested a thousand deep. Each function here returns plain Python data of the
+promised type or raises :func:`bad_answer`, which fails only the check that
+asked, with a message saying what was wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .failures import bad_answer
+
+MAX_DEPTH = 3
+
+
+def real(value: Any, what: str, *, finite: bool = True) -> float:
+    """One float; ints are fine, bools and everything else are not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad_answer(f"{what} is not a number")
+    result = float(value)
+    if finite and not math.isfinite(result):
+        raise bad_answer(f"{what} is {result}: every number must be finite")
+    return result
+
+
+def reals(value: Any, what: str, *, finite: bool = True, length: int | None = None) -> list[float]:
+    """A flat list of floats (of ``length``, if given)."""
+    if not isinstance(value, list):
+        raise bad_answer(f"{what} is not a list of numbers")
+    if length is not None and len(value) != length:
+        raise bad_answer(f"{what} has {len(value)} numbers; expected {length}")
+    return [real(x, f"{what}[{i}]", finite=finite) for i, x in enumerate(value)]
+
+
+def integer(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_answer(f"{what} is not an int")
+    return value
+
+
+def ints(value: Any, what: str, *, max_len: int = 100_000) -> list[int]:
+    if not isinstance(value, list) or len(value) > max_len:
+        raise bad_answer(f"{what} is not a list of at most {max_len} ints")
+    return [integer(x, f"{what}[{i}]") for i, x in enumerate(value)]
+
+
+def tensor(value: Any, what: str, *, finite: bool = True) -> tuple[list[int], Any]:
+    """A rectangular nested list of floats (depth <= 3): its shape and the floats."""
+
+    def walk(node: Any, depth: int, where: str) -> tuple[list[int], Any]:
+        if not isinstance(node, list):
+            return [], real(node, where, finite=finite)
+        if depth >= MAX_DEPTH:
+            raise bad_answer(f"{what} is nested deeper than (T, D)")
+        if not node:
+            return [0], []
+        parts = [walk(item, depth + 1, f"{where}[{i}]") for i, item in enumerate(node)]
+        shape = parts[0][0]
+        if any(p[0] != shape for p in parts):
+            raise bad_answer(f"{what} is ragged: its rows have different lengths")
+        return [len(node), *shape], [p[1] for p in parts]
+
+    return walk(value, 0, what)
+
+
+def record(value: Any, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A JSON object with at least ``keys``."""
+    if not isinstance(value, dict) or any(k not in value for k in keys):
+        raise bad_answer(f"{what} is malformed")
+    return value

@@ -1,0 +1,384 @@
+"""The submission as the hidden tests see it: handles on the student's objects.
+
+A test builds the student's classes, runs them on inputs it chose, sets and
+reads parameters and gradients, and calls ``generate`` with a model whose
+every call it answers itself. All of that is a few primitive requests to the
+worker; every measurement (finite differences, SGD, comparisons, the record
+of calls) happens here, in the judge, on answers that :mod:`.answers` has
+type-checked.
+
+Probe inputs come from :meth:`Student.rng`, seeded by the grading seed: fixed
+for the same file bytes (a regrade gives the same verdict), different for
+different files, and not computable by the submission.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from . import answers
+from .failures import StudentError, bad_answer, error_record
+from .worker_client import WorkerClient
+
+T = TypeVar("T")
+Answer = Callable[[list[int]], list[list[float]]]
+MAX_CALLS_SLACK = 4  # generate may call the model a few times more than it makes tokens
+
+
+def _text(shape: list[int]) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+@dataclass
+class Output:
+    """What a forward (or the student's loss) returned, as floats, plus a handle on it."""
+
+    student: Student
+    key: int | None
+    shape: list[int]
+    data: Any
+    generation: int
+    input_shape: list[int] | None = None
+
+    def _key(self) -> int:
+        if self.key is None:
+            raise RuntimeError("forward(..., keep=True) is needed for backward")
+        self.student.check_generation(self.generation)
+        return self.key
+
+    def backward(self, grad: Any) -> None:
+        """Backward from sum(grad * output); ``grad`` is dL/d(output), chosen by the judge."""
+        self.student.request("backward", out=self._key(), grad=grad)
+
+    def input_grads(self) -> Any:
+        """Gradients of the inputs the judge passed in (same shape as the input)."""
+        answer = answers.record(
+            self.student.request("input_grads", out=self._key()), "grads", ("grads",)
+        )
+        shape, grads = answers.tensor(answer["grads"], "the inputs' gradients", finite=False)
+        if self.input_shape is not None and shape != self.input_shape:
+            raise bad_answer("the inputs' gradients do not have the inputs' shape")
+        return grads
+
+    def leaves(self) -> set[int]:
+        """Identity tokens of the leaf Values this output's graph depends on."""
+        answer = answers.record(
+            self.student.request("leaves", out=self._key()), "leaves", ("leaves",)
+        )
+        return set(answers.ints(answer["leaves"], "the graph's leaves", max_len=1_000_000))
+
+
+@dataclass
+class Params:
+    """parameters() as the student listed it."""
+
+    identity: list[int]  # for each listed item, the index of its first occurrence
+    data: list[float]  # one per distinct Value, in listing order
+
+    @property
+    def listed(self) -> int:
+        return len(self.identity)
+
+    @property
+    def distinct(self) -> int:
+        return len(self.data)
+
+
+class Remote:
+    """A handle on one of the student's objects (a module or a model)."""
+
+    def __init__(
+        self, student: Student, handle: int, name: str, args: tuple[Any, ...] = ()
+    ) -> None:
+        self.student = student
+        self.handle = handle
+        self.name = name
+        self.args = args
+        self.generation = student.client.generation
+        self.params: Params | None = None
+
+    def _handle(self) -> int:
+        self.student.check_generation(self.generation)
+        return self.handle
+
+    def forward(
+        self,
+        x: Any,
+        *,
+        tokens: bool = False,
+        keep: bool = False,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> Output:
+        """The output for ``x``; a shape other than the API's fails the asking check."""
+        answer = answers.record(
+            self.student.request(
+                "forward",
+                handle=self._handle(),
+                input=x,
+                tokens=tokens,
+                kwargs=kwargs,
+                keep=keep,
+                seed=seed,
+            ),
+            f"{self.name}.forward's answer",
+            ("data",),
+        )
+        got, data = answers.tensor(answer["data"], f"{self.name}.forward's output")
+        shape = self.expected_shape(x)
+        if shape is not None and got != shape:
+            raise bad_answer(
+                f"{self.name}.forward returned shape {_text(got)}; expected {_text(shape)}"
+            )
+        key = answers.integer(answer.get("out"), "an output handle") if keep else None
+        input_shape = None if tokens else answers.tensor(x, "the input")[0]
+        return Output(self.student, key, got, data, self.generation, input_shape)
+
+    def count_calls(self, cls: str, x: Any, *, tokens: bool = False) -> int:
+        """How many times the student's ``cls.forward`` runs in one forward (-1: inherited)."""
+        answer = answers.record(
+            self.student.request(
+                "count_calls", handle=self._handle(), cls=cls, input=x, tokens=tokens
+            ),
+            "a call count",
+            ("calls",),
+        )
+        return answers.integer(answer["calls"], "a call count")
+
+    def expected_shape(self, x: Any) -> list[int] | None:
+        """The shape the exercise's API promises for input ``x``."""
+        t = len(x) if isinstance(x, list) else 0
+        if self.name == "Embedding" and len(self.args) == 2:
+            return [t, self.args[1]]
+        if self.name in ("LayerNorm", "FeedForward") and self.args:
+            return [self.args[0]]
+        if self.name in ("SelfAttention", "TransformerBlock") and self.args:
+            return [t, self.args[0]]
+        if self.name == "MiniGPT" and self.args:
+            return [t, self.args[0]]
+        return None
+
+    def parameters(self) -> Params:
+        answer = answers.record(
+            self.student.request("params", handle=self._handle()),
+            "parameters",
+            ("identity", "data"),
+        )
+        data = answers.reals(answer["data"], "the parameters' data")
+        identity = answers.ints(answer["identity"], "the parameters' identities", max_len=10**6)
+        if any(not 0 <= i < len(data) for i in identity) or len(set(identity)) != len(data):
+            raise bad_answer("the parameters' identities do not match their data")
+        self.params = Params(identity, data)
+        return self.params
+
+    def _count(self) -> int:
+        if self.params is None:
+            self.parameters()
+        assert self.params is not None
+        return self.params.distinct
+
+    def set_params(self, data: list[float]) -> None:
+        if len(data) != self._count():
+            raise RuntimeError("set_params needs one value per distinct parameter")
+        self.student.request("set_params", handle=self._handle(), data=data)
+
+    def grads(self) -> list[float]:
+        """Each distinct parameter's grad (may be non-finite: checks count those)."""
+        count = self._count()
+        answer = answers.record(
+            self.student.request("grads", handle=self._handle()), "grads", ("grads",)
+        )
+        return answers.reals(answer["grads"], "the parameters' grads", finite=False, length=count)
+
+    def tokens(self) -> list[int]:
+        """Identity tokens of the distinct parameters, in order."""
+        count = self._count()
+        answer = answers.record(
+            self.student.request("tokens", handle=self._handle()), "tokens", ("tokens",)
+        )
+        found = answers.ints(answer["tokens"], "the parameters' tokens", max_len=10**6)
+        if len(found) != count:
+            raise bad_answer("the parameters' tokens do not match their count")
+        return found
+
+    def held(self) -> dict[int, str]:
+        """Values reachable from the object's attributes: token -> attribute path."""
+        answer = answers.record(
+            self.student.request("held", handle=self._handle()), "held", ("held",)
+        )
+        items = answer["held"]
+        if not isinstance(items, list):
+            raise bad_answer("the held Values are malformed")
+        found: dict[int, str] = {}
+        for item in items[:1_000_000]:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], str)):
+                raise bad_answer("the held Values are malformed")
+            found[answers.integer(item[0], "a token")] = item[1][:120]
+        return found
+
+
+@dataclass
+class Generated:
+    """What generate returned, and what the judge saw of its calls to the model."""
+
+    ids: list[int]
+    start_after: list[int]
+    contexts: list[list[int]] = field(default_factory=list)
+    problem: str | None = None  # why the judge stopped the call, if it did
+
+
+class Student:
+    """The submission, probed through the worker; every answer type-checked."""
+
+    def __init__(self, client: WorkerClient, call_timeout: float, seed: str) -> None:
+        self.client = client
+        self.call_timeout = call_timeout
+        self.seed = seed
+        self.budget = 1.0
+        self._measured: dict[str, tuple[int, Any]] = {}
+        self._confirmed: set[str] = set()  # stages that timed out again when re-run
+
+    # plumbing -----------------------------------------------------------------
+    def request(self, op: str, **fields: Any) -> Any:
+        return self.client.request(op, self.call_timeout * self.budget, **fields)
+
+    def check_generation(self, generation: int) -> None:
+        if generation != self.client.generation:
+            raise StudentError(
+                error_record({"kind": "crash", "message": "the worker had to be restarted"})
+            )
+
+    def rng(self, name: str) -> random.Random:
+        """A random source for the named test: fixed per grading, unknown to the submission."""
+        return random.Random(f"{self.seed}/{name}")
+
+    def measure(self, key: str, run: Callable[[], T], budget: float = 1.0) -> T:
+        """Run a measurement once per grading; several tests read it.
+
+        A failure is paid for (and reported) once and re-raised to every test
+        that reads it; a retriable one (timeout, foreign kill) is measured once
+        more when a test is re-run (see the judge plugin) before it sticks.
+        """
+        attempts, found = self._measured.get(key, (0, None))
+        if attempts == 0 or (
+            isinstance(found, StudentError) and self.may_retry(found) and attempts < 2
+        ):
+            found = self._attempt(run, budget)
+            if attempts and isinstance(found, StudentError):
+                self.confirm(found)
+            self._measured[key] = (attempts + 1, found)
+        if isinstance(found, StudentError):
+            raise StudentError(found.record)
+        return found
+
+    def may_retry(self, exc: StudentError) -> bool:
+        """Re-run after a timeout or a foreign kill, unless that stage already failed twice."""
+        return exc.retriable and not (exc.kind == "timeout" and exc.stage in self._confirmed)
+
+    def confirm(self, exc: StudentError) -> None:
+        """The failure came back on a re-run: it is the submission's, not the machine's."""
+        if exc.kind == "timeout":
+            self._confirmed.add(exc.stage)
+
+    def _attempt(self, run: Callable[[], Any], budget: float) -> Any:
+        self.budget = budget
+        try:
+            if self.client.running:
+                self.request("reset")
+            return run()
+        except StudentError as exc:
+            return exc
+        finally:
+            self.budget = 1.0
+
+    # the API ------------------------------------------------------------------
+    def build(self, cls: str, *args: Any, seed: int = 0, **kwargs: Any) -> Remote:
+        answer = answers.record(
+            self.request("new", cls=cls, args=list(args), kwargs=kwargs, seed=seed),
+            f"{cls}()",
+            ("handle",),
+        )
+        return Remote(self, answers.integer(answer["handle"], "a handle"), cls, args)
+
+    def model(self, config: dict[str, int], seed: int = 0) -> Remote:
+        keys = ("vocab_size", "embed_dim", "num_heads", "num_layers", "max_seq_len")
+        return self.build("MiniGPT", *(config[k] for k in keys), seed=seed)
+
+    def loss(self, logits: list[list[float]], targets: list[int]) -> tuple[float, Output]:
+        """The student's cross_entropy_loss on given logits, and a handle for backward."""
+        answer = answers.record(
+            self.request("loss", logits=logits, targets=targets), "the loss", ("loss", "out")
+        )
+        value = answers.real(answer["loss"], "the loss")
+        key = answers.integer(answer["out"], "an output handle")
+        return value, Output(self, key, [], value, self.client.generation)
+
+    def generate(
+        self,
+        model: Remote,
+        start: list[int],
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        seed: int = 0,
+        answer: Answer | None = None,
+        max_context: int | None = None,
+    ) -> Generated:
+        """generate() on ``model``; with ``answer``, the judge answers every model call."""
+        contexts: list[list[int]] = []
+        problem: list[str] = []
+        limit = max_new_tokens + MAX_CALLS_SLACK
+
+        def on_call(call: dict[str, Any]) -> dict[str, Any]:
+            if answer is None:
+                return {"abort": 1}
+            if "bad" in call:
+                problem.append(
+                    f"generate called the model with bad input: {str(call['bad'])[:200]}"
+                )
+                return {"abort": 1}
+            try:
+                context = answers.ints(call.get("context"), "a context", max_len=100_000)
+            except StudentError as exc:
+                problem.append(str(exc))
+                return {"abort": 1}
+            if max_context is not None and len(context) > max_context:
+                problem.append(
+                    f"generate called the model on {len(context)} tokens; max_seq_len is "
+                    f"{max_context}, so the context must be cropped to the last {max_context}"
+                )
+                return {"abort": 1}
+            if len(contexts) >= limit:
+                problem.append(
+                    f"generate called the model more than {limit} times for "
+                    f"{max_new_tokens} new tokens"
+                )
+                return {"abort": 1}
+            contexts.append(context)
+            return {"logits": answer(context)}
+
+        try:
+            result = self.client.request(
+                "generate",
+                self.call_timeout * self.budget,
+                on_call=on_call,
+                handle=model._handle(),
+                start=start,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                seed=seed,
+                wrap=answer is not None,
+            )
+        except StudentError:
+            if problem:
+                raise bad_answer(problem[0]) from None
+            raise
+        found = answers.record(result, "generate's answer", ("ids", "start_after"))
+        return Generated(
+            ids=answers.ints(found["ids"], "generate's result"),
+            start_after=answers.ints(found["start_after"], "start_ids after the call"),
+            contexts=contexts,
+            problem=problem[0] if problem else None,
+        )

@@ -1,0 +1,88 @@
+"""Check `blocks`: num_layers blocks, each with its own weights, chained, then a final norm.
+
+- Adding a layer adds exactly one TransformerBlock's worth of parameters
+  (one block object repeated adds none).
+- The logits depend on every block: fewer than half a block's parameters are
+  missing from the logits' graph (a table row for an unused token may be).
+  Blocks applied side by side to the embeddings, keeping only the last
+  output, leave whole blocks out of it.
+- A final LayerNorm runs after the last block: counting the calls of the
+  student's LayerNorm.forward in one MiniGPT forward, each extra layer adds
+  2k calls (two norms, k calls each: one per row, or one per matrix) and one
+  layer gives 3k (two in the block, one final). A model that does not use its
+  LayerNorm class in the blocks (k = 0) is not judged by this test.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from grader.judge.remote import Student
+from grader.suite.suite_support import MODEL, build, expect, model
+
+pytestmark = pytest.mark.check("blocks")
+
+D, HEADS = MODEL["embed_dim"], MODEL["num_heads"]
+
+
+def _block_size(student: Student) -> int:
+    rng = student.rng("blocks.size")
+    return build(student, rng, "TransformerBlock", D, HEADS).parameters().distinct
+
+
+def test_each_layer_has_its_own_block(student: Student) -> None:
+    """Each extra layer adds one TransformerBlock's parameters"""
+    block = _block_size(student)
+    counts = []
+    for layers in (1, 2, 3):
+        rng = student.rng(f"blocks.count.{layers}")
+        counts.append(model(student, rng, {**MODEL, "num_layers": layers}).parameters().distinct)
+    steps = [b - a for a, b in itertools.pairwise(counts)]
+    expect(
+        all(step == block for step in steps),
+        f"MiniGPT with 1, 2, 3 layers has {counts[0]}, {counts[1]}, {counts[2]} parameters; "
+        f"each layer should add one TransformerBlock ({block} parameters)",
+        "Create a NEW TransformerBlock for every layer ([TransformerBlock(...) for _ in "
+        "range(num_layers)]); [block] * num_layers repeats one object.",
+    )
+
+
+def test_every_block_is_reached(student: Student) -> None:
+    """With 3 layers, the logits depend on the weights of every block"""
+    block = _block_size(student)
+    rng = student.rng("blocks.reach")
+    gpt = model(student, rng, {**MODEL, "num_layers": 3})
+    listed = set(gpt.tokens())
+    n, v = MODEL["max_seq_len"], MODEL["vocab_size"]
+    out = gpt.forward([rng.randrange(v) for _ in range(n)], tokens=True, keep=True)
+    unused = len(listed - out.leaves())
+    expect(
+        unused < block / 2,
+        f"with 3 layers, {unused} listed parameters play no part in the logits (one block has "
+        f"{block}): some blocks do not feed the output",
+        "Chain the blocks: x = block(x) for each block in turn, then the final LayerNorm "
+        "and the output projection on the last x.",
+    )
+
+
+def test_final_layernorm(student: Student) -> None:
+    """A final LayerNorm is applied after the last block"""
+    counts = []
+    for layers in (1, 2):
+        rng = student.rng(f"blocks.final.{layers}")
+        gpt = model(student, rng, {**MODEL, "num_layers": layers})
+        ids = [rng.randrange(MODEL["vocab_size"]) for _ in range(4)]
+        counts.append(gpt.count_calls("LayerNorm", ids, tokens=True))
+    one, two = counts
+    per_norm = (two - one) / 2
+    if one < 0 or per_norm <= 0:
+        return  # LayerNorm.forward is not the student's own, or not used in the blocks
+    expect(
+        one - 2 * per_norm != 0,
+        f"with one layer, LayerNorm.forward ran {one} times, no more than the block's own two "
+        "norms need: the final LayerNorm after the last block is missing",
+        "After the blocks, normalise each position once more (the final LayerNorm) before the "
+        "output projection.",
+    )

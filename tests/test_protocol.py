@@ -1,0 +1,320 @@
+"""The judge/worker protocol as units: every answer is checked, every wait has a deadline."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pack_paths
+import pytest
+from engine import Value
+
+from grader import paths
+from grader.judge import answers
+from grader.judge.failures import StudentError, describe, error_record
+from grader.judge.worker_client import OutputSink, WorkerClient, WorkerSpec, decode
+from grader.worker import main as worker
+
+
+@pytest.fixture(autouse=True)
+def _pack_value() -> None:
+    worker.Value = Value  # what main() binds before the student's code runs
+
+
+# --- judge side: answers ----------------------------------------------------
+
+
+def test_tensor_accepts_rectangular_floats_and_names_the_problem() -> None:
+    assert answers.tensor([[1, 2.5], [3.0, 4]], "out") == ([2, 2], [[1.0, 2.5], [3.0, 4.0]])
+    assert answers.tensor(2.0, "out") == ([], 2.0)
+    for bad, words in [
+        ([[1.0, 2.0], [3.0]], "ragged"),
+        ([[True, 1.0]], "not a number"),
+        ([["1.0"]], "not a number"),
+        ([[[[1.0]]]], "nested deeper"),
+        ([math.nan], "must be finite"),
+        ([math.inf], "must be finite"),
+    ]:
+        with pytest.raises(StudentError, match=words) as caught:
+            answers.tensor(bad, "out")
+        assert caught.value.kind == "bad_answer"
+    assert answers.tensor([math.nan], "grads", finite=False)[1][0] != 0.0  # NaN kept on request
+
+
+def test_ints_and_reals_refuse_bools_and_wrong_lengths() -> None:
+    assert answers.ints([1, 2], "ids") == [1, 2]
+    with pytest.raises(StudentError):
+        answers.ints([1, True], "ids")
+    with pytest.raises(StudentError):
+        answers.ints(list(range(11)), "ids", max_len=10)
+    with pytest.raises(StudentError, match="expected 3"):
+        answers.reals([1.0, 2.0], "grads", length=3)
+
+
+# --- judge side: error records and message decoding --------------------------
+
+
+def test_error_record_caps_and_types_every_field() -> None:
+    record = error_record(
+        {
+            "kind": "made-up",
+            "type": "E" * 10_000,
+            "message": "x" * 10_000 + "\x1b[31m",
+            "stage": ["not", "a", "string"],
+            "frames": [[12, "forward", "return self.w"], ["1", "f", "c"], 5],
+            "first": [True, "f", "c"],
+            "signal": "yes",
+        }
+    )
+    assert record["kind"] == "exception"
+    assert len(record["type"]) <= 80 and len(record["message"]) <= 300
+    assert record["stage"] == "" and record["frames"] == [[12, "forward", "return self.w"]]
+    assert record["first"] is None and record["signal"] is False
+    assert "line 12" in describe(record)
+
+
+def test_decode_accepts_only_protocol_messages() -> None:
+    assert decode(b'{"result": {"x": 1}}') == {"result": {"x": 1}}
+    assert decode(b'{"ready": true, "protocol": 2}') is not None
+    assert decode(b'{"ready": true, "protocol": 1}') is None
+    assert decode(b'{"result": 1, "error": {}}') is None
+    assert decode(b'{"error": "text"}') is None
+    assert decode(b"[" * 100_000) is None  # deep nesting: refused, never a crash
+    assert decode(b"\xff\xfe") is None
+    found = decode(b'{"result": NaN}')
+    assert found is not None and math.isnan(found["result"])
+
+
+# --- worker side: what it accepts from the student ---------------------------
+
+
+def test_observe_refuses_foreign_objects() -> None:
+    budget = [100]
+    assert worker.observe([[Value(1.0), Value(2.0)]], "out", budget) == ([1, 2], [[1.0, 2.0]])
+
+    class Sly(Value):
+        pass
+
+    for bad, words in [
+        ([[Value(1.0), 2.0]], "is a float"),
+        ([Sly(1.0)], "subclass of Value"),
+        ([[Value(1.0)], [Value(1.0), Value(2.0)]], "same length"),
+    ]:
+        with pytest.raises(worker.BadOutput, match=words):
+            worker.observe(bad, "out", [100])
+    wrapped = Value(1.0)
+    wrapped.data = None  # type: ignore[assignment]
+    with pytest.raises(worker.BadOutput, match="not a number"):
+        worker.observe([wrapped], "out", [100])
+    with pytest.raises(worker.BadOutput, match="more than"):
+        worker.observe([Value(0.0)] * 5, "out", [3])
+
+
+def test_token_list_and_error_description_are_capped() -> None:
+    assert worker.token_list((1, 2), "ids") == [1, 2]
+    with pytest.raises(worker.BadOutput):
+        worker.token_list([1, 2.0], "ids")
+    huge = type("E" * 5000, (Exception,), {})("m" * 5000)
+    record = worker.describe_error(huge, Path("/nowhere.py"), "stage")
+    assert len(json.dumps(record)) < 1000
+
+
+# --- the live pipe: a real worker process -------------------------------------
+
+
+def _client(tmp_path: Path, source: str) -> WorkerClient:
+    path = tmp_path / "minigpt.py"
+    path.write_text(source, encoding="utf-8")
+    spec = WorkerSpec(
+        python=sys.executable,
+        worker_main=paths.WORKER_DIR / "main.py",
+        pack_dir=pack_paths.TEMPLATE_DIR,
+        submission=path,
+        memory_bytes=512 << 20,
+    )
+    return WorkerClient(spec, import_timeout=10, output=OutputSink())
+
+
+ECHO = """
+from engine import Value
+from nn import Module
+
+class LayerNorm(Module):
+    def __init__(self, dim, eps=1e-5):
+        self.w = [Value(1.0) for _ in range(dim)]
+    def forward(self, x):
+        return [a * w for a, w in zip(x, self.w)]
+
+class Embedding(Module):
+    def __init__(self, n, d):
+        pass
+    def forward(self, ids):
+        while True:
+            pass
+"""
+
+
+def test_requests_round_trip_and_a_hang_is_a_cpu_timeout(tmp_path: Path) -> None:
+    client = _client(tmp_path, ECHO)
+    try:
+        handle = client.request("new", 5, cls="LayerNorm", args=[3], kwargs={}, seed=1)["handle"]
+        out = client.request("forward", 5, handle=handle, input=[1.0, 2.0, 3.0], keep=True)
+        assert out["data"] == [1.0, 2.0, 3.0]
+        assert client.request("params", 5, handle=handle)["identity"] == [0, 1, 2]
+        client.request("backward", 5, out=out["out"], grad=[1.0, 2.0, 3.0])
+        assert client.request("grads", 5, handle=handle)["grads"] == [1.0, 4.0, 9.0]
+        emb = client.request("new", 5, cls="Embedding", args=[3, 2], kwargs={}, seed=1)["handle"]
+        with pytest.raises(StudentError) as caught:
+            client.request("forward", 0.5, handle=emb, input=[1], tokens=True)
+        assert caught.value.kind == "timeout" and caught.value.retriable
+        assert "Embedding.forward()" in str(caught.value)
+        assert not client.running, "a hung worker is killed"
+    finally:
+        client.close()
+
+
+def test_a_request_for_a_missing_class_names_it(tmp_path: Path) -> None:
+    client = _client(tmp_path, ECHO)
+    try:
+        with pytest.raises(StudentError, match="does not define `MiniGPT`") as caught:
+            client.request("new", 5, cls="MiniGPT", args=[], kwargs={}, seed=0)
+        assert caught.value.kind == "missing"
+        with pytest.raises(StudentError) as caught:
+            client.request("new", 5, cls="os", args=[], kwargs={}, seed=0)
+        assert caught.value.kind == "protocol"
+    finally:
+        client.close()
+
+
+def test_forged_and_garbled_answers_fail_only_that_request(tmp_path: Path) -> None:
+    forger = (
+        ECHO
+        + """
+import os
+class FeedForward(Module):
+    def __init__(self, d, hidden_dim=None):
+        pass
+    def forward(self, x):
+        for fd in range(3, 20):
+            try:
+                os.write(fd, b'{"result": {"data": [9.0]}, "extra": 1}\\n')
+            except OSError:
+                pass
+        return x
+"""
+    )
+    client = _client(tmp_path, forger)
+    try:
+        ff = client.request("new", 5, cls="FeedForward", args=[2], kwargs={}, seed=0)["handle"]
+        with pytest.raises(StudentError, match="garbled"):
+            client.request("forward", 5, handle=ff, input=[1.0, 2.0])
+        handle = client.request("new", 5, cls="LayerNorm", args=[2], kwargs={}, seed=0)["handle"]
+        assert client.request("forward", 5, handle=handle, input=[1.0, 2.0])["data"] == [1.0, 2.0]
+    finally:
+        client.close()
+
+
+def test_a_closed_answer_pipe_is_not_a_wait_until_the_wall_clock(tmp_path: Path) -> None:
+    closer = (
+        ECHO
+        + """
+import os, time
+class FeedForward(Module):
+    def __init__(self, d, hidden_dim=None):
+        pass
+    def forward(self, x):
+        for fd in range(3, 20):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        time.sleep(60)
+"""
+    )
+    client = _client(tmp_path, closer)
+    try:
+        ff = client.request("new", 5, cls="FeedForward", args=[2], kwargs={}, seed=0)["handle"]
+        with pytest.raises(StudentError) as caught:
+            client.request("forward", 30, handle=ff, input=[1.0, 2.0])
+        assert caught.value.kind == "crash"
+    finally:
+        client.close()
+
+
+# --- judge side: measurements are paid once, a machine hiccup is re-run once --
+
+
+class FlakyClient:
+    """Stands in for WorkerClient: fails the first ``failures`` requests with ``record``."""
+
+    def __init__(self, failures: int, record: dict[str, Any]) -> None:
+        self.failures = failures
+        self.record = record
+        self.requests: list[str] = []
+        self.running = False
+        self.generation = 1
+
+    def request(self, op: str, timeout: float, **fields: Any) -> Any:
+        self.requests.append(op)
+        if self.failures:
+            self.failures -= 1
+            raise StudentError(error_record(self.record))
+        return {"handle": 1}
+
+    def close(self) -> None:
+        self.running = False
+
+
+TIMEOUT = {"kind": "timeout", "stage": "MiniGPT.forward()", "seconds": 1.0}
+
+
+def _student(client: FlakyClient) -> Any:
+    from grader.judge.remote import Student
+
+    return Student(client, 1.0, "seed")  # type: ignore[arg-type]
+
+
+def test_a_measurement_runs_once_and_its_failure_is_shared() -> None:
+    client = FlakyClient(1, {"kind": "exception", "message": "boom"})
+    student = _student(client)
+    runs = []
+
+    def run() -> int:
+        runs.append(1)
+        return int(student.build("LayerNorm", 3).handle)
+
+    for _ in range(3):
+        with pytest.raises(StudentError, match="boom"):
+            student.measure("m", run)
+    assert len(runs) == 1, "a deterministic failure is measured once, not once per test"
+
+
+def test_a_timeout_is_measured_again_once_and_then_sticks() -> None:
+    client = FlakyClient(1, TIMEOUT)
+    student = _student(client)
+    with pytest.raises(StudentError):
+        student.measure("m", lambda: student.build("LayerNorm", 3).handle)
+    assert student.measure("m", lambda: student.build("LayerNorm", 3).handle) == 1
+    stuck = _student(FlakyClient(10, TIMEOUT))
+    for _ in range(3):
+        with pytest.raises(StudentError):
+            stuck.measure("m", lambda: stuck.build("LayerNorm", 3).handle)
+    assert len(stuck.client.requests) == 2, "measured twice, then the timeout counts"
+    assert not stuck.may_retry(StudentError(error_record(TIMEOUT)))
+    assert stuck.may_retry(
+        StudentError(error_record({"kind": "crash", "stage": "x", "signal": True}))
+    ), "a foreign kill in another stage is still worth a re-run"
+
+
+def test_the_grading_seed_depends_on_the_bytes_and_the_key(tmp_path: Path) -> None:
+    from grader.judge.runner import grading_seed
+
+    key = tmp_path / "key"
+    key.write_bytes(b"secret")
+    a = grading_seed(b"x = 1\n", key)
+    assert a == grading_seed(b"x = 1\n", key), "the same bytes get the same probe inputs"
+    assert a != grading_seed(b"x = 2\n", key)
+    assert a != grading_seed(b"x = 1\n", None), "without the key the inputs differ"
