@@ -178,7 +178,14 @@ class WorkerClient:
             "--memory-bytes",
             str(self.spec.memory_bytes),
         ]
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "PYTHONHASHSEED": "0",
+            # Where the worker makes its own scratch folder: inside the judge's private
+            # one when it may (process backend), else the shared /tmp (Docker's other uid).
+            "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+        }
         env.update(self.spec.env)
         try:
             self._proc = subprocess.Popen(
