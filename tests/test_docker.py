@@ -38,11 +38,9 @@ GENERATE_CHECKS = {
 }
 
 
-def docker_grade(path: Path, policy: bool = True, **limits: Any) -> tuple[Feedback, float]:
+def docker_grade(path: Path, policy: bool = True, **limits: Any) -> Feedback:
     settings = GradeSettings(sandbox="docker", limits=Limits(**limits), policy=policy)
-    started = time.monotonic()
-    feedback = grade(path, settings)
-    return feedback, time.monotonic() - started
+    return grade(path, settings)
 
 
 def failing(feedback: Feedback) -> set[str]:
@@ -80,7 +78,7 @@ def no_container_left(docker_client: Any) -> Any:
 
 
 def test_correct_solution_passes_isolated(docker_client: Any) -> None:
-    feedback, _ = docker_grade(REFERENCE)
+    feedback = docker_grade(REFERENCE)
     assert feedback.status == "passed" and feedback.score == 100
     assert feedback.isolated and feedback.sandbox == "docker"
 
@@ -126,27 +124,26 @@ def test_stale_or_missing_image_is_refused(docker_client: Any) -> None:
 
 
 def test_infinite_loop_at_import(docker_client: Any, write_submission: Any) -> None:
-    feedback, seconds = docker_grade(write_submission(hostile.hang_at_import()), import_timeout=2)
+    feedback = docker_grade(write_submission(hostile.hang_at_import()), import_timeout=2)
     assert feedback.status == "error" and feedback.error is not None
     assert feedback.error.kind == "timeout"
-    assert seconds < 30
 
 
 def test_infinite_loop_in_one_function(docker_client: Any, write_submission: Any) -> None:
-    feedback, seconds = docker_grade(write_submission(hostile.hang_in_generate()), call_timeout=1.0)
+    feedback = docker_grade(write_submission(hostile.hang_in_generate()), call_timeout=1.0)
     assert failing(feedback) == GENERATE_CHECKS
-    assert "did not finish within 1 s of CPU time in generate()" in issue(feedback, "generate_output")
-    assert seconds < 60
+    assert "did not finish within 1 s of CPU time in generate()" in issue(
+        feedback, "generate_output"
+    )
 
 
 def test_wall_clock_kill(docker_client: Any, write_submission: Any) -> None:
-    feedback, seconds = docker_grade(
+    feedback = docker_grade(
         write_submission(hostile.hang_in_generate()), wall_timeout=6, call_timeout=30
     )
     assert feedback.status == "error" and feedback.error is not None
     assert feedback.error.kind == "timeout" and "within 6 s" in feedback.error.message
     assert feedback.gradable and feedback.score == 0
-    assert seconds < 20
 
 
 def test_batch_in_docker(docker_client: Any, tmp_path: Path) -> None:
@@ -191,34 +188,32 @@ def test_ctrl_c_during_a_batch_cleans_up(docker_client: Any, tmp_path: Path) -> 
 
 
 def test_memory_bomb(docker_client: Any, write_submission: Any) -> None:
-    feedback, seconds = docker_grade(
+    feedback = docker_grade(
         write_submission(hostile.memory_bomb_in_cross_entropy()), worker_memory_mb=256
     )
     assert failing(feedback) == {"cross_entropy"}
     assert "ran out of memory" in issue(feedback, "cross_entropy")
-    assert seconds < 60
 
 
 def test_fork_bomb_hits_the_pids_limit(docker_client: Any, write_submission: Any) -> None:
-    feedback, seconds = docker_grade(
+    feedback = docker_grade(
         write_submission(hostile.fork_bomb()), policy=False, call_timeout=2.0, pids=32
     )
     assert failing(feedback) == GENERATE_CHECKS
     assert feedback.gradable
-    assert seconds < 90
 
 
 def test_exit_tricks(docker_client: Any, write_submission: Any) -> None:
-    feedback, _ = docker_grade(write_submission(hostile.exit_in_cross_entropy()))
+    feedback = docker_grade(write_submission(hostile.exit_in_cross_entropy()))
     assert failing(feedback) == {"cross_entropy"}
     assert "stopped the process" in issue(feedback, "cross_entropy")
-    feedback, _ = docker_grade(write_submission(hostile.os_exit_in_generate()), policy=False)
+    feedback = docker_grade(write_submission(hostile.os_exit_in_generate()), policy=False)
     assert failing(feedback) == GENERATE_CHECKS
     assert "exit code 0" in issue(feedback, "generate_output")
 
 
 def test_output_flood_keeps_feedback_small(docker_client: Any, write_submission: Any) -> None:
-    feedback, _ = docker_grade(write_submission(hostile.output_flood()))
+    feedback = docker_grade(write_submission(hostile.output_flood()))
     assert feedback.status == "passed"
     assert feedback.student_output.bytes > 5_000_000
     assert len(feedback.model_dump_json()) < 20_000
@@ -228,7 +223,7 @@ def test_writes_outside_scratch_fail(
     docker_client: Any, write_submission: Any, tmp_path: Path
 ) -> None:
     target = tmp_path / "escaped.txt"
-    feedback, _ = docker_grade(
+    feedback = docker_grade(
         write_submission(hostile.write_outside_scratch(str(target))), policy=False
     )
     assert feedback.status == "passed", "the writes fail quietly; grading is unaffected"
@@ -238,18 +233,18 @@ def test_writes_outside_scratch_fail(
 def test_student_code_runs_as_its_own_uid_without_capabilities(
     docker_client: Any, write_submission: Any
 ) -> None:
-    feedback, _ = docker_grade(write_submission(hostile.report_identity()), policy=False)
+    feedback = docker_grade(write_submission(hostile.report_identity()), policy=False)
     assert feedback.error is None, feedback.error
     assert feedback.status == "passed"
 
 
 def test_student_cannot_read_or_signal_the_judge(docker_client: Any, write_submission: Any) -> None:
-    feedback, _ = docker_grade(write_submission(hostile.read_hidden_suite()), policy=False)
+    feedback = docker_grade(write_submission(hostile.read_hidden_suite()), policy=False)
     assert feedback.status == "passed", "nothing readable, nothing killable: import succeeds"
 
 
 def test_framework_patching_changes_nothing(docker_client: Any, write_submission: Any) -> None:
-    feedback, _ = docker_grade(write_submission(hostile.patch_the_framework()), policy=False)
+    feedback = docker_grade(write_submission(hostile.patch_the_framework()), policy=False)
     assert feedback.status == "failed" and "generate_output" in failing(feedback)
 
 
@@ -273,7 +268,7 @@ def test_no_network_to_host_loopback(docker_client: Any, write_submission: Any) 
 
         thread = threading.Thread(target=accept, daemon=True)
         thread.start()
-        feedback, _ = docker_grade(write_submission(hostile.connect_to(port)), policy=False)
+        feedback = docker_grade(write_submission(hostile.connect_to(port)), policy=False)
         stop.set()
         thread.join(timeout=2)
     assert feedback.status == "passed"
@@ -291,7 +286,7 @@ def test_ctrl_c_leaves_no_container(docker_client: Any, write_submission: Any) -
 
 
 def test_every_check_reported_even_on_error(docker_client: Any, write_submission: Any) -> None:
-    feedback, _ = docker_grade(write_submission("import os\n"))
+    feedback = docker_grade(write_submission("import os\n"))
     assert feedback.error is not None and feedback.error.kind == "policy"
     assert [c.id for c in feedback.checks] == [c.id for c in CHECKS]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -53,10 +52,9 @@ def submission() -> Submission:
     return Submission(name="minigpt.py", raw=raw, size=len(raw))
 
 
-def run_measured(backend: ProcessBackend) -> tuple[Feedback | BaseException, int, float]:
-    """The backend's result (or exception), the peak of Python memory it allocated, seconds."""
+def run_measured(backend: ProcessBackend) -> tuple[Feedback | BaseException, int]:
+    """The backend's result (or exception) and the peak of Python memory it allocated."""
     tracemalloc.start()
-    started = time.monotonic()
     try:
         result: Feedback | BaseException = backend.run(submission())
     except SandboxFailed as exc:
@@ -64,7 +62,7 @@ def run_measured(backend: ProcessBackend) -> tuple[Feedback | BaseException, int
     finally:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    return result, peak, time.monotonic() - started
+    return result, peak
 
 
 def test_capture_keeps_the_head_or_the_tail() -> None:
@@ -89,11 +87,10 @@ def test_a_gibibyte_on_the_judges_stdout_is_refused_without_holding_it() -> None
             os.write(1, block)
         """
     )
-    result, peak, seconds = run_measured(flood)
+    result, peak = run_measured(flood)
     assert isinstance(result, SandboxFailed), result
     assert "answer was too large" in result.message
     assert peak < 3 * ANSWER_LIMIT, f"the host held {peak >> 20} MiB of the judge's output"
-    assert seconds < 60
 
 
 def test_a_flood_on_stderr_is_drained_and_the_answer_still_read() -> None:
@@ -106,7 +103,7 @@ def test_a_flood_on_stderr_is_drained_and_the_answer_still_read() -> None:
         sys.stdout.write({ANSWER!r} + "\\n")
         """
     )
-    result, peak, _ = run_measured(noisy)
+    result, peak = run_measured(noisy)
     assert isinstance(result, Feedback) and result.summary == "fake judge"
     assert peak < 16 << 20, f"the host held {peak >> 20} MiB of the judge's stderr"
 
@@ -119,7 +116,7 @@ def test_a_failing_judge_is_quoted_from_the_end_of_its_stderr_only() -> None:
         sys.exit(1)
         """
     )
-    result, _, _ = run_measured(failing)
+    result, _ = run_measured(failing)
     assert isinstance(result, SandboxFailed)
     assert "exit 1" in result.message and "the last words" in result.message
     assert "first line" not in result.message and len(result.message) < 8000
@@ -137,9 +134,8 @@ def test_a_process_left_holding_the_pipes_does_not_hang_the_host() -> None:
         sys.stdout.flush()
         """
     )
-    result, _, seconds = run_measured(lingering)
+    result, _ = run_measured(lingering)
     assert isinstance(result, Feedback) and result.summary == "fake judge"
-    assert seconds < 15
 
 
 def test_the_judge_starts_isolated_in_an_empty_private_folder() -> None:

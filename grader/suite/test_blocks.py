@@ -1,7 +1,8 @@
 """Check `blocks`: num_layers blocks, each with its own weights, chained, then a final norm.
 
-- Adding a layer adds exactly one TransformerBlock's worth of parameters
-  (one block object repeated adds none).
+- One layer has one TransformerBlock's parameters plus the embeddings, a final
+  norm and the head (so exactly num_layers blocks are built), and each extra
+  layer adds exactly one block's worth (one block object repeated adds none).
 - The logits depend on every block: fewer than half a block's parameters are
   missing from the logits' graph (a table row for an unused token may be).
   Blocks applied side by side to the embeddings, keeping only the last
@@ -40,6 +41,19 @@ def test_each_layer_has_its_own_block(student: Student) -> None:
         rng = student.rng(f"blocks.count.{layers}")
         counts.append(model(student, rng, {**MODEL, "num_layers": layers}).parameters().distinct)
     steps = [b - a for a, b in itertools.pairwise(counts)]
+    v, d, n = MODEL["vocab_size"], D, MODEL["max_seq_len"]
+    outside = {  # token and position tables, a final norm (gain/bias or none), the head
+        v * d + n * d + norm + head
+        for norm in (0, 2 * d)
+        for head in (0, v, d * v, d * v + v)  # tied (with or without a bias) or its own
+    }
+    expect(
+        counts[0] - block in outside,
+        f"MiniGPT with 1 layer has {counts[0]} parameters: with one TransformerBlock "
+        f"({block}), the embeddings ({v}x{d} and {n}x{d}), a final LayerNorm and the output "
+        f"Linear it would have one of {sorted(x + block for x in outside)}",
+        "Build exactly num_layers blocks: for _ in range(num_layers).",
+    )
     expect(
         all(step == block for step in steps),
         f"MiniGPT with 1, 2, 3 layers has {counts[0]}, {counts[1]}, {counts[2]} parameters; "

@@ -29,7 +29,10 @@ def _case(student: Student, name: str, scale: float) -> tuple[list[list[float]],
     targets = [rng.randrange(V) for _ in range(T)]
     if scale > 100:
         for row, y in zip(logits, targets, strict=True):
-            row[y] = max(row) - rng.uniform(0.0, 5.0)
+            top = max(range(V), key=row.__getitem__)
+            row[top] = scale - rng.uniform(0.0, 2.0)  # exp() of it overflows unless shifted
+            if y != top:
+                row[y] = row[top] - rng.uniform(0.0, 5.0)
     return logits, targets
 
 

@@ -78,6 +78,45 @@ _GEN_PROBS = (
     "        probs = [e / total for e in exps]\n"
 )
 _GEN_SAMPLE = "        tokens.append(random.choices(range(len(probs)), weights=probs)[0])\n"
+_EMBED_TABLE = (
+    "            [Value(random.gauss(0.0, 1.0)) for _ in range(embedding_dim)]\n"
+    "            for _ in range(num_embeddings)\n"
+)
+_LN_RETURN = (
+    "        return [c * inv_std * g + b"
+    " for c, g, b in zip(centred, self.gain, self.bias, strict=True)]\n"
+)
+_FF_FORWARD = (
+    "        hidden: Vector = [h.relu() for h in self.hidden(x)]\n"
+    "        result: Vector = self.output(hidden)\n"
+)
+_SCALE = "        scale = 1.0 / math.sqrt(self.embed_dim)\n"
+_MIXED = "            mixed = [Value.dot(weights, column[:visible]) for column in value_columns]\n"
+_BLOCK_FF = "        return _add_rows(x, [self.ff(self.ln2(row)) for row in x])\n"
+_BLOCKS_INIT = (
+    "        self.blocks = [TransformerBlock(embed_dim, num_heads) for _ in range(num_layers)]\n"
+)
+_BLOCK_LOOP = "        for block in self.blocks:\n            x = block(x)\n"
+_MODEL_PARAMETERS_HEAD = (
+    "\n"
+    "    def parameters(self) -> list[Value]:\n"
+    "        params = self.token_embedding.parameters() + self.position_embedding.parameters()\n"
+    "        for block in self.blocks:\n"
+    "            params += block.parameters()\n"
+)
+_LENGTH_RAISE = (
+    _LENGTH_CHECK
+    + "            raise ValueError(\n"
+    + '                f"sequence of {length} tokens is longer than'
+    + ' max_seq_len={self.max_seq_len}"\n'
+    + "            )\n"
+)
+_LOSS_APPEND = "        losses.append(log_sum_exp - row[target])\n"
+_LOSS_ROW = "        largest = max(z.data for z in row)\n" + _LOG_SUM_EXP + _LOSS_APPEND
+_LOSS_MEAN = "    return Value.sum(losses) * (1.0 / len(losses))\n"
+_GEN_SCALED = "        scaled = [z.data / temperature for z in last]\n"
+_GEN_LOOP = "    for _ in range(max_new_tokens):\n"
+_GEN_BODY = _GEN_LOOP + _CONTEXT + "        last = model(context)[-1]\n" + _GEN_PROBS + _GEN_SAMPLE
 
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -396,7 +435,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     # --- training -------------------------------------------------------------
     Mutation(
         "head_rebuilt_in_forward",
-        "training",
+        "parameters",
         "MiniGPT.forward creates a new output Linear on every call, discarding training.",
         _LOGITS,
         "        self.head = Linear(len(x[0]), self.vocab_size)\n" + _LOGITS,
@@ -483,5 +522,582 @@ MUTATIONS: tuple[Mutation, ...] = (
         _GEN_PROBS.replace("z.data / temperature", "z.data").replace(
             "e / total", "e / total / temperature"
         ),
+    ),
+    # --- shapes (more) --------------------------------------------------------
+    Mutation(
+        "forward_returns_logits_and_loss",
+        "shapes",
+        "MiniGPT.forward returns a (logits, loss) pair as nanoGPT does, not the logits.",
+        _LOGITS,
+        "        logits = [self.head(self.ln_final(row)) for row in x]\n"
+        "        return logits, None\n",
+    ),
+    Mutation(
+        "embedding_transposed_output",
+        "shapes",
+        "Embedding returns the looked-up rows transposed, a (D, T) list.",
+        _EMBED_RETURN,
+        "        return [[self.weight[i][d] for i in indices]"
+        " for d in range(self.embedding_dim)]\n",
+    ),
+    # --- embedding (more) -----------------------------------------------------
+    Mutation(
+        "embedding_table_one_row_short",
+        "embedding",
+        "Embedding allocates num_embeddings - 1 rows, so the last index has no row.",
+        "            for _ in range(num_embeddings)\n",
+        "            for _ in range(num_embeddings - 1)\n",
+    ),
+    Mutation(
+        "embedding_table_dims_swapped",
+        "embedding",
+        "Embedding's nested comprehension is swapped: D rows of num_embeddings Values.",
+        _EMBED_TABLE,
+        "            [Value(random.gauss(0.0, 1.0)) for _ in range(num_embeddings)]\n"
+        "            for _ in range(embedding_dim)\n",
+    ),
+    # --- layernorm (more) -----------------------------------------------------
+    Mutation(
+        "layernorm_ignores_eps",
+        "layernorm",
+        "LayerNorm ignores its eps argument and always uses 1e-5.",
+        "        self.eps = eps\n",
+        "        self.eps = 1e-5\n",
+    ),
+    Mutation(
+        "layernorm_divides_by_variance",
+        "layernorm",
+        "LayerNorm divides by var + eps instead of by its square root.",
+        _LN_INV_STD,
+        "        inv_std = (variance + self.eps) ** -1\n",
+    ),
+    Mutation(
+        "layernorm_uncentred_variance",
+        "layernorm",
+        "LayerNorm's variance is mean(x^2), the deviations are not taken from the mean.",
+        "        variance = Value.dot(centred, centred) * inv_n  # population variance\n",
+        "        variance = Value.dot(x, x) * inv_n\n",
+    ),
+    Mutation(
+        "layernorm_gain_added",
+        "layernorm",
+        "LayerNorm adds the gain instead of multiplying by it: x_hat + gain + bias.",
+        _LN_RETURN,
+        _LN_RETURN.replace("c * inv_std * g + b", "c * inv_std + g + b"),
+    ),
+    # --- feedforward (more) ---------------------------------------------------
+    Mutation(
+        "feedforward_activation_after_output",
+        "feedforward",
+        "FeedForward applies ReLU after the second Linear layer instead of between the two.",
+        _FF_FORWARD,
+        "        hidden: Vector = self.hidden(x)\n"
+        "        result: Vector = [r.relu() for r in self.output(hidden)]\n",
+    ),
+    Mutation(
+        "feedforward_activation_on_input",
+        "feedforward",
+        "FeedForward applies ReLU to the input, before the first Linear layer.",
+        _FF_FORWARD,
+        "        hidden: Vector = self.hidden([v.relu() for v in x])\n"
+        "        result: Vector = self.output(hidden)\n",
+    ),
+    Mutation(
+        "feedforward_hidden_size_fixed",
+        "feedforward",
+        "FeedForward's default hidden size is a fixed 32 instead of 4 * embed_dim.",
+        "            hidden_dim = 4 * embed_dim\n",
+        "            hidden_dim = 32\n",
+    ),
+    Mutation(
+        "feedforward_hidden_dim_as_multiplier",
+        "feedforward",
+        "FeedForward reads hidden_dim as a multiplier: its hidden size is hidden_dim * embed_dim.",
+        "        if hidden_dim is None:\n            hidden_dim = 4 * embed_dim\n",
+        "        hidden_dim = (4 if hidden_dim is None else hidden_dim) * embed_dim\n",
+    ),
+    Mutation(
+        "feedforward_first_unit_linear",
+        "feedforward",
+        "FeedForward's ReLU loop starts at index 1, so hidden unit 0 stays linear.",
+        _FF_FORWARD,
+        "        hidden: Vector = self.hidden(x)\n"
+        "        for k in range(1, len(hidden)):\n"
+        "            hidden[k] = hidden[k].relu()\n"
+        "        result: Vector = self.output(hidden)\n",
+    ),
+    # --- attention (more) -----------------------------------------------------
+    Mutation(
+        "attention_scores_key_sum",
+        "attention",
+        "The attention score of key j is the sum of k_j, without the query.",
+        _ATTN_WEIGHTS,
+        "            weights = _softmax([Value.sum(keys[j]) * scale for j in range(visible)])\n",
+    ),
+    Mutation(
+        "attention_scores_ignore_key",
+        "attention",
+        "The scores use keys[i] instead of keys[j]: every visible key gets the same weight.",
+        _ATTN_WEIGHTS,
+        "            weights = _softmax([Value.dot(q, keys[i]) * scale for j in range(visible)])\n",
+    ),
+    Mutation(
+        "attention_scores_ignore_query",
+        "attention",
+        "The scores use queries[j] instead of the current query: q_j . k_j, the same for every i.",
+        _ATTN_WEIGHTS,
+        "            weights = _softmax(\n"
+        "                [Value.dot(queries[j], keys[j]) * scale for j in range(visible)]\n"
+        "            )\n",
+    ),
+    Mutation(
+        "attention_scale_sqrt_seq_len",
+        "attention",
+        "The scores are scaled by 1 / sqrt(T), the sequence length, instead of 1 / sqrt(D).",
+        _SCALE,
+        "        scale = 1.0 / math.sqrt(len(x))\n",
+    ),
+    Mutation(
+        "attention_scale_seq_len",
+        "attention",
+        "The scores are divided by T, the sequence length, instead of by sqrt(D).",
+        _SCALE,
+        "        scale = 1.0 / len(x)\n",
+    ),
+    Mutation(
+        "attention_mean_of_weighted_values",
+        "attention",
+        "Attention averages the weighted values (divides by the number of keys) instead of "
+        "summing them.",
+        _MIXED,
+        "            mixed = [\n"
+        "                Value.dot(weights, column[:visible]) * (1.0 / visible)"
+        " for column in value_columns\n"
+        "            ]\n",
+    ),
+    Mutation(
+        "attention_sigmoid_weights",
+        "attention",
+        "Attention squashes each score with a sigmoid instead of a softmax over the keys.",
+        _ATTN_WEIGHTS,
+        "            weights = [\n"
+        "                (1.0 + (Value.dot(q, keys[j]) * -scale).exp()) ** -1"
+        " for j in range(visible)\n"
+        "            ]\n",
+    ),
+    # --- causal_mask (more) ---------------------------------------------------
+    Mutation(
+        "mask_sees_next_position",
+        "causal_mask",
+        "The causal mask is off by one the other way: position i also sees position i + 1.",
+        _VISIBLE,
+        "            visible = min(i + 2, len(x)) if causal else len(x)\n",
+    ),
+    Mutation(
+        "mask_future_scores_zero",
+        "causal_mask",
+        "The mask sets future scores to 0 instead of -inf, so future keys keep a weight.",
+        _VISIBLE + _ATTN_WEIGHTS,
+        "            visible = len(x)\n"
+        "            weights = _softmax(\n"
+        "                [\n"
+        "                    Value.dot(q, keys[j]) * scale"
+        " if j <= i or not causal else Value(0.0)\n"
+        "                    for j in range(visible)\n"
+        "                ]\n"
+        "            )\n",
+    ),
+    Mutation(
+        "mask_default_off",
+        "causal_mask",
+        "SelfAttention's causal flag defaults to False, so the model attends to the future.",
+        "causal: bool = True",
+        "causal: bool = False",
+    ),
+    Mutation(
+        "block_attention_not_causal",
+        "causal_mask",
+        "TransformerBlock calls its attention with causal=False.",
+        _BLOCK_ATTN,
+        "        x = _add_rows(x, self.attn([self.ln1(row) for row in x], causal=False))\n",
+    ),
+    Mutation(
+        "mask_first_position_only_sees_itself",
+        "causal_mask",
+        "The mask uses j < i, with max(i, 1) so position 0 does not crash: others miss themselves.",
+        _VISIBLE,
+        "            visible = max(i, 1) if causal else len(x)\n",
+    ),
+    # --- residual (more) ------------------------------------------------------
+    Mutation(
+        "attention_adds_residual",
+        "residual",
+        "SelfAttention adds its own residual and returns x + out.",
+        "        return out\n",
+        "        return _add_rows(x, out)\n",
+    ),
+    Mutation(
+        "feedforward_adds_residual",
+        "residual",
+        "FeedForward adds its own residual and returns x + ff(x).",
+        "        return result\n",
+        "        return [r + xi for r, xi in zip(result, x, strict=True)]\n",
+    ),
+    Mutation(
+        "feedforward_residual_missing",
+        "residual",
+        "The block returns the FeedForward output instead of adding it to x.",
+        _BLOCK_FF,
+        "        return [self.ff(self.ln2(row)) for row in x]\n",
+    ),
+    Mutation(
+        "residual_ff_adds_normalised_x",
+        "residual",
+        "The FeedForward residual adds ln2(x) instead of the un-normalised x.",
+        _BLOCK_FF,
+        "        normed = [self.ln2(row) for row in x]\n"
+        "        return _add_rows(normed, [self.ff(row) for row in normed])\n",
+    ),
+    # --- blocks ---------------------------------------------------------------
+    Mutation(
+        "blocks_not_chained",
+        "blocks",
+        "Every block is applied to the embeddings and only the last block's output is used.",
+        _BLOCK_LOOP,
+        "        out = x\n"
+        "        for block in self.blocks:\n"
+        "            out = block(x)\n"
+        "        x = out\n",
+    ),
+    Mutation(
+        "blocks_one_object_repeated",
+        "blocks",
+        "The blocks are [TransformerBlock(...)] * num_layers: one block object repeated.",
+        _BLOCKS_INIT,
+        "        self.blocks = [TransformerBlock(embed_dim, num_heads)] * num_layers\n",
+    ),
+    Mutation(
+        "final_layernorm_missing",
+        "blocks",
+        "MiniGPT creates ln_final but never applies it: the head gets the last block's output.",
+        _LOGITS,
+        "        return [self.head(row) for row in x]\n",
+    ),
+    Mutation(
+        "final_layernorm_in_loop",
+        "blocks",
+        "The final LayerNorm is applied inside the loop, after every block.",
+        _BLOCK_LOOP + _LOGITS,
+        "        for block in self.blocks:\n"
+        "            x = [self.ln_final(row) for row in block(x)]\n"
+        "        return [self.head(row) for row in x]\n",
+    ),
+    Mutation(
+        "blocks_range_from_one",
+        "blocks",
+        "MiniGPT builds range(1, num_layers) blocks: one layer short.",
+        _BLOCKS_INIT,
+        _BLOCKS_INIT.replace("range(num_layers)", "range(1, num_layers)"),
+    ),
+    Mutation(
+        "blocks_one_extra",
+        "blocks",
+        "MiniGPT builds num_layers + 1 blocks.",
+        _BLOCKS_INIT,
+        _BLOCKS_INIT.replace("range(num_layers)", "range(num_layers + 1)"),
+    ),
+    # --- positional (more) ----------------------------------------------------
+    Mutation(
+        "positions_reversed",
+        "positional",
+        "Positions are numbered from the end: token t gets position row T - 1 - t.",
+        _POSITIONS,
+        "            self.position_embedding(list(reversed(range(length)))),\n",
+    ),
+    Mutation(
+        "positions_right_aligned",
+        "positional",
+        "Positions are aligned to the end of the context: rows max_seq_len - T .. max_seq_len - 1.",
+        _POSITIONS,
+        "            self.position_embedding(list(range(self.max_seq_len - length,"
+        " self.max_seq_len))),\n",
+    ),
+    Mutation(
+        "positions_all_zero",
+        "positional",
+        "Every token gets position row 0.",
+        _POSITIONS,
+        "            self.position_embedding([0] * length),\n",
+    ),
+    Mutation(
+        "positions_start_at_one",
+        "positional",
+        "Positions are numbered 1..T, so a full-length input runs off the position table.",
+        _POSITIONS,
+        "            self.position_embedding(list(range(1, length + 1))),\n",
+    ),
+    Mutation(
+        "tokens_not_embedded",
+        "positional",
+        "MiniGPT feeds only the position embeddings to the blocks: the tokens are never used.",
+        "        x = _add_rows(\n"
+        "            self.token_embedding(token_ids),\n" + _POSITIONS + "        )\n",
+        "        x = self.position_embedding(list(range(length)))\n",
+    ),
+    # --- max_seq_len (more) ---------------------------------------------------
+    Mutation(
+        "forward_crops_silently",
+        "max_seq_len",
+        "MiniGPT.forward silently keeps the last max_seq_len tokens of a long input.",
+        _LENGTH_RAISE,
+        "        if length > self.max_seq_len:  # keep the most recent tokens\n"
+        "            token_ids = token_ids[-self.max_seq_len :]\n"
+        "            length = self.max_seq_len\n",
+    ),
+    # --- cross_entropy (more) -------------------------------------------------
+    Mutation(
+        "loss_log_of_unshifted_softmax",
+        "cross_entropy",
+        "cross_entropy_loss takes -log of a softmax without the max shift, which overflows.",
+        _LOSS_ROW,
+        "        exps = [z.exp() for z in row]\n"
+        "        losses.append(-(exps[target] / Value.sum(exps)).log())\n",
+    ),
+    Mutation(
+        "loss_mean_over_vocab",
+        "cross_entropy",
+        "cross_entropy_loss divides the summed losses by the vocabulary size, not by T.",
+        _LOSS_MEAN,
+        "    return Value.sum(losses) * (1.0 / len(logits[0]))\n",
+    ),
+    Mutation(
+        "loss_target_index_minus_one",
+        "cross_entropy",
+        "cross_entropy_loss picks the logit of class target - 1.",
+        _LOSS_APPEND,
+        "        losses.append(log_sum_exp - row[target - 1])\n",
+    ),
+    Mutation(
+        "loss_sign_flipped",
+        "cross_entropy",
+        "cross_entropy_loss returns the mean log-probability, not its negative.",
+        _LOSS_APPEND,
+        "        losses.append(row[target] - log_sum_exp)\n",
+    ),
+    Mutation(
+        "loss_forgets_max_add_back",
+        "cross_entropy",
+        "cross_entropy_loss subtracts the row maximum before exp but never adds it back.",
+        _LOG_SUM_EXP,
+        "        log_sum_exp = Value.sum([(z - largest).exp() for z in row]).log()\n",
+    ),
+    Mutation(
+        "loss_last_position_only",
+        "cross_entropy",
+        "cross_entropy_loss returns the loss of the last position only.",
+        _LOSS_MEAN,
+        "    return losses[-1]\n",
+    ),
+    Mutation(
+        "loss_target_logit_as_float",
+        "cross_entropy",
+        "cross_entropy_loss subtracts row[target].data, so z[target] gets no gradient.",
+        _LOSS_APPEND,
+        "        losses.append(log_sum_exp - row[target].data)\n",
+    ),
+    # --- gradients (more) -----------------------------------------------------
+    Mutation(
+        "attention_scores_detached",
+        "gradients",
+        "The attention scores are re-wrapped as Value(score.data): query and key get no gradient.",
+        _ATTN_WEIGHTS,
+        "            scores = [Value(Value.dot(q, keys[j]).data * scale) for j in range(visible)]\n"
+        "            weights = _softmax(scores)\n",
+    ),
+    Mutation(
+        "layernorm_std_as_float",
+        "gradients",
+        "LayerNorm computes 1/sqrt(var + eps) from variance.data, a constant for backward.",
+        _LN_INV_STD,
+        "        inv_std = (variance.data + self.eps) ** -0.5\n",
+    ),
+    Mutation(
+        "feedforward_relu_on_floats",
+        "gradients",
+        "FeedForward computes ReLU as Value(max(h.data, 0)), cutting the first layer off.",
+        "        hidden: Vector = [h.relu() for h in self.hidden(x)]\n",
+        "        hidden: Vector = [Value(max(h.data, 0.0)) for h in self.hidden(x)]\n",
+    ),
+    Mutation(
+        "position_embeddings_detached",
+        "gradients",
+        "The position embeddings are added as Value(v.data) copies, so the table gets no gradient.",
+        _POSITIONS,
+        "            [[Value(v.data) for v in r]"
+        " for r in self.position_embedding(list(range(length)))],\n",
+    ),
+    # --- parameters (more) ----------------------------------------------------
+    Mutation(
+        "parameters_tied_weight_twice",
+        "parameters",
+        "The head reuses the token table (weight tying), and MiniGPT.parameters() returns the "
+        "embedding parameters plus the head's, so the tied table is listed twice.",
+        _HEAD_INIT,
+        _HEAD_INIT
+        + "        self.head.weight = self.token_embedding.weight  # weight tying\n"
+        + _MODEL_PARAMETERS_HEAD
+        + "        return params + self.ln_final.parameters() + self.head.parameters()\n",
+    ),
+    Mutation(
+        "parameters_forget_blocks",
+        "parameters",
+        "MiniGPT overrides parameters() and forgets the blocks.",
+        _HEAD_INIT,
+        _HEAD_INIT + "\n"
+        "    def parameters(self) -> list[Value]:\n"
+        "        return (\n"
+        "            self.token_embedding.parameters()\n"
+        "            + self.position_embedding.parameters()\n"
+        "            + self.ln_final.parameters()\n"
+        "            + self.head.parameters()\n"
+        "        )\n",
+    ),
+    Mutation(
+        "feedforward_parameters_weights_only",
+        "parameters",
+        "FeedForward overrides parameters() and returns the weight matrices without the biases.",
+        "        self.output = Linear(hidden_dim, embed_dim)\n",
+        "        self.output = Linear(hidden_dim, embed_dim)\n"
+        "\n"
+        "    def parameters(self) -> list[Value]:\n"
+        "        return [w for layer in (self.hidden, self.output) for row in layer.weight"
+        " for w in row]\n",
+    ),
+    Mutation(
+        "forward_weight_decay",
+        "parameters",
+        "MiniGPT.forward shrinks every weight a little (weight decay) on each call.",
+        "        length = len(token_ids)\n",
+        "        for p in self.parameters():\n"
+        "            p.data *= 1.0 - 1e-4  # weight decay\n"
+        "        length = len(token_ids)\n",
+    ),
+    Mutation(
+        "embedding_renormalised_in_place",
+        "parameters",
+        "Embedding.forward rescales each looked-up row to norm 1 in place (like max_norm=1).",
+        _EMBED_RETURN,
+        "        for i in set(indices):\n"
+        "            norm = math.sqrt(sum(v.data**2 for v in self.weight[i]))\n"
+        "            if norm > 1.0:\n"
+        "                for v in self.weight[i]:\n"
+        "                    v.data /= norm\n" + _EMBED_RETURN,
+    ),
+    # --- training -------------------------------------------------------------
+    Mutation(
+        "forward_caches_logits",
+        "training",
+        "MiniGPT.forward memoises its logits per input, so it ignores later weight updates.",
+        "    def forward(self, token_ids: list[int]) -> list[list[Value]]:\n",
+        "    def forward(self, token_ids: list[int], _cache: dict = {}) -> list[list[Value]]:\n"
+        "        key = (id(self), tuple(token_ids))\n"
+        "        if key not in _cache:\n"
+        "            _cache[key] = self._logits(token_ids)\n"
+        "        return _cache[key]\n"
+        "\n"
+        "    def _logits(self, token_ids: list[int]) -> list[list[Value]]:\n",
+    ),
+    # --- generate_output (more) -----------------------------------------------
+    Mutation(
+        "generate_one_token_extra",
+        "generate_output",
+        "generate samples max_new_tokens + 1 tokens.",
+        _GEN_LOOP,
+        "    for _ in range(max_new_tokens + 1):\n",
+    ),
+    Mutation(
+        "generate_samples_probabilities",
+        "generate_output",
+        "generate draws from the list of probabilities itself and appends a float.",
+        _GEN_SAMPLE,
+        "        tokens.append(random.choices(probs, weights=probs)[0])\n",
+    ),
+    # --- generate_cropping (more) ---------------------------------------------
+    Mutation(
+        "crop_one_token_long",
+        "generate_cropping",
+        "generate crops the context to the last max_seq_len + 1 tokens.",
+        _CONTEXT,
+        "        context = tokens[-model.max_seq_len - 1 :]\n",
+    ),
+    Mutation(
+        "crop_once_before_loop",
+        "generate_cropping",
+        "generate crops once before the loop, then appends to the context without re-cropping.",
+        _GEN_BODY,
+        "    context = tokens[-model.max_seq_len :]\n"
+        + _GEN_LOOP
+        + "        last = model(context)[-1]\n"
+        + _GEN_PROBS
+        + "        next_id = random.choices(range(len(probs)), weights=probs)[0]\n"
+        "        tokens.append(next_id)\n"
+        "        context.append(next_id)\n",
+    ),
+    Mutation(
+        "crop_hardcoded_length",
+        "generate_cropping",
+        "generate crops to the last 8 tokens (the example's max_seq_len), not model.max_seq_len.",
+        _CONTEXT,
+        "        context = tokens[-8:]\n",
+    ),
+    # --- generate_sampling (more) ---------------------------------------------
+    Mutation(
+        "argmax_at_temperature_one",
+        "generate_sampling",
+        "generate takes the argmax at temperature 1 and samples only at other temperatures.",
+        _GEN_SAMPLE,
+        "        if temperature == 1.0:\n"
+        "            tokens.append(probs.index(max(probs)))\n"
+        "        else:\n"
+        "    " + _GEN_SAMPLE,
+    ),
+    Mutation(
+        "softmax_applied_twice",
+        "generate_sampling",
+        "generate applies a second softmax to the probabilities before sampling.",
+        "        probs = [e / total for e in exps]\n",
+        "        probs = [e / total for e in exps]\n"
+        "        again = [math.exp(p) for p in probs]\n"
+        "        probs = [a / sum(again) for a in again]\n",
+    ),
+    Mutation(
+        "generate_reseeds_random",
+        "generate_sampling",
+        "generate calls random.seed(0) first, so every call gives the same tokens.",
+        "    tokens = list(start_ids)\n",
+        "    random.seed(0)  # reproducible generations\n    tokens = list(start_ids)\n",
+    ),
+    # --- generate_temperature (more) ------------------------------------------
+    Mutation(
+        "temperature_clamped_below",
+        "generate_temperature",
+        "generate clamps the temperature to at least 0.5 before dividing.",
+        _GEN_SCALED,
+        "        temperature = max(temperature, 0.5)  # avoid dividing by a tiny number\n"
+        + _GEN_SCALED,
+    ),
+    Mutation(
+        "temperature_clamped_above",
+        "generate_temperature",
+        "generate clamps the temperature to at most 1.0.",
+        _GEN_SCALED,
+        "        scaled = [z.data / min(temperature, 1.0) for z in last]\n",
+    ),
+    Mutation(
+        "temperature_ignored",
+        "generate_temperature",
+        "generate never uses the temperature.",
+        _GEN_SCALED,
+        "        scaled = [z.data for z in last]\n",
     ),
 )
