@@ -117,8 +117,6 @@ def test_reference_passes_every_public_test(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert {c.get("name") for c in cases} == public_test_names()
     assert all(len(c) == 0 for c in cases), "no failure, error or skip"
-    total = sum(float(c.get("time", "0")) for c in cases)
-    assert total < 10.0, f"public tests should take a few seconds, took {total:.1f}s"
 
 
 def test_skeleton_fails_every_public_test_cleanly(tmp_path: Path) -> None:

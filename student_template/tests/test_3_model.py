@@ -26,8 +26,11 @@ def test_full_length_is_allowed() -> None:
 
 def test_too_long_sequence_is_rejected() -> None:
     # Any exception type will do (the grader accepts any); ValueError is the usual one.
+    model = small_model()
     try:
-        small_model()([1] * 7)  # T = 7 > max_seq_len = 6
+        model([1] * 7)  # T = 7 > max_seq_len = 6
+    except NotImplementedError:
+        raise
     except Exception:
         return
     pytest.fail("7 tokens with max_seq_len = 6 must raise an exception")
