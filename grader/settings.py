@@ -56,6 +56,9 @@ class JudgeConfig(BaseModel):
     worker_prefix: list[str] = Field(default_factory=list)
     worker_dir: Path = paths.WORKER_DIR
     pack_dir: Path = paths.TEMPLATE_DIR
+    sweep_processes: bool = Field(
+        False, description="kill every signalable process after a worker (Docker only)"
+    )
     probe_key_file: Path | None = Field(
         None, description="key of the grading seed (judge-only file); None: the suite hash"
     )

@@ -20,9 +20,14 @@ from .verdict import infrastructure_feedback
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.judge", description=__doc__)
     parser.add_argument("--submission", type=Path, required=True)
-    parser.add_argument("--config", default="{}", help="JudgeConfig as JSON")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="JudgeConfig as JSON (default: $GRADER_JUDGE_CONFIG, which other uids cannot read)",
+    )
     args = parser.parse_args(argv)
     submission = args.submission.resolve()
+    config_text = os.environ.pop("GRADER_JUDGE_CONFIG", "{}")
     # A private (0700) working and temporary folder: nothing another uid wrote
     # is ever in the judge's way, and its own files are nobody else's to read.
     private = tempfile.mkdtemp(prefix="judge-")
@@ -34,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     with os.fdopen(result_fd, "w", encoding="utf-8") as result:
         try:
-            config = JudgeConfig.model_validate_json(args.config)
+            config = JudgeConfig.model_validate_json(args.config or config_text)
             feedback = judge_submission(submission, config)
         except Exception as exc:  # our failure: never a student's zero
             feedback = infrastructure_feedback(

@@ -21,7 +21,10 @@ def real(value: Any, what: str, *, finite: bool = True) -> float:
     """One float; ints are fine, bools and everything else are not."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad_answer(f"{what} is not a number")
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an int of 400 digits
+        raise bad_answer(f"{what} is too large to be a float") from None
     if finite and not math.isfinite(result):
         raise bad_answer(f"{what} is {result}: every number must be finite")
     return result

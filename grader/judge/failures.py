@@ -77,10 +77,19 @@ def bad_answer(message: str) -> StudentError:
     return StudentError({"kind": "bad_answer", "message": _text(message), "stage": ""})
 
 
-def _text(value: Any, limit: int = MAX_TEXT) -> str:
+def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
+    """Text from the student's process, safe to keep: a str, valid UTF-8, one line, capped.
+
+    JSON can carry lone surrogates ("\\ud800"), which no UTF-8 output can encode:
+    they become U+FFFD here, so the verdict can always be written.
+    """
     text = value if isinstance(value, str) else ""
+    text = text.encode("utf-8", "replace").decode("utf-8")
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_text = clean_text
 
 
 def _frame(value: Any) -> list[Any] | None:
@@ -107,9 +116,18 @@ def error_record(raw: dict[str, Any]) -> dict[str, Any]:
         "stage": _text(raw.get("stage"), 120),
         "frames": clean_frames,
         "first": _frame(raw.get("first")),
-        "seconds": float(seconds) if isinstance(seconds, int | float) else 0.0,
+        "seconds": _seconds(seconds),
         "signal": raw.get("signal") is True,
     }
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    try:
+        return min(max(float(value), 0.0), 1e6)
+    except OverflowError:
+        return 0.0
 
 
 def expect(condition: bool, message: str, hint: str | None = None) -> None:

@@ -14,13 +14,14 @@ different files, and not computable by the submission.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from . import answers
-from .failures import StudentError, bad_answer, error_record
+from .failures import StudentError, bad_answer, clean_text, error_record
 from .worker_client import WorkerClient
 
 T = TypeVar("T")
@@ -183,6 +184,11 @@ class Remote:
     def set_params(self, data: list[float]) -> None:
         if len(data) != self._count():
             raise RuntimeError("set_params needs one value per distinct parameter")
+        if not all(math.isfinite(x) for x in data):
+            raise bad_answer(
+                "a parameter became inf or nan after an update with your gradients: "
+                "some gradient is enormous"
+            )
         self.student.request("set_params", handle=self._handle(), data=data)
 
     def grads(self) -> list[float]:
@@ -204,19 +210,23 @@ class Remote:
             raise bad_answer("the parameters' tokens do not match their count")
         return found
 
-    def held(self) -> dict[int, str]:
-        """Values reachable from the object's attributes: token -> attribute path."""
+    def held(self) -> dict[int, tuple[str, int]]:
+        """Values reachable from the object's attributes: token -> (attribute path, block).
+
+        ``block`` numbers the TransformerBlock objects that hold Values (-1: none).
+        """
         answer = answers.record(
             self.student.request("held", handle=self._handle()), "held", ("held",)
         )
         items = answer["held"]
         if not isinstance(items, list):
             raise bad_answer("the held Values are malformed")
-        found: dict[int, str] = {}
+        found: dict[int, tuple[str, int]] = {}
         for item in items[:1_000_000]:
-            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], str)):
+            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[1], str)):
                 raise bad_answer("the held Values are malformed")
-            found[answers.integer(item[0], "a token")] = item[1][:120]
+            token = answers.integer(item[0], "a token")
+            found[token] = (clean_text(item[1], 120), answers.integer(item[2], "a block"))
         return found
 
 

@@ -98,6 +98,7 @@ def _judge(raw: bytes, submission: Path, config: JudgeConfig, sink: OutputSink) 
         submission=submission.resolve(),
         memory_bytes=config.worker_memory_mb << 20,
         prefix=tuple(config.worker_prefix),
+        sweep=config.sweep_processes,
     )
     client = WorkerClient(spec, import_timeout=config.import_timeout, output=sink)
     try:
@@ -194,5 +195,12 @@ def outcomes_from_report(report: dict[str, Any]) -> list[Outcome]:
 
 
 def print_feedback(feedback: Feedback, out: TextIO) -> None:
-    out.write(feedback.model_dump_json() + "\n")
+    """The one line the host reads; never fails on text that came from the student."""
+    try:
+        line = feedback.model_dump_json()
+    except ValueError:  # text the cleaning missed (a lone surrogate): replace, then write
+        data = json.dumps(feedback.model_dump(mode="json", fallback=str), ensure_ascii=False)
+        line = data.encode("utf-8", "replace").decode("utf-8")
+        line = Feedback.model_validate_json(line).model_dump_json()
+    out.write(line + "\n")
     out.flush()

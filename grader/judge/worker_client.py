@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .failures import StudentError, error_record
+from .failures import StudentError, clean_text, error_record
 
 PROTOCOL = 2
 MAX_LINE_BYTES = 16 << 20  # one answer; more is a garbled answer, not a bigger buffer
 WALL_FACTOR = 3.0  # wall-clock backstop: this many times the CPU budget, plus WALL_SLACK
 WALL_SLACK = 10.0
 CPU_POLL = 0.1  # seconds between two looks at the worker's CPU time
+WRITE_TIMEOUT = 10.0  # seconds a worker may leave a full request pipe unread
 CallHandler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -45,6 +46,9 @@ class WorkerSpec:
     memory_bytes: int
     prefix: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    # Kill every process the judge may signal when a worker is closed: only where the
+    # student's code has a uid of its own in a PID namespace of its own (Docker).
+    sweep: bool = False
 
 
 class OutputSink:
@@ -188,7 +192,46 @@ class WorkerClient:
         }
         env.update(self.spec.env)
         try:
-            self._proc = subprocess.Popen(
+            self._proc = self._spawn(command, env, req_r, resp_w, out_w)
+        finally:
+            for fd in (req_r, resp_w, out_w):
+                os.close(fd)
+        if self._proc is None:
+            for fd in (req_w, resp_r, out_r):
+                os.close(fd)
+            raise StudentError(
+                error_record(
+                    {
+                        "kind": "crash",
+                        "stage": "starting your code",
+                        "message": "no process could be started: the process limit is used "
+                        "up (did your code leave processes running?)",
+                    }
+                )
+            )
+        self.starts += 1
+        self._killed = False
+        os.set_blocking(req_w, False)
+        self._requests, self._responses = req_w, resp_r
+        self._buffer = b""
+        try:
+            threading.Thread(target=self.output.drain, args=(out_r,), daemon=True).start()
+        except RuntimeError:  # no thread left under the pids limit: read nothing, count nothing
+            os.close(out_r)
+        message = self._read_final(self.import_timeout, "import minigpt", None)
+        if "error" in message:
+            self.close()
+            raise StudentError(error_record(message["error"]))
+        if message.get("ready") is not True:
+            self.close()
+            raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
+
+    def _spawn(
+        self, command: list[str], env: dict[str, str], req_r: int, resp_w: int, out_w: int
+    ) -> subprocess.Popen[bytes] | None:
+        """The worker process, or None when the system refuses a new one (EAGAIN)."""
+        try:
+            return subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
@@ -198,26 +241,16 @@ class WorkerClient:
                 env=env,
                 start_new_session=True,
             )
-        finally:
-            for fd in (req_r, resp_w, out_w):
-                os.close(fd)
-        self.starts += 1
-        self._killed = False
-        self._requests, self._responses = req_w, resp_r
-        self._buffer = b""
-        threading.Thread(target=self.output.drain, args=(out_r,), daemon=True).start()
-        message = self._read_final(self.import_timeout, "import minigpt", None)
-        if "error" in message:
-            self.close()
-            raise StudentError(error_record(message["error"]))
-        if message.get("ready") is not True:
-            self.close()
-            raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
+        except (BlockingIOError, RuntimeError):
+            return None
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
             self._kill(proc)
+        if self.spec.sweep:  # processes that left the worker's group (setsid) die too
+            with contextlib.suppress(OSError):
+                os.kill(-1, signal.SIGKILL)
         for fd in (self._requests, self._responses):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -246,13 +279,18 @@ class WorkerClient:
         if self._proc is None:
             self.start()
         data = (json.dumps({"op": op, **fields}, allow_nan=False) + "\n").encode()
-        if not self._write(data):
+        written = self._write(data)
+        if written is False:  # it died since the last request: one fresh start
             self.close()
             self.start()
-            if not self._write(data):
-                self.close()
-                raise StudentError(error_record({"kind": "crash", "message": "it stopped reading"}))
+            written = self._write(data)
+        if written is not True:
+            self.close()
+            raise StudentError(error_record({"kind": "crash", "message": "it stopped reading"}))
         message = self._read_final(timeout, "the grader's request", on_call, op)
+        if "error" not in message and "result" not in message:  # a second "ready": forged
+            self.close()
+            raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
         if "error" in message:
             record = error_record(message["error"])
             if record["kind"] in ("memory", "protocol"):
@@ -260,14 +298,25 @@ class WorkerClient:
             raise StudentError(record)
         return message["result"]
 
-    def _write(self, data: bytes) -> bool:
+    def _write(self, data: bytes, timeout: float = WRITE_TIMEOUT) -> bool | None:
+        """Write to the worker: True when done, False if it is gone, None if it stopped reading.
+
+        The pipe is non-blocking, so a worker that never reads (and fills the
+        pipe) costs at most ``timeout`` seconds, never a hang.
+        """
         assert self._requests is not None
         view = memoryview(data)
-        try:
-            while view:
+        deadline = time.monotonic() + timeout
+        while view:
+            try:
                 view = view[os.write(self._requests, view) :]
-        except OSError:  # BrokenPipeError: the worker is gone
-            return False
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                select.select([], [self._requests], [], min(remaining, 0.5))
+            except OSError:  # BrokenPipeError: the worker is gone
+                return False
         return True
 
     def _read_final(
@@ -291,11 +340,14 @@ class WorkerClient:
                 if message is None:
                     return self._fail({"kind": "crash", "message": "its answer was garbled"}, stage)
                 if "stage" in message:
-                    stage = str(message["stage"])[:120]
+                    stage = clean_text(message["stage"], 120)
                     continue
                 if "call" in message:
                     reply = on_call(message["call"]) if on_call else {"abort": 1}
-                    if not self._write((json.dumps(reply, allow_nan=False) + "\n").encode()):
+                    written = self._write((json.dumps(reply, allow_nan=False) + "\n").encode())
+                    if written is None:
+                        return self._fail({"kind": "crash", "message": "it stopped reading"}, stage)
+                    if written is False:
                         break
                     continue
                 self._note(op, own_start, process_cpu(pid), timeout)

@@ -73,6 +73,7 @@ JUDGE_COMMAND = [
 # when full. Big enough for the largest answer read back (ANSWER_LIMIT) even with
 # the log's JSON escaping (up to 6 bytes per byte of output).
 LOG_MAX_SIZE = "32m"
+JUDGE_TMPFS_MB = 16  # the judge's private scratch: its pytest report and nothing else
 WORKER_PREFIX = [
     "setpriv",
     f"--reuid={STUDENT_UID}",
@@ -162,8 +163,12 @@ class DockerBackend:
         self.last_peak_memory: int | None = None
 
     def judge_command(self, config: JudgeConfig) -> list[str]:
-        """The container's command: the judge (tests replace it with misbehaving ones)."""
-        return [*JUDGE_COMMAND, "--config", config.model_dump_json()]
+        """The container's command: the judge (tests replace it with misbehaving ones).
+
+        The config travels in the judge's environment (GRADER_JUDGE_CONFIG), which
+        only its own uid can read; a command line is world-readable in /proc.
+        """
+        return list(JUDGE_COMMAND)
 
     def container_options(self) -> dict[str, Any]:
         """Every limit of the sandbox, in the SDK's terms."""
@@ -178,10 +183,12 @@ class DockerBackend:
             worker_dir="/opt/sandbox/worker",
             pack_dir="/opt/sandbox/pack",
             probe_key_file="/opt/grader/probe.key",
+            sweep_processes=True,
         )
         memory = f"{limits.memory_mb}m"
         return {
             "command": self.judge_command(config),
+            "environment": {"GRADER_JUDGE_CONFIG": config.model_dump_json(), "TMPDIR": "/judge"},
             "user": "0",
             # tini as PID 1 reaps the orphans a fork bomb leaves, so their zombies do not
             # hold the pids limit and starve the workers of later checks.
@@ -193,7 +200,13 @@ class DockerBackend:
             "nano_cpus": int(limits.cpus * 1e9),
             "pids_limit": limits.pids,
             "read_only": True,
-            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
+            # /tmp is the student's scratch; /judge is the judge's own (its uid, 0700), so
+            # a student who fills /tmp cannot starve the judge's report of space.
+            "tmpfs": {
+                "/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777",
+                "/judge": f"rw,nosuid,nodev,size={JUDGE_TMPFS_MB}m,uid={JUDGE_UID},"
+                f"gid={JUDGE_UID},mode=0700",
+            },
             "cap_drop": ["ALL"],
             "cap_add": ["SETUID", "SETGID", "KILL"],
             "security_opt": ["no-new-privileges"],

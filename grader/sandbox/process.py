@@ -90,8 +90,6 @@ class ProcessBackend:
             str(paths.PROJECT_DIR),
             "--submission",
             str(submission),
-            "--config",
-            config.model_dump_json(),
         ]
 
     def run(self, submission: Submission, cancel: threading.Event | None = None) -> Feedback:
@@ -109,6 +107,7 @@ class ProcessBackend:
                 "LANG": "C.UTF-8",
                 "HOME": str(dirs.home),
                 "TMPDIR": str(dirs.tmp),
+                "GRADER_JUDGE_CONFIG": config.model_dump_json(),  # not on the command line
             }
             proc = subprocess.Popen(
                 self.judge_command(path, config),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 from grader.judge.failures import expect
@@ -28,6 +29,7 @@ __all__ = [
     "flatten",
     "fmt",
     "frequencies",
+    "in_fresh_workers",
     "max_abs_diff",
     "randomize",
     "rows",
@@ -69,6 +71,22 @@ def randomize(remote: Remote, rng: random.Random, scale: float = 1.0) -> list[fl
     values = [rng.gauss(0.0, scale) for _ in range(count)]
     remote.set_params(values)
     return values
+
+
+def in_fresh_workers(
+    student: Student, make: Callable[[], Remote], inputs: list[Any], **kwargs: Any
+) -> list[Any]:
+    """Each input's output from an identical object built in a worker of its own.
+
+    A submission that remembers what it was asked (to answer a perturbed input
+    with the rows it gave before, say) cannot carry that memory across
+    processes. ``make`` must build the same object every time (same seeds).
+    """
+    outputs = []
+    for x in inputs:
+        student.client.close()
+        outputs.append(make().forward(x, **kwargs).data)
+    return outputs
 
 
 def rows(rng: random.Random, t: int, d: int, scale: float = 1.5) -> list[list[float]]:

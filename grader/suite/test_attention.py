@@ -28,10 +28,11 @@ HINT = (
 
 
 def random_attention(
-    student: Student, name: str, scale: float = 0.7
+    student: Student, name: str, scale: float = 0.7, d: int = D
 ) -> tuple[Remote, random.Random]:
+    """SelfAttention(d) with every weight drawn at random (a property for ANY weights)."""
     rng = student.rng(name)
-    attn = build(student, rng, "SelfAttention", D)
+    attn = build(student, rng, "SelfAttention", d)
     randomize(attn, rng, scale)
     return attn, rng
 

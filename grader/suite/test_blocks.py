@@ -3,10 +3,11 @@
 - One layer has one TransformerBlock's parameters plus the embeddings, a final
   norm and the head (so exactly num_layers blocks are built), and each extra
   layer adds exactly one block's worth (one block object repeated adds none).
-- The logits depend on every block: fewer than half a block's parameters are
-  missing from the logits' graph (a table row for an unused token may be).
-  Blocks applied side by side to the embeddings, keeping only the last
-  output, leave whole blocks out of it.
+- The logits depend on every block: with random weights, changing all the
+  weights of any one TransformerBlock object changes the logits (blocks
+  applied side by side to the embeddings, keeping only the last output, leave
+  the others without effect). Behaviour, not the graph the student's code
+  built, decides.
 - A final LayerNorm runs after the last block: counting the calls of the
   student's LayerNorm.forward in one MiniGPT forward, each extra layer adds
   2k calls (two norms, k calls each: one per row, or one per matrix) and one
@@ -21,7 +22,7 @@ import itertools
 import pytest
 
 from grader.judge.remote import Student
-from grader.suite.suite_support import MODEL, build, expect, model
+from grader.suite.suite_support import MODEL, build, differ, expect, model, randomize
 
 pytestmark = pytest.mark.check("blocks")
 
@@ -64,21 +65,35 @@ def test_each_layer_has_its_own_block(student: Student) -> None:
 
 
 def test_every_block_is_reached(student: Student) -> None:
-    """With 3 layers, the logits depend on the weights of every block"""
-    block = _block_size(student)
+    """With 3 layers, changing any one block's weights changes the logits"""
     rng = student.rng("blocks.reach")
     gpt = model(student, rng, {**MODEL, "num_layers": 3})
-    listed = set(gpt.tokens())
+    theta = randomize(gpt, rng, 0.5)
+    index = {token: i for i, token in enumerate(gpt.tokens())}
+    groups: dict[int, list[int]] = {}
+    where: dict[int, str] = {}
+    for token, (path, block) in gpt.held().items():
+        if block >= 0 and token in index:
+            groups.setdefault(block, []).append(index[token])
+            where.setdefault(block, path)
+    if len(groups) < 3:
+        return  # fewer block objects hold listed weights: the count test above reports it
     n, v = MODEL["max_seq_len"], MODEL["vocab_size"]
-    out = gpt.forward([rng.randrange(v) for _ in range(n)], tokens=True, keep=True)
-    unused = len(listed - out.leaves())
-    expect(
-        unused < block / 2,
-        f"with 3 layers, {unused} listed parameters play no part in the logits (one block has "
-        f"{block}): some blocks do not feed the output",
-        "Chain the blocks: x = block(x) for each block in turn, then the final LayerNorm "
-        "and the output projection on the last x.",
-    )
+    ids = [rng.randrange(v) for _ in range(n)]
+    base = gpt.forward(ids, tokens=True).data
+    for block, members in sorted(groups.items()):
+        moved = list(theta)
+        for i in members:
+            moved[i] += rng.gauss(0.0, 0.5)
+        gpt.set_params(moved)
+        expect(
+            differ(gpt.forward(ids, tokens=True).data, base),
+            f"changing every weight of one of the 3 blocks (the one holding {where[block]}) did "
+            "not change the logits: that block does not feed the output",
+            "Chain the blocks: x = block(x) for each block in turn, then the final LayerNorm "
+            "and the output projection on the last x.",
+        )
+    gpt.set_params(theta)
 
 
 def test_final_layernorm(student: Student) -> None:

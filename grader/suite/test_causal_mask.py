@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from grader.judge.remote import Student
+from grader.judge.remote import Remote, Student
 from grader.suite.suite_support import (
     MODEL,
     differ,
     expect,
+    in_fresh_workers,
     max_abs_diff,
     model,
     randomize,
@@ -32,19 +33,29 @@ def _perturbed(x: list[list[float]], k: int) -> list[list[float]]:
 
 
 def _attention_leaks(student: Student) -> list[tuple[int, int, float]]:
-    """(k, i, size) for every earlier output row i that moved when row k changed."""
+    """(k, i, size) for every earlier output row i that moved when row k changed.
+
+    The size of the layer is drawn per grading, and every input is run in a
+    worker of its own, so neither a size check nor a memory of earlier inputs
+    can fake a mask.
+    """
 
     def run() -> list[tuple[int, int, float]]:
-        attn, rng = random_attention(student, "causal.attention")
-        x = rows(rng, 5, D)
-        base = attn.forward(x).data
+        d = student.rng("causal.attention.size").choice((3, 4, 5, 6))
+
+        def make() -> Remote:
+            attn, _ = random_attention(student, "causal.attention", d=d)
+            return attn
+
+        x = rows(student.rng("causal.attention.input"), 5, d)
+        keys = (4, 2, 1)
+        base, *moved = in_fresh_workers(student, make, [x, *(_perturbed(x, k) for k in keys)])
         leaks = []
-        for k in (4, 2, 1):
-            moved = attn.forward(_perturbed(x, k)).data
+        for k, out in zip(keys, moved, strict=True):
             leaks += [
-                (k, i, max_abs_diff(base[i], moved[i]))
+                (k, i, max_abs_diff(base[i], out[i]))
                 for i in range(k)
-                if not same(base[i], moved[i], 1e-7)
+                if not same(base[i], out[i], 1e-7)
             ]
         return leaks
 
@@ -95,21 +106,32 @@ def test_attention_not_causal_sees_future(student: Student) -> None:
 
 def test_model_ignores_future_tokens(student: Student) -> None:
     """MiniGPT: changing token k never moves the logits before k"""
-    rng = student.rng("causal.model")
-    gpt = model(student, rng)
-    randomize(gpt, rng, 0.5)
+    size = student.rng("causal.model.size").choice((6, 8, 10))
+    config = {**MODEL, "embed_dim": size}
+
+    def make() -> Remote:
+        rng = student.rng("causal.model")
+        gpt = model(student, rng, config)
+        randomize(gpt, rng, 0.5)
+        return gpt
+
+    rng = student.rng("causal.model.input")
     v, n = MODEL["vocab_size"], MODEL["max_seq_len"]
     ids = [rng.randrange(v) for _ in range(n)]
-    base = gpt.forward(ids, tokens=True).data
-    if not same(gpt.forward(ids, tokens=True).data, base, 1e-9):
+    first, again = in_fresh_workers(student, make, [ids, ids], tokens=True)
+    if not same(first, again, 1e-9):
         return  # forward is not repeatable: the parameters check reports why
     attention_ok = not _attention_leaks(student)
-    for k in (n - 1, n // 2, 1):
-        changed = list(ids)
-        changed[k] = (changed[k] + 1 + rng.randrange(v - 1)) % v
-        moved = gpt.forward(changed, tokens=True).data
+    keys = (n - 1, n // 2, 1)
+    changed = []
+    for k in keys:
+        other = list(ids)
+        other[k] = (other[k] + 1 + rng.randrange(v - 1)) % v
+        changed.append(other)
+    moved_all = in_fresh_workers(student, make, changed, tokens=True)
+    for k, moved in zip(keys, moved_all, strict=True):
         for i in range(k):
-            if same(base[i], moved[i], 1e-7):
+            if same(first[i], moved[i], 1e-7):
                 continue
             where = (
                 "SelfAttention is causal on its own, so something else mixes positions: a "
@@ -121,6 +143,6 @@ def test_model_ignores_future_tokens(student: Student) -> None:
             expect(
                 False,
                 f"changing token {k} moved the logits at position {i} by "
-                f"{max_abs_diff(base[i], moved[i]):.3g}: position {i} sees the future",
+                f"{max_abs_diff(first[i], moved[i]):.3g}: position {i} sees the future",
                 where,
             )

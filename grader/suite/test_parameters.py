@@ -35,7 +35,7 @@ def measure(student: Student) -> dict[str, Any]:
         held = gpt.held()
         missing = sorted(
             path
-            for token, path in held.items()
+            for token, (path, _) in held.items()
             if token in persistent and token not in listed and path.endswith("]")
         )
         return {

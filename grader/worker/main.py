@@ -31,7 +31,7 @@ import resource
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -265,6 +265,7 @@ class Worker:
             raise ValueError("wrong number of parameter values")
         for p, x in zip(params, data, strict=True):
             p.data = float(x)
+            p.grad = 0.0  # a fresh step: the last update's gradients are not there to read
         return {}
 
     def op_grads(self, handle: int) -> Any:
@@ -345,6 +346,12 @@ class Worker:
         root = Value.dot(outputs, weights) if len(outputs) > 1 else outputs[0] * weights[0]
         self.stage("Value.backward() through your code")
         root.backward()
+        self.stage("the grader's request")
+        # Only the leaves' gradients are asked for: wipe every other node's, so code
+        # that keeps its outputs cannot read the judge's dL/d(output) from them later.
+        for node in graph(outputs):
+            if node._children:
+                node.grad = 0.0
         return {}
 
     def op_input_grads(self, out: int) -> Any:
@@ -356,21 +363,7 @@ class Worker:
     def op_leaves(self, out: int) -> Any:
         """Identity tokens of the leaf Values the output's graph depends on."""
         result, _, _ = self._output(out)
-        seen: set[int] = set()
-        leaves = []
-        stack = flatten(result)
-        while stack:
-            node = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if len(seen) > 5 * MAX_ELEMENTS:
-                raise BadOutput("the output's graph has more than a million nodes")
-            children = node._children
-            if children:
-                stack.extend(children)
-            else:
-                leaves.append(self._token(node))
+        leaves = [self._token(node) for node in graph(flatten(result)) if not node._children]
         return {"leaves": sorted(leaves)}
 
     def op_tokens(self, handle: int) -> Any:
@@ -378,27 +371,32 @@ class Worker:
         return {"tokens": [self._token(p) for p in self._registered(handle)]}
 
     def op_held(self, handle: int) -> Any:
-        """Values reachable from the object's attributes, with a readable path to each."""
-        found: dict[int, str] = {}
+        """Values reachable from the object's attributes: a readable path to each, and
+        which TransformerBlock object (numbered in the order met, -1: none) holds it."""
+        block_class = vars(self.module).get("TransformerBlock")
+        found: dict[int, tuple[str, int]] = {}
         seen: set[int] = set()
-        stack: list[tuple[Any, str]] = [(self._object(handle), "model")]
+        blocks: dict[int, int] = {}
+        stack: list[tuple[Any, str, int]] = [(self._object(handle), "model", -1)]
         while stack and len(seen) < MAX_ELEMENTS:
-            obj, path = stack.pop()
+            obj, path, block = stack.pop()
             if type(obj) is Value:
-                found.setdefault(self._token(obj), cap(path, 120))
+                found.setdefault(self._token(obj), (cap(path, 120), block))
                 continue
             if id(obj) in seen or isinstance(obj, str | bytes | int | float | ModuleType | type):
                 continue
             seen.add(id(obj))
+            if isinstance(block_class, type) and isinstance(obj, block_class):
+                block = blocks.setdefault(id(obj), len(blocks))
             if isinstance(obj, dict):
-                stack.extend((v, f"{path}[{safe_str(k)}]") for k, v in list(obj.items()))
+                stack.extend((v, f"{path}[{safe_str(k)}]", block) for k, v in list(obj.items()))
             elif isinstance(obj, list | tuple):
-                stack.extend((v, f"{path}[{i}]") for i, v in enumerate(obj))
+                stack.extend((v, f"{path}[{i}]", block) for i, v in enumerate(obj))
             else:
                 attrs = getattr(obj, "__dict__", None)
                 if isinstance(attrs, dict):
-                    stack.extend((v, f"{path}.{k}") for k, v in list(attrs.items()))
-        return {"held": [[token, path] for token, path in found.items()]}
+                    stack.extend((v, f"{path}.{k}", block) for k, v in list(attrs.items()))
+        return {"held": [[token, path, block] for token, (path, block) in found.items()]}
 
     def op_generate(
         self,
@@ -463,6 +461,21 @@ class Worker:
             raise Aborted()
         self.stage("generate()")
         return to_values(reply["logits"])
+
+
+def graph(roots: list[Any]) -> Iterator[Any]:
+    """Every node the roots depend on, once each (iterative: deep graphs are fine)."""
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > 5 * MAX_ELEMENTS:
+            raise BadOutput("the output's graph has more than a million nodes")
+        yield node
+        stack.extend(node._children)
 
 
 def flatten_floats(data: Any) -> list[float]:
