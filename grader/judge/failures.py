@@ -101,9 +101,19 @@ def _frame(value: Any) -> list[Any] | None:
     return [line, _text(name, 80), _text(code, 120)]
 
 
-def error_record(raw: dict[str, Any]) -> dict[str, Any]:
-    """A clean error record from whatever the worker sent: known kind, capped strings."""
+# Kinds only the judge decides: a worker that reports one is forging.
+JUDGE_KINDS = frozenset({"timeout", "crash", "bad_answer"})
+
+
+def error_record(raw: dict[str, Any], *, from_worker: bool = False) -> dict[str, Any]:
+    """A clean error record: known kind, capped strings.
+
+    From the worker (``from_worker``), a kind only the judge may decide, or the
+    ``signal`` mark (which buys a re-run), is not believed.
+    """
     kind = raw.get("kind")
+    if from_worker and kind in JUDGE_KINDS:
+        kind = "protocol"
     frames = raw.get("frames")
     clean_frames = (
         [f for f in (_frame(x) for x in frames[:3]) if f] if isinstance(frames, list) else []
@@ -117,7 +127,7 @@ def error_record(raw: dict[str, Any]) -> dict[str, Any]:
         "frames": clean_frames,
         "first": _frame(raw.get("first")),
         "seconds": _seconds(seconds),
-        "signal": raw.get("signal") is True,
+        "signal": raw.get("signal") is True and not from_worker,
     }
 
 

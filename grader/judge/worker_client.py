@@ -221,7 +221,7 @@ class WorkerClient:
         message = self._read_final(self.import_timeout, "import minigpt", None)
         if "error" in message:
             self.close()
-            raise StudentError(error_record(message["error"]))
+            raise StudentError(error_record(message["error"], from_worker=True))
         if message.get("ready") is not True:
             self.close()
             raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
@@ -256,6 +256,32 @@ class WorkerClient:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._requests = self._responses = None
+
+    def _sweep_strays(self) -> None:
+        """Kill processes that left the worker's group (setsid), where sweeping is safe.
+
+        Only with ``spec.sweep`` (Docker: the container's processes are the judge,
+        PID 1 and the student's). They would otherwise steal the container's CPU
+        from every later request.
+        """
+        if not self.spec.sweep or self._proc is None:
+            return
+        group, me = str(self._proc.pid).encode(), os.getpid()
+        try:
+            entries = [e for e in os.listdir("/proc") if e.isdigit()]
+        except OSError:
+            return
+        for entry in entries:
+            pid = int(entry)
+            if pid in (1, me):
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    fields = handle.read().rsplit(b")", 1)[1].split()
+                if fields[2] != group and int(fields[1]) != me:
+                    os.kill(pid, signal.SIGKILL)
+            except (OSError, IndexError, ValueError):
+                continue
 
     def _kill(self, proc: subprocess.Popen[bytes]) -> None:
         self._killed = True
@@ -292,10 +318,11 @@ class WorkerClient:
             self.close()
             raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
         if "error" in message:
-            record = error_record(message["error"])
+            record = error_record(message["error"], from_worker=True)
             if record["kind"] in ("memory", "protocol"):
-                self.close()
+                self.close()  # a forged or broken exchange: never read its leftovers
             raise StudentError(record)
+        self._sweep_strays()
         return message["result"]
 
     def _write(self, data: bytes, timeout: float = WRITE_TIMEOUT) -> bool | None:
@@ -344,6 +371,8 @@ class WorkerClient:
                     continue
                 if "call" in message:
                     reply = on_call(message["call"]) if on_call else {"abort": 1}
+                    if "abort" in reply:  # the judge has seen enough: stop it now, not later
+                        return self._fail({"kind": "aborted", "message": ""}, stage)
                     written = self._write((json.dumps(reply, allow_nan=False) + "\n").encode())
                     if written is None:
                         return self._fail({"kind": "crash", "message": "it stopped reading"}, stage)

@@ -347,10 +347,13 @@ class Worker:
         self.stage("Value.backward() through your code")
         root.backward()
         self.stage("the grader's request")
-        # Only the leaves' gradients are asked for: wipe every other node's, so code
-        # that keeps its outputs cannot read the judge's dL/d(output) from them later.
+        # Only the parameters' and the inputs' gradients are asked for: wipe every other
+        # node's (outputs included), so code that keeps its outputs cannot read the
+        # judge's dL/d(output) from them later.
+        keep = {id(p) for p in self.params.get(owner, [])} if owner is not None else set()
+        keep |= {id(v) for v in flatten(inputs)} if inputs is not None else set()
         for node in graph(outputs):
-            if node._children:
+            if id(node) not in keep:
                 node.grad = 0.0
         return {}
 
@@ -601,7 +604,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     limit_resources(args.memory_bytes)
     # A private scratch folder of our own uid: the student's code may write there.
-    scratch = tempfile.mkdtemp(prefix="worker-")
+    try:
+        scratch = tempfile.mkdtemp(prefix="worker-")
+    except OSError:  # no room or no writable place (a full /tmp): run without scratch
+        scratch = "/"
     os.chdir(scratch)
     os.environ["TMPDIR"] = scratch
     tempfile.tempdir = scratch

@@ -176,8 +176,8 @@ BASE_FAILS: dict[str, frozenset[str] | str] = {
     "skeleton": ALL_CHECKS,
     "nomask": frozenset({"causal_mask"}),
     "badgen": GEN_TRIO,
-    "cutgrad": frozenset({"gradients", "training", "parameters", "blocks"}),
-    "sidebyside": frozenset({"blocks", "gradients"}),
+    "cutgrad": frozenset({"gradients", "training", "parameters"}),
+    "sidebyside": frozenset({"blocks"}),
 }
 
 
@@ -1788,8 +1788,11 @@ def _read_proc():
                         text = handle.read(4000).replace(b"\\0", b" ").decode("utf-8", "replace")
             except OSError:
                 continue
-            if entry == "cmdline" and "--config" in text:
-                text = text[text.index("--config"):]
+            if entry == "cmdline":
+                # A command line is public in /proc; the judge's config must not be in it.
+                if "--config" not in text and "{" not in text:
+                    continue
+                text = text[text.index("--config"):] if "--config" in text else text
             found.append(f"{pid}/{entry}={text}")
     return found
 
