@@ -198,9 +198,10 @@ class FeedForward(Module):
     def __init__(self, d, hidden_dim=None):
         pass
     def forward(self, x):
-        for fd in range(3, 20):
+        for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
             try:
-                os.write(fd, b'{"result": {"data": [9.0]}, "extra": 1}\\n')
+                if fd > 2:
+                    os.write(fd, b'{"result": {"data": [9.0]}, "extra": 1}\\n')
             except OSError:
                 pass
         return x
@@ -226,9 +227,10 @@ class FeedForward(Module):
     def __init__(self, d, hidden_dim=None):
         pass
     def forward(self, x):
-        for fd in range(3, 20):
+        for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
             try:
-                os.close(fd)
+                if fd > 2:
+                    os.close(fd)
             except OSError:
                 pass
         time.sleep(60)

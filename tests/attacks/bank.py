@@ -406,6 +406,11 @@ ATTACKS: list[Attack] = []
 add = ATTACKS.append
 
 # Baselines: what the underlying models deserve, graded the same way.
+# Side effects of a base's own bug that depend on the grading seed: blocks applied side by
+# side leave a whole block without gradient, so the share of non-zero gradients sits near
+# the gradients check's 50% and falls on either side of it.
+_BASE_MAY_FAIL = {"sidebyside": frozenset({"gradients"})}
+
 for _base, _doc in (
     ("ref", "the reference solution"),
     ("skeleton", "the student template, nothing implemented"),
@@ -421,7 +426,7 @@ for _base, _doc in (
             f"{_doc}, unmodified",
             _base,
             "",
-            Expect(keep_others=True),
+            Expect(keep_others=True, may_fail=_BASE_MAY_FAIL.get(_base, frozenset())),
             Expect(keep_others=True) if _base in ("ref", "badgen") else None,
             host_safe=True,
         )
