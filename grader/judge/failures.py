@@ -74,7 +74,7 @@ class StudentError(Exception):
 
 def bad_answer(message: str) -> StudentError:
     """An answer of the wrong type or shape: that check fails, saying so."""
-    return StudentError({"kind": "bad_answer", "message": _text(message), "stage": ""})
+    return StudentError({"kind": "bad_answer", "message": clean_text(message), "stage": ""})
 
 
 def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
@@ -89,16 +89,13 @@ def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-_text = clean_text
-
-
 def _frame(value: Any) -> list[Any] | None:
     if not isinstance(value, list) or len(value) != 3:
         return None
     line, name, code = value
     if isinstance(line, bool) or not isinstance(line, int) or not 0 < line < 10**7:
         return None
-    return [line, _text(name, 80), _text(code, 120)]
+    return [line, clean_text(name, 80), clean_text(code, 120)]
 
 
 # Kinds only the judge decides: a worker that reports one is forging.
@@ -121,9 +118,9 @@ def error_record(raw: dict[str, Any], *, from_worker: bool = False) -> dict[str,
     seconds = raw.get("seconds")
     return {
         "kind": kind if isinstance(kind, str) and kind in KINDS else "exception",
-        "type": _text(raw.get("type"), 80) or "Exception",
-        "message": _text(raw.get("message")),
-        "stage": _text(raw.get("stage"), 120),
+        "type": clean_text(raw.get("type"), 80) or "Exception",
+        "message": clean_text(raw.get("message")),
+        "stage": clean_text(raw.get("stage"), 120),
         "frames": clean_frames,
         "first": _frame(raw.get("first")),
         "seconds": _seconds(seconds),

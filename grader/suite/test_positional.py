@@ -8,9 +8,11 @@ minGPT) is no obstacle.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from grader.judge.remote import Student
+from grader.judge.remote import Remote, Student
 from grader.suite.suite_support import MODEL, differ, expect, model, randomize, same
 
 pytestmark = pytest.mark.check("positional")
@@ -33,13 +35,19 @@ def test_same_token_differs_by_position(student: Student) -> None:
     )
 
 
-def test_logits_do_not_depend_on_later_length(student: Student) -> None:
-    """Appending tokens never changes earlier logits: positions count from the start"""
-    rng = student.rng("positional.prefix")
+def _random_model(student: Student, name: str) -> tuple[Remote, list[int], random.Random]:
+    """A MiniGPT with random weights and a random full-length input, for the tests below."""
+    rng = student.rng(name)
     gpt = model(student, rng)
     randomize(gpt, rng, 0.5)
+    ids = [rng.randrange(MODEL["vocab_size"]) for _ in range(MODEL["max_seq_len"])]
+    return gpt, ids, rng
+
+
+def test_logits_do_not_depend_on_later_length(student: Student) -> None:
+    """Appending tokens never changes earlier logits: positions count from the start"""
+    gpt, ids, _ = _random_model(student, "positional.prefix")
     n, v = MODEL["max_seq_len"], MODEL["vocab_size"]
-    ids = [rng.randrange(v) for _ in range(n)]
     full = gpt.forward(ids, tokens=True).data
     changed = [*ids[:-1], (ids[-1] + 1) % v]
     if not all(
@@ -59,11 +67,8 @@ def test_logits_do_not_depend_on_later_length(student: Student) -> None:
 
 def test_each_position_sees_its_own_token(student: Student) -> None:
     """Changing the token at position k changes the logits at k (tokens are embedded)"""
-    rng = student.rng("positional.own")
-    gpt = model(student, rng)
-    randomize(gpt, rng, 0.5)
+    gpt, ids, rng = _random_model(student, "positional.own")
     n, v = MODEL["max_seq_len"], MODEL["vocab_size"]
-    ids = [rng.randrange(v) for _ in range(n)]
     base = gpt.forward(ids, tokens=True).data
     for k in (0, n - 1):
         changed = list(ids)
