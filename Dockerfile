@@ -2,6 +2,10 @@
 # reference, the pack, and pinned pytest / pytest-json-report / pytest-timeout.
 #
 # Build it with `grade build-image` (it downloads the wheels and picks the base).
+# The context is assembled in a temporary folder by grader/sandbox/image.py from
+# the grader's own files (a checkout or an installed wheel alike), in the
+# repository's layout: Dockerfile, docker/requirements.txt, grader/, reference/,
+# student_template/{engine,nn}.py and build/wheels/; COPY reads nothing else.
 # The build is hermetic: wheels come from build/wheels/ in the context (see
 # docker/requirements.txt), nothing is fetched inside the build. The base image
 # is a build argument: the official slim image on a normal machine, or the one
@@ -14,6 +18,7 @@
 #   /opt/sandbox  worker + engine.py/nn.py          root:root  world-readable
 #   /submission   anonymous volume; the host copies minigpt.py in (root, 0444)
 #   <purelib>/minigpt_grader.pth                    root 0644: puts /opt/grader on sys.path
+#   /usr/local/bin/minigpt-prairielearn             root 0700: PrairieLearn's entrypoint
 #
 # The judge starts as `python3 -I -m grader.judge` (isolated: no PYTHON* variables,
 # no user site, no working directory on sys.path), so `grader` is found through the
@@ -83,6 +88,15 @@ RUN set -eu; \
     chmod 0644 "$site/minigpt_grader.pth"; \
     setpriv --reuid=10001 --regid=10001 --clear-groups python3 -I -c \
         'import grader.judge; assert grader.judge.__file__.startswith("/opt/grader/grader/")'
+
+# PrairieLearn's external grader runs the image as root with /grade mounted and
+# this as its entrypoint (info.json); it starts the same judge under the same
+# uids and writes /grade/results/results.json (grader/prairielearn_entry.py).
+RUN set -eu; \
+    printf '#!/bin/sh\nexec python3 -I -m grader.prairielearn_entry "$@"\n' \
+        > /usr/local/bin/minigpt-prairielearn; \
+    chmod 0700 /usr/local/bin/minigpt-prairielearn; \
+    python3 -I -c 'import grader.prairielearn_entry'
 
 ARG GRADER_VERSION=unknown
 ARG SUITE_HASH=unknown

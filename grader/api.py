@@ -9,7 +9,6 @@ from pathlib import Path
 from . import paths
 from .__about__ import __version__
 from .errors import ContractError
-from .judge.verdict import error_feedback
 from .models import Feedback
 from .policy import check_source, too_large
 from .sandbox import Backend, make_backend
@@ -38,25 +37,53 @@ def grade_submission(
     started = time.monotonic()
     feedback = _precheck(submission, settings)
     if feedback is None:
-        feedback = (backend or make_backend(settings)).run(submission, cancel)
+        feedback = _run(submission, settings, cancel, backend)
         if feedback.submission_sha256 not in ("", submission.sha256):
             raise ContractError("The sandbox graded other bytes than the submission's.")
+    return stamp(feedback, submission, settings, started)
+
+
+def stamp(
+    feedback: Feedback,
+    submission: Submission,
+    settings: GradeSettings,
+    started: float | None = None,
+) -> Feedback:
+    """The run's provenance (which file, which sandbox, which grader and suite, how long),
+    stamped here for every path: a verdict, and our own not-gradable results alike."""
     feedback.submission = submission.name
     feedback.submission_sha256 = submission.sha256
     feedback.sandbox = settings.sandbox
     feedback.isolated = settings.sandbox == "docker"
     feedback.grader_version = feedback.grader_version or __version__
     feedback.suite_hash = feedback.suite_hash or paths.suite_hash()
-    feedback.durations.total = round(time.monotonic() - started, 3)
+    if started is not None:
+        feedback.durations.total = round(time.monotonic() - started, 3)
     return feedback
+
+
+def _run(
+    submission: Submission,
+    settings: GradeSettings,
+    cancel: threading.Event | None,
+    backend: Backend | None,
+) -> Feedback:
+    """Run the judge in the given backend, or in one made (and closed) for this file."""
+    if backend is not None:
+        return backend.run(submission, cancel)
+    own = make_backend(settings)
+    try:
+        return own.run(submission, cancel)
+    finally:
+        own.close()
 
 
 def _precheck(submission: Submission, settings: GradeSettings) -> Feedback | None:
     """Reject a file that cannot run before paying for a sandbox (the judge re-checks)."""
     limit = settings.limits.max_source_bytes
     if submission.truncated:
-        return error_feedback(too_large(submission.size, limit))
+        return Feedback.from_error(too_large(submission.size, limit))
     if not settings.policy:
         return None
     problem = check_source(submission.raw, max_bytes=limit, pack_dir=paths.TEMPLATE_DIR)
-    return error_feedback(problem) if problem else None
+    return Feedback.from_error(problem) if problem else None

@@ -17,26 +17,30 @@ import json
 import os
 import re
 import threading
-import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from . import paths
-from .api import grade_submission
+from .api import grade_submission, stamp
 from .errors import Cancelled, GraderError, InfrastructureError, UsageError
 from .formats.safe_text import csv_cell
-from .judge.verdict import error_feedback, infrastructure_feedback
 from .models import ErrorInfo, Feedback
 from .rubric import CHECKS
+from .sandbox import Backend, make_backend
 from .settings import GradeSettings
 from .submission import load_submission
 from .util import display_path, write_atomic
+
+if TYPE_CHECKING:
+    from .report.similarity import SimilaritySettings
 
 PREFERRED_NAME = "minigpt.py"
 
@@ -184,13 +188,21 @@ def assign_ids(entries: list[Entry]) -> list[Entry]:
 class BatchGrader:
     """Grades entries into ``out``; safe to interrupt and to run again."""
 
-    def __init__(self, settings: GradeSettings, out: Path, jobs: int, retries: int = 2) -> None:
+    def __init__(
+        self,
+        settings: GradeSettings,
+        out: Path,
+        jobs: int,
+        retries: int = 2,
+        backend: Backend | None = None,
+    ) -> None:
         self.settings = settings
         self.out = out
         self.results_dir = out / "results"
         self.jobs = max(1, jobs)
         self.retries = max(0, retries)
         self.cancel = threading.Event()
+        self._backend = backend  # one for the whole batch (one Docker client), made in run()
 
     def result_path(self, student: str) -> Path:
         return self.results_dir / f"{student}.json"
@@ -215,29 +227,58 @@ class BatchGrader:
     def grade_one(self, entry: Entry) -> Feedback:
         """Never raises for a student's problem; retries ours, then records it as such."""
         if entry.path is None or entry.problem:
-            return error_feedback(ErrorInfo(kind="policy", message=f"Not graded: {entry.problem}."))
+            return Feedback.from_error(
+                ErrorInfo(kind="policy", message=f"Not graded: {entry.problem}.")
+            )
         try:
             submission = load_submission(entry.path, self.settings.limits.max_source_bytes)
         except UsageError as exc:
-            return error_feedback(ErrorInfo(kind="policy", message=f"Not graded: {exc.message}"))
-        last: InfrastructureError | None = None
-        for attempt in range(self.retries + 1):
+            return Feedback.from_error(
+                ErrorInfo(kind="policy", message=f"Not graded: {exc.message}")
+            )
+        assert self._backend is not None, "grade_one runs inside run()"
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential(multiplier=2, max=5),
+            retry=retry_if_exception(self._worth_retrying),
+            sleep=self._pause,
+            reraise=True,
+        )
+        try:
+            return retrying(grade_submission, submission, self.settings, self.cancel, self._backend)
+        except InfrastructureError as exc:
+            if not exc.retryable:
+                raise  # every later submission would fail the same way: stop the batch
             if self.cancel.is_set():
-                raise Cancelled("Batch cancelled.")
-            try:
-                return grade_submission(submission, self.settings, cancel=self.cancel)
-            except InfrastructureError as exc:
-                last = exc
-                time.sleep(min(2.0 * (attempt + 1), 5.0))
-        assert last is not None
-        feedback = infrastructure_feedback(
+                raise Cancelled("Batch cancelled.") from None
+            last = exc
+        feedback = Feedback.not_gradable(
             f"Not gradable after {self.retries + 1} attempts: {last.message}"
         )
-        feedback.submission = submission.name
-        feedback.submission_sha256 = submission.sha256
-        return feedback
+        return stamp(feedback, submission, self.settings)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait between attempts; Ctrl-C (the cancel event) ends the wait at once."""
+        self.cancel.wait(seconds)
+
+    def _worth_retrying(self, exc: BaseException) -> bool:
+        """Our failures that another attempt may cure, unless the batch is stopping."""
+        return isinstance(exc, InfrastructureError) and exc.retryable and not self.cancel.is_set()
 
     def run(self, entries: list[Entry], progress: ProgressHook | None = None) -> BatchReport:
+        """Grade what is not done yet. A missing engine or image raises before anything runs."""
+        own = self._backend is None
+        if own:
+            self._backend = make_backend(self.settings)
+        try:
+            return self._run(entries, progress)
+        finally:
+            if own:
+                assert self._backend is not None
+                self._backend.close()
+                self._backend = None
+
+    def _run(self, entries: list[Entry], progress: ProgressHook | None) -> BatchReport:
         self.results_dir.mkdir(parents=True, exist_ok=True)
         report = BatchReport(total=len(entries))
         todo = []
@@ -359,9 +400,25 @@ def class_summary(results: dict[str, Feedback]) -> dict[str, object]:
     }
 
 
-def write_class_files(out: Path, entries: list[Entry]) -> dict[str, Feedback]:
-    """Rebuild gradebook.csv and summary.json from the result files on disk."""
+def write_class_files(
+    out: Path, entries: list[Entry], similarity: SimilaritySettings | None = None
+) -> dict[str, Feedback]:
+    """Rebuild gradebook.csv, summary.json and report.html from the result files on disk.
+
+    With ``similarity`` every pair of submitted files is also compared, and the
+    similar pairs go into the summary and the report.
+    """
+    from .report import compare_submissions, render_report
+
     results = load_results(out, entries)
+    summary = class_summary(results)
+    matches = None
+    if similarity is not None:
+        files = [(e.student, e.path) for e in entries if e.path is not None and not e.problem]
+        matches = compare_submissions(files, similarity)
+        summary["similarity"] = matches.model_dump(mode="json")
     write_atomic(out / "gradebook.csv", gradebook_csv(results))
-    write_atomic(out / "summary.json", json.dumps(class_summary(results), indent=2) + "\n")
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    report = render_report(results, summary, matches, suite_hash=paths.suite_hash())
+    write_atomic(out / "report.html", report)
     return results

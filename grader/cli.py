@@ -7,11 +7,14 @@ Only this module turns exceptions into messages and exit codes:
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_args
 
+import annotated_types
 import click
 
 from .__about__ import __version__
@@ -25,21 +28,34 @@ from .errors import (
     UsageError,
 )
 from .formats import FORMATS, render
-from .formats.gradescope import to_gradescope_json
+from .formats.gradescope import Visibility, to_gradescope_json
 from .formats.safe_text import terminal_text
-from .judge.verdict import infrastructure_feedback
-from .models import Feedback
+from .models import Feedback, SandboxKind
 from .settings import DEFAULT_IMAGE, GradeSettings, Limits
 from .util import display_path, write_atomic
 
 
-class DefaultCommandGroup(click.Group):
-    """``grade FILE`` means ``grade check FILE``; subcommands still work by name."""
+class GradeGroup(click.Group):
+    """The CLI's one error edge, and ``grade FILE`` meaning ``grade check FILE``.
+
+    Every command lets the library's GraderError and Ctrl-C rise; they end here,
+    as a message and the error's own exit code (130 for Ctrl-C), the way click
+    handles its own exceptions. Commands only catch what they add meaning to.
+    """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
             args = ["check", *args]
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GraderError as error:
+            fail(error)
+        except KeyboardInterrupt:
+            say("Interrupted: nothing half-done was recorded.", fg="yellow")
+            sys.exit(EXIT_INTERRUPTED)
 
 
 def exit_code(feedback: Feedback) -> int:
@@ -68,32 +84,61 @@ JOBS_OPTION = click.option(
     show_default="number of cores",
     help="Submissions graded in parallel.",
 )
-VISIBILITY = click.Choice(["visible", "hidden", "after_due_date", "after_published"])
+VISIBILITY = click.Choice(get_args(Visibility))
 
-# flag -> (Limits field, accepted values); defaults and help come from Limits itself.
-LIMIT_FLAGS: dict[str, tuple[str, click.ParamType]] = {
-    "--timeout": ("wall_timeout", click.FloatRange(min=1)),
-    "--test-timeout": ("call_timeout", click.FloatRange(min=0.5)),
-    "--import-timeout": ("import_timeout", click.FloatRange(min=0.5)),
-    "--memory": ("memory_mb", click.IntRange(min=128)),
-    "--worker-memory": ("worker_memory_mb", click.IntRange(min=64)),
-    "--cpus": ("cpus", click.FloatRange(min=0.1)),
-    "--pids": ("pids", click.IntRange(min=8)),
-    "--tmpfs": ("tmpfs_mb", click.IntRange(min=1)),
-    "--open-files": ("open_files", click.IntRange(min=16)),
-    "--max-source-bytes": ("max_source_bytes", click.IntRange(min=1)),
+# flag -> Limits field; the default, the range and the help come from the field itself.
+LIMIT_FLAGS: dict[str, str] = {
+    "--timeout": "wall_timeout",
+    "--test-timeout": "call_timeout",
+    "--import-timeout": "import_timeout",
+    "--memory": "memory_mb",
+    "--worker-memory": "worker_memory_mb",
+    "--cpus": "cpus",
+    "--pids": "pids",
+    "--tmpfs": "tmpfs_mb",
+    "--open-files": "open_files",
+    "--max-source-bytes": "max_source_bytes",
 }
 
 
-def limit_options(sandbox_default: str = "docker") -> Any:
-    """The sandbox limits and the sandbox choice as flags (documented in the README)."""
+def limit_type(field: str) -> click.ParamType:
+    """The click range of a Limits field, read from its pydantic constraint (``ge``)."""
+    info = Limits.model_fields[field]
+    low = next((rule.ge for rule in info.metadata if isinstance(rule, annotated_types.Ge)), None)
+    if info.annotation is int:
+        return click.IntRange(min=None if low is None else int(low))  # type: ignore[call-overload]
+    return click.FloatRange(min=None if low is None else float(low))  # type: ignore[arg-type]
 
-    def decorate(function: Any) -> Any:
+
+SETTINGS_OPTIONS = (*LIMIT_FLAGS.values(), "sandbox", "image", "unsafe_skip_policy")
+
+
+def settings_options(sandbox_default: str = "docker") -> Any:
+    """The sandbox, its limits and the image as flags (documented in the README); the
+    command receives them as one ready ``settings: GradeSettings``."""
+
+    def decorate(target: Any) -> Any:
+        if isinstance(target, click.Command):  # an already built command (grade serve)
+            assert target.callback is not None
+            target.callback = receiving_settings(target.callback)
+        else:
+            target = receiving_settings(target)
         for option in reversed(_limit_option_list(sandbox_default)):
-            function = option(function)
-        return function
+            target = option(target)
+        return target
 
     return decorate
+
+
+def receiving_settings(function: Any) -> Any:
+    """``function`` called with the settings flags turned into ``settings=GradeSettings``."""
+
+    @functools.wraps(function)
+    def with_settings(*args: Any, **kwargs: Any) -> Any:
+        options = {name: kwargs.pop(name) for name in SETTINGS_OPTIONS}
+        return function(*args, settings=settings_from(options), **kwargs)
+
+    return with_settings
 
 
 def _limit_option_list(sandbox_default: str) -> list[Any]:
@@ -101,17 +146,17 @@ def _limit_option_list(sandbox_default: str) -> list[Any]:
         click.option(
             flag,
             field,
-            type=kind,
+            type=limit_type(field),
             default=Limits.model_fields[field].default,
             show_default=True,
             help=Limits.model_fields[field].description,
         )
-        for flag, (field, kind) in LIMIT_FLAGS.items()
+        for flag, field in LIMIT_FLAGS.items()
     ]
     options += [
         click.option(
             "--sandbox",
-            type=click.Choice(["docker", "process"]),
+            type=click.Choice(get_args(SandboxKind)),
             default=sandbox_default,
             show_default=True,
             help="docker isolates the code; process runs it locally without isolation.",
@@ -129,7 +174,7 @@ def _limit_option_list(sandbox_default: str) -> list[Any]:
 
 
 def settings_from(options: dict[str, Any]) -> GradeSettings:
-    limits = Limits(**{field: options[field] for field, _ in LIMIT_FLAGS.values()})
+    limits = Limits(**{field: options[field] for field in LIMIT_FLAGS.values()})
     return GradeSettings(
         sandbox=options["sandbox"],
         image=options["image"],
@@ -138,7 +183,7 @@ def settings_from(options: dict[str, Any]) -> GradeSettings:
     )
 
 
-@click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GradeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="grade")
 def cli() -> None:
     """Grade a Mini-GPT submission: grade [check] minigpt.py
@@ -157,7 +202,8 @@ def cli() -> None:
     type=click.Choice(FORMATS),
     default="panel",
     show_default=True,
-    help="panel for people, json (the feedback schema), gradescope (results.json).",
+    help="panel for people, json (the feedback schema), gradescope or prairielearn "
+    "(their results.json).",
 )
 @click.option(
     "--output",
@@ -172,28 +218,26 @@ def cli() -> None:
     show_default=True,
     help="Visibility of the per-check tests in --format gradescope.",
 )
-@limit_options()
+@settings_options()
 def check_command(
-    submission: Path, fmt: str, output: Path | None, gradescope_visibility: str, **options: Any
+    submission: Path,
+    fmt: str,
+    output: Path | None,
+    gradescope_visibility: str,
+    settings: GradeSettings,
 ) -> None:
     """Grade SUBMISSION (the student's minigpt.py, any file name)."""
     from .api import grade
 
-    settings = settings_from(options)
     try:
         feedback = grade(submission, settings)
-    except KeyboardInterrupt:
-        click.secho("Interrupted: nothing was graded.", fg="yellow", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except InfrastructureError as exc:
-        feedback = infrastructure_feedback(" ".join(filter(None, [exc.message, exc.fix])))
+    except InfrastructureError as exc:  # machines read a not-gradable document too
+        feedback = Feedback.not_gradable(" ".join(filter(None, [exc.message, exc.fix])))
         feedback.submission = display_path(submission.name)
         feedback.sandbox = settings.sandbox
         if fmt == "panel" and output is None:
             fail(exc)
         _emit(feedback, fmt, output, gradescope_visibility)
-        fail(exc)
-    except GraderError as exc:
         fail(exc)
     _emit(feedback, fmt, output, gradescope_visibility)
     sys.exit(exit_code(feedback))
@@ -230,19 +274,16 @@ def build_image_command(tag: str, base: str | None, if_stale: bool) -> None:
     from .sandbox.docker_backend import check_image, docker_client
     from .sandbox.image import build_image
 
-    try:
-        client = docker_client()
-        if if_stale:
-            try:
-                check_image(client, tag)
-            except (ImageMissing, ImageStale):
-                pass
-            else:
-                click.echo(f"{tag} is up to date.")
-                return
-        image_id = build_image(client, tag, base, log=lambda m: click.echo(m, err=True))
-    except GraderError as exc:
-        fail(exc)
+    client = docker_client()
+    if if_stale:
+        try:
+            check_image(client, tag)
+        except (ImageMissing, ImageStale):
+            pass
+        else:
+            click.echo(f"{tag} is up to date.")
+            return
+    image_id = build_image(client, tag, base, log=lambda m: click.echo(m, err=True))
     click.echo(f"Built {tag} ({image_id[:19]})")
 
 
@@ -253,7 +294,7 @@ def build_image_command(tag: str, base: str | None, if_stale: bool) -> None:
     "out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for results/<student>.json, gradebook.csv and summary.json.",
+    help="Folder for results/<student>.json, gradebook.csv, summary.json and report.html.",
 )
 @JOBS_OPTION
 @click.option(
@@ -263,9 +304,28 @@ def build_image_command(tag: str, base: str | None, if_stale: bool) -> None:
     show_default=True,
     help="Extra attempts after an infrastructure error.",
 )
-@limit_options()
+@click.option(
+    "--similarity",
+    is_flag=True,
+    help="Also compare every pair of submissions (beyond the skeleton) and list the "
+    "similar pairs in report.html and summary.json.",
+)
+@click.option(
+    "--similarity-threshold",
+    type=click.FloatRange(min=0.0, max=1.0),
+    default=0.6,
+    show_default=True,
+    help="List a pair when at least this fraction of one file's code is in the other.",
+)
+@settings_options()
 def batch_command(
-    paths: tuple[Path, ...], out: Path, jobs: int, retries: int, **options: Any
+    paths: tuple[Path, ...],
+    out: Path,
+    jobs: int,
+    retries: int,
+    similarity: bool,
+    similarity_threshold: float,
+    settings: GradeSettings,
 ) -> None:
     """Grade many submissions: files, folders of files, or one folder per student.
 
@@ -275,34 +335,39 @@ def batch_command(
     from .batch import BatchGrader, discover
     from .formats.batch_progress import BatchProgress, summary_table
 
-    settings = settings_from(options)
-    try:
-        entries = discover(paths)
-        if settings.sandbox == "docker":
-            from .sandbox.docker_backend import check_image, docker_client
-
-            check_image(docker_client(), settings.image)
-    except GraderError as exc:
-        fail(exc)
+    entries = discover(paths)
     if not entries:
         fail(UsageError("No submissions found in the given paths."))
     grader = BatchGrader(settings, out, jobs=jobs, retries=retries)
     with BatchProgress(len(entries)) as progress:
         try:
             report = grader.run(entries, progress.update)
-        except KeyboardInterrupt:
-            click.secho(
-                "Interrupted: finished results are kept; run the same command to resume.",
-                fg="yellow",
-                err=True,
-            )
-            sys.exit(130)
+        except KeyboardInterrupt:  # the edge's message, plus how to resume
+            say("Finished results are kept; run the same command to resume.", fg="yellow")
+            raise
+    if similarity:
+        _compare_class(out, entries, similarity_threshold, settings.limits.max_source_bytes)
     click.echo(summary_table(out), err=True)
     say(
         f"{report.total} submissions: {report.graded} graded, {report.skipped} already "
         f"done, {report.not_gradable} not gradable. Results in {display_path(out)}"
     )
     sys.exit(EXIT_INFRASTRUCTURE if report.not_gradable else EXIT_PASSED)
+
+
+def _compare_class(out: Path, entries: list[Any], threshold: float, max_bytes: int) -> None:
+    """The similarity pass after grading: rewrites the class files with the similar pairs."""
+    from .batch import write_class_files
+    from .report.similarity import SimilaritySettings
+
+    settings = SimilaritySettings(threshold=threshold, max_source_bytes=max_bytes)
+    click.echo("Comparing every pair of submissions...", err=True)
+    write_class_files(out, entries, similarity=settings)
+    found = json.loads((out / "summary.json").read_text(encoding="utf-8"))["similarity"]
+    say(
+        f"{len(found['pairs'])} similar pairs (at least {threshold:.0%} shared) among "
+        f"{found['submissions']} files: see {display_path(out / 'report.html')}"
+    )
 
 
 @cli.command("gradescope-package")
@@ -331,10 +396,7 @@ def gradescope_package_command(out: Path, visibility: str, timeout: float) -> No
     """Build the autograder zip to upload to Gradescope (process backend inside)."""
     from .gradescope_package import build_package
 
-    try:
-        path = build_package(out, visibility=visibility, timeout=timeout)
-    except GraderError as exc:
-        fail(exc)
+    path = build_package(out, visibility=visibility, timeout=timeout)
     click.echo(f"Wrote {path}: upload it as the assignment's autograder (zip file).")
 
 
@@ -344,10 +406,11 @@ def gradescope_package_command(out: Path, visibility: str, timeout: float) -> No
     "--bank",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     default=None,
-    help="Folder with mutations.py and correct_*.py (default: tests/solutions).",
+    help="Folder with mutations.py and correct_*.py (default: the bank shipped with the "
+    "grader, tests/solutions in a checkout).",
 )
-@limit_options(sandbox_default="process")
-def selftest_command(jobs: int, bank: Path | None, **options: Any) -> None:
+@settings_options(sandbox_default="process")
+def selftest_command(jobs: int, bank: Path | None, settings: GradeSettings) -> None:
     """Prove the hidden suite: every known bug caught, every correct solution passed.
 
     Run it after editing the suite (tests/solutions/ holds the bank). It uses the
@@ -359,15 +422,26 @@ def selftest_command(jobs: int, bank: Path | None, **options: Any) -> None:
         mark = click.style("ok  ", fg="green") if result.ok else click.style("FAIL", fg="red")
         click.echo(f"{mark} {terminal_text(f'{result.case.name}: {result.detail}')}")
 
-    try:
-        results = run_selftest(
-            settings_from(options), jobs=jobs, on_result=show, directory=bank or SOLUTIONS_DIR
-        )
-    except GraderError as exc:
-        fail(exc)
+    results = run_selftest(settings, jobs=jobs, on_result=show, directory=bank or SOLUTIONS_DIR)
     bad = [r for r in results if not r.ok]
     click.echo(f"{len(results) - len(bad)} passed, {len(bad)} failed")
     sys.exit(EXIT_ISSUES if bad else EXIT_PASSED)
+
+
+@cli.command("student-kit")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A new folder, or a file ending in .zip.",
+)
+def student_kit_command(out: Path) -> None:
+    """Write what students get: skeleton, pack, public tests, train.py, their README."""
+    from .student_kit import build_kit
+
+    path = build_kit(out)
+    say(f"Wrote the student kit to {display_path(path)} (no hidden tests, no reference).")
 
 
 @cli.command("schema")
@@ -376,6 +450,13 @@ def schema_command() -> None:
     from .formats.json_format import json_schema
 
     click.echo(json_schema(), nl=False)
+
+
+# The grading service (grade serve / worker / submit); its stack is imported only when run.
+from .service.commands import service_commands  # noqa: E402
+
+for _command in service_commands():
+    cli.add_command(_command)
 
 
 def main() -> None:

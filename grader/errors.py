@@ -39,9 +39,14 @@ class SubmissionNotFound(UsageError):
 
 
 class InfrastructureError(GraderError):
-    """Our side failed: the verdict cannot be trusted, so nobody gets a grade."""
+    """Our side failed: the verdict cannot be trusted, so nobody gets a grade.
+
+    ``retryable`` says whether running the same grading again may succeed (a
+    daemon hiccup) or cannot (an image that is missing stays missing).
+    """
 
     exit_code = EXIT_INFRASTRUCTURE
+    retryable = True
 
 
 class SandboxUnavailable(InfrastructureError):
@@ -51,9 +56,13 @@ class SandboxUnavailable(InfrastructureError):
 class ImageMissing(InfrastructureError):
     """The grader image is not built."""
 
+    retryable = False
+
 
 class ImageStale(InfrastructureError):
     """The grader image was built from other sources than this grader."""
+
+    retryable = False
 
 
 class SandboxFailed(InfrastructureError):
@@ -68,3 +77,5 @@ class Cancelled(GraderError):
 
 class ContractError(InfrastructureError):
     """The judge's answer does not follow the versioned host/sandbox contract."""
+
+    retryable = False  # the same image gives the same answer

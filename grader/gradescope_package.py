@@ -6,13 +6,21 @@ and the grader; ``run_autograder`` grades ``/autograder/submission`` and
 writes ``/autograder/results/results.json``. On an infrastructure error it
 writes nothing and exits non-zero, which Gradescope shows as an autograder
 failure instead of recording a zero.
+
+The zip is made from the grader's own files (``grader.paths``), so it builds
+the same from a checkout and from an installed wheel: ``source/`` holds the
+package, the reference and the pack in the repository's layout, and a
+``pyproject.toml`` that only declares the grader's dependencies (for
+``pip install``); the grader itself runs from ``source/``.
 """
 
 from __future__ import annotations
 
+import json
 import stat
 import time
 import zipfile
+from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 
 from . import paths
@@ -31,7 +39,8 @@ if ! command -v python3.11 >/dev/null 2>&1; then
 fi
 python3.11 -m venv /autograder/venv
 /autograder/venv/bin/pip install --quiet --upgrade pip
-# Installs the dependencies; run_autograder imports the grader from the source folder.
+# Installs the dependencies (source/pyproject.toml declares only them);
+# run_autograder imports the grader from the source folder.
 /autograder/venv/bin/pip install --quiet /autograder/source
 """
 
@@ -67,23 +76,46 @@ mv "$RESULTS.tmp" "$RESULTS"
 exit 0
 """
 
-# What the source folder in the zip needs to pip-install and run the grader.
-SOURCE_FILES = (
-    "pyproject.toml",
-    "README.md",
-    "reference/minigpt.py",
-    "student_template/engine.py",
-    "student_template/nn.py",
-)
+# What the source folder holds besides the package: name in the zip -> file.
+SOURCE_FILES = {
+    "reference/minigpt.py": paths.REFERENCE_PATH,
+    "student_template/engine.py": paths.PACK_FILES[0],
+    "student_template/nn.py": paths.PACK_FILES[1],
+}
+SKIP_PARTS = {"__pycache__", "_data"}
+
+DEPS_PYPROJECT = """# The grader's dependencies only; run_autograder runs the grader from here.
+[build-system]
+requires = ["hatchling>=1.27"]
+build-backend = "hatchling.build"
+
+[project]
+name = "minigpt-grader-autograder"
+version = "{version}"
+requires-python = ">=3.11"
+dependencies = {dependencies}
+
+[tool.hatch.build.targets.wheel]
+bypass-selection = true
+"""
+
+
+def runtime_dependencies() -> list[str]:
+    """The installed grader's own requirements (its dev extras left out)."""
+    try:
+        found = requires("minigpt-grader") or []
+    except PackageNotFoundError:
+        raise UsageError("minigpt-grader is not installed (pip install it first).") from None
+    return [req for req in found if "extra ==" not in req]
 
 
 def build_package(out: Path, visibility: str = "after_due_date", timeout: float = 600.0) -> Path:
     """Write the autograder zip to ``out`` and return its path."""
-    missing = [name for name in SOURCE_FILES if not (paths.PROJECT_DIR / name).is_file()]
+    missing = [name for name, source in SOURCE_FILES.items() if not source.is_file()]
     if missing:
         raise UsageError(
-            f"Building the Gradescope package needs the grader's source checkout "
-            f"(missing: {', '.join(missing)})."
+            f"This grader installation lacks files the package needs: {', '.join(missing)}.",
+            fix="Reinstall minigpt-grader from its wheel, or run from a clone of the repository.",
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -97,7 +129,12 @@ def build_package(out: Path, visibility: str = "after_due_date", timeout: float 
 
 
 def _write_zip(tmp: Path, visibility: str, timeout: float) -> None:
+    from .__about__ import __version__
+
     stamp = time.localtime()[:6]
+    pyproject = DEPS_PYPROJECT.format(
+        version=__version__, dependencies=json.dumps(runtime_dependencies())
+    )
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         _add_text(archive, "setup.sh", SETUP_SH, stamp, executable=True)
         _add_text(
@@ -107,12 +144,13 @@ def _write_zip(tmp: Path, visibility: str, timeout: float) -> None:
             stamp,
             executable=True,
         )
-        for name in SOURCE_FILES:
-            archive.write(paths.PROJECT_DIR / name, f"source/{name}")
+        _add_text(archive, "source/pyproject.toml", pyproject, stamp, executable=False)
+        for name, source in SOURCE_FILES.items():
+            archive.write(source, f"source/{name}")
         for path in sorted(paths.PACKAGE_DIR.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                rel = path.relative_to(paths.PROJECT_DIR).as_posix()
-                archive.write(path, f"source/{rel}")
+            rel = path.relative_to(paths.PACKAGE_DIR)
+            if path.is_file() and not SKIP_PARTS.intersection(rel.parts):
+                archive.write(path, f"source/grader/{rel.as_posix()}")
 
 
 def _add_text(

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .rubric import CHECKS, MAX_SCORE
+
 SCHEMA_VERSION = "1.0"
 
 Status = Literal["passed", "failed", "error"]
@@ -50,10 +52,33 @@ class ErrorInfo(_Model):
 
 
 class Durations(_Model):
-    """Wall-clock seconds; ``total`` includes sandbox start-up."""
+    """Where one grading's wall-clock seconds went, phase by phase.
 
-    total: float = 0.0
-    judge: float = 0.0
+    The phases let a benchmark say what to cut next; none of them decides a
+    verdict. The reference solution is never run during a grading (every
+    expected value is a formula), so no phase is spent on it.
+    """
+
+    total: float = Field(0.0, description="everything, from the file read to the verdict")
+    sandbox_start: float = Field(
+        0.0, description="container created, the file copied in, started (Docker only)"
+    )
+    judge: float = Field(0.0, description="the judge's run inside the sandbox, after start-up")
+    judge_startup: float = Field(
+        0.0, description="the judge's interpreter start and imports (pytest, the hidden suite)"
+    )
+    worker_imports: float = Field(
+        0.0, description="starting the student's processes, each importing the submission"
+    )
+    probes: float = Field(0.0, description="waiting for the student's code to answer requests")
+    probes_cpu: float = Field(0.0, description="CPU seconds the student's code used in requests")
+    checks: float = Field(
+        0.0, description="the judge's own work in the checks (pytest, comparisons, formulas)"
+    )
+    report: float = Field(0.0, description="the test report turned into the verdict")
+    sandbox_teardown: float = Field(
+        0.0, description="the answer read back and the container removed (Docker only)"
+    )
 
 
 class OutputInfo(_Model):
@@ -63,22 +88,67 @@ class OutputInfo(_Model):
 
 
 class Feedback(_Model):
-    schema_version: str = SCHEMA_VERSION
-    status: Status
-    gradable: bool = True
-    summary: str
-    score: float | None
-    max_score: float
-    checks: list[CheckResult] = Field(default_factory=list)
-    error: ErrorInfo | None = None
-    submission: str = ""
-    submission_sha256: str = ""
-    sandbox: SandboxKind | None = None
-    isolated: bool = False
-    durations: Durations = Field(default_factory=Durations)
-    grader_version: str = ""
-    suite_hash: str = ""
-    student_output: OutputInfo = Field(default_factory=OutputInfo)
+    """The verdict on one submission: what ``grade --format json`` prints.
+
+    Every field's description here is what ``grade schema`` publishes.
+    """
+
+    schema_version: str = Field(
+        SCHEMA_VERSION, description="version of this contract; the host refuses another"
+    )
+    status: Status = Field(
+        description="passed (every check), failed (issues found) or error (could not grade "
+        "normally)"
+    )
+    gradable: bool = Field(
+        True, description="false only for our own failures: record nothing, never a zero"
+    )
+    summary: str = Field(description="one sentence: 'No issues detected', '3 issues detected'...")
+    score: float | None = Field(description="points earned; null when not gradable")
+    max_score: float = Field(description="points available")
+    checks: list[CheckResult] = Field(
+        default_factory=list, description="one entry per rubric check, in rubric order"
+    )
+    error: ErrorInfo | None = Field(None, description="why the file could not be graded normally")
+    submission: str = Field("", description="the graded file's name")
+    submission_sha256: str = Field("", description="SHA-256 of the graded bytes")
+    sandbox: SandboxKind | None = Field(None, description="where the judge ran")
+    isolated: bool = Field(False, description="true when the student's code ran in Docker")
+    durations: Durations = Field(default_factory=Durations, description="seconds per phase")
+    grader_version: str = Field("", description="version of the grader that gave the verdict")
+    suite_hash: str = Field("", description="digest of every file that decides a verdict")
+    student_output: OutputInfo = Field(
+        default_factory=OutputInfo, description="how much the student's code printed"
+    )
+
+    @classmethod
+    def from_error(cls, error: ErrorInfo) -> Feedback:
+        """The submission could not run at all: zero, with every check listed as failed."""
+        checks = [
+            CheckResult(id=c.id, title=c.title, passed=False, score=0.0, max_score=c.points)
+            for c in CHECKS
+        ]
+        return cls(
+            status="error",
+            summary=error.message.split(". ")[0].rstrip(".") + ".",
+            score=0.0,
+            max_score=MAX_SCORE,
+            checks=checks,
+            error=error,
+        )
+
+    @classmethod
+    def not_gradable(cls, message: str, checks: list[CheckResult] | None = None) -> Feedback:
+        """Our fault: not gradable, no score, so no platform records a zero."""
+        return cls(
+            status="error",
+            gradable=False,
+            summary=message,
+            score=None,
+            max_score=MAX_SCORE,
+            checks=checks or [],
+            error=ErrorInfo(kind="infrastructure", message=message),
+        )
 
     @property
     def points_line(self) -> str:

@@ -4,6 +4,13 @@ The bank lives in ``tests/solutions/``: ``mutations.py`` (one plausible bug
 each, as a substitution on the reference, naming the check that must fail)
 and ``correct_*.py`` (solutions written independently of the reference). An
 instructor who edits the suite runs ``grade selftest`` before shipping it.
+
+The wheel ships the bank too (``paths.BANK_DIR``): on a new machine,
+``grade selftest`` then proves that this installation (and, with
+``--sandbox docker``, this image) gives every correct solution full marks and
+catches every bug, without a clone. The bank holds nothing a student could
+use that the wheel does not already hold (the reference is in it), and
+students get the student kit, never the wheel.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from .errors import UsageError
 from .settings import GradeSettings
 from .submission import Submission
 
-SOLUTIONS_DIR = paths.PROJECT_DIR / "tests" / "solutions"
+SOLUTIONS_DIR = paths.BANK_DIR
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ class CaseResult:
 def load_bank(directory: Path = SOLUTIONS_DIR) -> ModuleType:
     path = directory / "mutations.py"
     if not path.is_file():
-        raise UsageError(f"No mutation bank at {path}: selftest needs the grader's checkout.")
+        raise UsageError(f"No mutation bank at {path}: --bank needs a folder with mutations.py.")
     spec = importlib.util.spec_from_file_location("grader_selftest_mutations", path)
     if spec is None or spec.loader is None:
         raise UsageError(f"Cannot load {path}.")

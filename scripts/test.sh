@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/ensure-docker.sh
+bash scripts/ensure-redis.sh  # the service tests start their own redis-server from it
+bash scripts/ensure-chromium.sh  # the class report's browser tests (tests/test_report.py)
 .venv/bin/grade build-image --if-stale
 echo "== lint: ruff, mypy" >&2
 .venv/bin/ruff check grader tests reference student_template benchmarks

@@ -1,22 +1,22 @@
-"""A small scalar autograd engine.
+"""A small scalar autograd engine, in the spirit of micrograd.
 
-Every number in the model is a `Value`. Each arithmetic operation creates a
-new `Value` that remembers two things about its inputs:
+Every number in the model is a `Value`. An operation on Values returns a new
+Value that remembers two things about its inputs:
 
-* `_children`: the input `Value`s it was computed from, and
+* `_children`: the input Values it was computed from, and
 * `_local_grads`: the derivative of the result with respect to each input,
-  worked out once, during the forward pass.
+  worked out right away, during the forward pass.
 
 `backward()` then applies the chain rule from the output back to the inputs:
 ``child.grad += local_grad * node.grad``.
 
-Why no `_backward` closures, as in many tiny engines? A closure that refers to
-its own output node makes a reference cycle. Python can only free cycles with
-its (slow) cyclic garbage collector, which then runs again and again while a
-model builds hundreds of thousands of nodes. Storing plain tuples avoids
-cycles, and `__slots__` keeps every node small.
+Why no `_backward` closures, as in micrograd? A closure that refers to its
+own node makes a reference cycle, and only Python's (slow) cyclic garbage
+collector can free cycles: it runs again and again while a model builds
+hundreds of thousands of nodes. Plain tuples make no cycles, and `__slots__`
+keeps every node small.
 
-Speed tips: `Value.sum` and `Value.dot` build ONE node for a whole sum or dot
+Speed tip: `Value.sum` and `Value.dot` build ONE node for a whole sum or dot
 product instead of a long chain of additions. Use them in your layers.
 """
 
@@ -29,18 +29,12 @@ from collections.abc import Iterable, Sequence
 class Value:
     """A scalar that remembers how it was computed, so it can be differentiated.
 
-    Attributes:
-        data: the number itself (a float).
-        grad: the derivative, with respect to this value, of the output that
-            `backward()` was called on. Starts at 0.0.
+    data: the number itself (a float).
+    grad: the derivative, with respect to this Value, of the output that
+        `backward()` was called on. Starts at 0.0.
     """
 
-    __slots__ = ("data", "grad", "_children", "_local_grads")  # noqa: RUF023 (reading order)
-
-    data: float
-    grad: float
-    _children: tuple[Value, ...]
-    _local_grads: tuple[float, ...]
+    __slots__ = ("data", "grad", "_children", "_local_grads")
 
     def __init__(
         self,
@@ -149,7 +143,7 @@ class Value:
     def sum(values: Iterable[Value | float]) -> Value:
         """Sum of Values (plain numbers may be mixed in) as one node."""
         total = 0.0
-        children: list[Value] = []
+        children = []
         for v in values:
             if isinstance(v, Value):
                 total += v.data
@@ -170,9 +164,9 @@ class Value:
                 f"Value.dot needs sequences of equal length, got {len(a)} and {len(b)}"
             )
         total = 0.0
-        children: list[Value] = []
-        local_grads: list[float] = []
-        for x, y in zip(a, b, strict=True):
+        children = []
+        local_grads = []
+        for x, y in zip(a, b):
             x_data = x.data if isinstance(x, Value) else float(x)
             y_data = y.data if isinstance(y, Value) else float(y)
             total += x_data * y_data
@@ -198,9 +192,9 @@ class Value:
         order guarantees that. The order is built with an explicit stack rather
         than recursion, so very deep graphs do not hit Python's recursion limit.
         """
-        order: list[Value] = []  # each node appears after all of its children
-        visited: set[Value] = set()
-        stack: list[tuple[Value, bool]] = [(self, False)]
+        order = []  # each node appears after all of its children
+        visited = set()
+        stack = [(self, False)]
         while stack:
             node, children_done = stack.pop()
             if children_done:
@@ -217,5 +211,5 @@ class Value:
             node.grad = 0.0  # forget what an earlier backward() left here
         self.grad = 1.0
         for node in reversed(order):  # self first
-            for child, local_grad in zip(node._children, node._local_grads, strict=True):
+            for child, local_grad in zip(node._children, node._local_grads):
                 child.grad += local_grad * node.grad

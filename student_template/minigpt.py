@@ -9,17 +9,22 @@ such lists. Tips:
 
 * `Value.dot(a, b)` and `Value.sum(values)` (see engine.py) build one node
   for a whole dot product or sum: much faster than a chain of `+`.
-* `nn.Linear(in_features, out_features, bias=True)` maps a list of
+* `Linear(in_features, out_features, bias=True)` (see nn.py) maps a list of
   in_features Values to a list of out_features Values.
 * Store your Values and sub-modules as attributes (lists and dicts are fine):
   `Module.parameters()` finds them for you.
-* Allowed imports: see README.md (math, random, ... plus engine and nn).
+* `math` (math.sqrt, math.exp), `random` (random.gauss, random.choices),
+  `Value`, `Linear` and `Module` are imported below. README.md lists the other
+  modules you may import.
 """
 
 from __future__ import annotations
 
+import math
+import random
+
 from engine import Value
-from nn import Module
+from nn import Linear, Module
 
 
 class Embedding(Module):
@@ -93,25 +98,28 @@ class FeedForward(Module):
 class SelfAttention(Module):
     """Single-head self-attention over a sequence of T vectors of size D.
 
-    For each position i: q_i = Wq x_i, k_j = Wk x_j, v_j = Wv x_j (no biases);
+    For each position i: q_i = Wq x_i, k_j = Wk x_j, v_j = Wv x_j, where Wq,
+    Wk and Wv are Linear(D, D) projections (usually without bias);
     score_ij = (q_i . k_j) / sqrt(D); weights_i = softmax over j of score_ij;
-    out_i = Wo (sum_j weights_ij * v_j), where Wo is an output Linear(D, D).
+    out_i = sum_j weights_ij * v_j.
     With causal=True position i may only look at positions j <= i (the causal
     mask); with causal=False it looks at every position.
     Use a stable softmax: subtract the largest score (its .data) before exp().
+    An output projection (out_i -> Wo out_i with Wo a Linear(D, D)), as in
+    GPT-2, is optional: the tests accept attention with or without one.
     """
 
     def __init__(self, embed_dim: int) -> None:
         raise NotImplementedError(
             "SelfAttention.__init__ is not implemented yet: create the query, key and "
-            "value projections (Linear(D, D, bias=False)) and an output Linear(D, D)"
+            "value projections, each a Linear(D, D) (bias=False is usual)"
         )
 
     def forward(self, x: list[list[Value]], causal: bool = True) -> list[list[Value]]:
         """(T, D) -> (T, D)."""
         raise NotImplementedError(
             "SelfAttention.forward is not implemented yet: scaled dot-product scores, "
-            "causal mask, stable softmax, weighted sum of values, output projection"
+            "causal mask, stable softmax, weighted sum of the values"
         )
 
 

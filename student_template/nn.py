@@ -99,4 +99,4 @@ class Linear(Module):
             raise ValueError(f"Linear expected {self.in_features} inputs, got {len(x)}")
         if self.bias is None:
             return [Value.dot(row, x) for row in self.weight]
-        return [Value.dot(row, x) + b for row, b in zip(self.weight, self.bias, strict=True)]
+        return [Value.dot(row, x) + b for row, b in zip(self.weight, self.bias)]

@@ -8,25 +8,14 @@ never pass with the sandbox untested.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import REQUIRE_DOCKER
 
-from grader.settings import DEFAULT_IMAGE, GradeSettings, Limits
-
-REPO = Path(__file__).resolve().parent.parent
-REFERENCE = REPO / "reference" / "minigpt.py"
-SKELETON = REPO / "student_template" / "minigpt.py"
-SOLUTIONS = REPO / "tests" / "solutions"
-REQUIRE_DOCKER = os.environ.get("GRADER_REQUIRE_DOCKER") == "1"
-
-
-def process_settings(**limits: Any) -> GradeSettings:
-    """Process-backend settings with tight limits, so failure cases stay quick."""
-    return GradeSettings(sandbox="process", limits=Limits(**limits))
+from grader.settings import DEFAULT_IMAGE
 
 
 @pytest.fixture

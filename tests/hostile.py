@@ -7,9 +7,7 @@ credit.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-REFERENCE = Path(__file__).resolve().parent.parent / "reference" / "minigpt.py"
+from support import REFERENCE
 
 
 def reference_with(extra: str) -> str:

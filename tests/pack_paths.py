@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-REPO = Path(__file__).resolve().parent.parent
+from support import REFERENCE as REFERENCE_PATH
+from support import REPO
+from support import SKELETON as SKELETON_PATH
+
 TEMPLATE_DIR = REPO / "student_template"
-REFERENCE_PATH = REPO / "reference" / "minigpt.py"
-SKELETON_PATH = TEMPLATE_DIR / "minigpt.py"
-BENCHMARK_PATH = REPO / "benchmarks" / "bench_engine.py"
 
 if str(TEMPLATE_DIR) not in sys.path:
     sys.path.insert(0, str(TEMPLATE_DIR))

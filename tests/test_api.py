@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import REFERENCE, process_settings
+from support import REFERENCE, process_settings
 
 from grader.api import grade_submission
 from grader.errors import ContractError

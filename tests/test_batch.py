@@ -14,22 +14,25 @@ from pathlib import Path
 import hostile
 import pytest
 from click.testing import CliRunner
-from conftest import REFERENCE, SKELETON, process_settings
 from gradescope_spec import GradescopeResults
+from support import REFERENCE, SKELETON, process_settings
 
 from grader.batch import (
     ID_MAX_BYTES,
     BatchGrader,
+    Entry,
     discover,
     gradebook_csv,
     load_results,
     student_id,
 )
 from grader.cli import cli
+from grader.errors import ImageMissing, SandboxFailed, SandboxUnavailable
 from grader.formats.gradescope import gradescope_results
-from grader.judge.verdict import infrastructure_feedback
 from grader.models import Feedback
 from grader.rubric import CHECKS
+from grader.sandbox.process import ProcessBackend
+from grader.submission import Submission
 
 
 @pytest.fixture
@@ -174,7 +177,7 @@ def test_names_that_are_not_utf8_are_graded_without_stopping_the_batch(tmp_path:
 
 
 def test_gradebook_cells_cannot_inject_formulas_or_controls() -> None:
-    feedback = infrastructure_feedback("x")
+    feedback = Feedback.not_gradable("x")
     text = gradebook_csv({'=HYPERLINK("http://evil")': feedback, "a\x1b[31m\nb": feedback})
     rows = list(csv.reader(io.StringIO(text)))
     assert [r[0] for r in rows[1:]] == ['\'=HYPERLINK("http://evil")', "a\\x1b[31m\\x0ab"]
@@ -265,22 +268,59 @@ def test_changed_submission_is_graded_again(tmp_path: Path) -> None:
     assert load_results(out, discover([path.parent]))["ann"].status == "error"
 
 
-def test_infrastructure_errors_are_retried_then_not_gradable(tmp_path: Path) -> None:
+class FlakyBackend(ProcessBackend):
+    """The real process backend behind a daemon that fails its first ``failures`` runs."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(process_settings())
+        self.failures = failures
+        self.calls = 0
+
+    def run(self, submission: Submission, cancel: threading.Event | None = None) -> Feedback:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise SandboxFailed("the daemon went away")
+        return super().run(submission, cancel)
+
+
+def _one_student(tmp_path: Path, source: str) -> list[Entry]:
     path = tmp_path / "subs" / "ann.py"
     path.parent.mkdir()
-    path.write_bytes(REFERENCE.read_bytes())
-    settings = process_settings()
-    settings.sandbox = "docker"
-    settings.image = "minigpt-grader:does-not-exist"
-    grader = BatchGrader(settings, tmp_path / "out", jobs=1, retries=1)
-    calls = threading.Event()
-    report = grader.run(discover([path.parent]), lambda s, f: calls.set())
-    assert report.not_gradable == 1
-    feedback = load_results(tmp_path / "out", discover([path.parent]))["ann"]
+    path.write_text(source)
+    return discover([path.parent])
+
+
+def test_infrastructure_errors_are_retried_then_not_gradable(tmp_path: Path) -> None:
+    entries = _one_student(tmp_path, "x = 1\n")  # passes the host's checks: the backend runs
+    backend = FlakyBackend(failures=99)
+    report = BatchGrader(process_settings(), tmp_path / "out", 1, 1, backend).run(entries)
+    assert backend.calls == 2 and report.not_gradable == 1
+    feedback = load_results(tmp_path / "out", entries)["ann"]
     assert not feedback.gradable and feedback.score is None
     assert "after 2 attempts" in feedback.summary
     row = gradebook_csv({"ann": feedback}).splitlines()[1].split(",")
     assert row[:4] == ["ann", "error", "false", ""], "never a zero for our failure"
+
+
+def test_a_passing_hiccup_is_retried_and_graded(tmp_path: Path) -> None:
+    entries = _one_student(tmp_path, "x = 1\n")
+    backend = FlakyBackend(failures=1)
+    report = BatchGrader(process_settings(), tmp_path / "out", 1, 2, backend).run(entries)
+    assert backend.calls == 2 and report.not_gradable == 0
+    feedback = load_results(tmp_path / "out", entries)["ann"]
+    assert feedback.gradable and feedback.status == "failed" and feedback.score == 0
+
+
+def test_a_missing_image_stops_the_batch_before_grading(tmp_path: Path) -> None:
+    """Retrying cannot build an image: the batch says so at once and records nothing."""
+    entries = _one_student(tmp_path, REFERENCE.read_text())
+    settings = process_settings()
+    settings.sandbox = "docker"
+    settings.image = "minigpt-grader:does-not-exist"
+    grader = BatchGrader(settings, tmp_path / "out", jobs=1, retries=3)
+    with pytest.raises((ImageMissing, SandboxUnavailable)):
+        grader.run(entries)
+    assert not list((tmp_path / "out").glob("results/*.json"))
 
 
 def test_results_json_validates_against_gradescope_spec() -> None:
@@ -289,7 +329,7 @@ def test_results_json_validates_against_gradescope_spec() -> None:
     feedback = grade(REFERENCE, process_settings())
     GradescopeResults.model_validate(gradescope_results(feedback))
     GradescopeResults.model_validate(
-        gradescope_results(infrastructure_feedback("x"))
+        gradescope_results(Feedback.not_gradable("x"))
         | {"tests": [{"name": "not gradable", "score": 0, "max_score": 0}]}
     )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import REFERENCE, REPO
+from support import REFERENCE, REPO
 
 from grader.cli import cli
 from grader.models import Feedback
@@ -229,3 +229,23 @@ def test_infrastructure_error_json_names_a_non_utf8_file(tmp_path: Path) -> None
     assert result.exit_code == 3
     feedback = Feedback.model_validate_json(result.stdout)
     assert feedback.submission == "\\xff.py" and not feedback.gradable
+
+
+def test_limit_flags_and_the_model_agree_on_every_range() -> None:
+    """One source of truth: the lowest value a flag takes is the lowest the model takes."""
+    import annotated_types
+    from pydantic import ValidationError
+
+    from grader.cli import LIMIT_FLAGS
+    from grader.settings import Limits
+
+    runner = CliRunner()
+    for flag, field in LIMIT_FLAGS.items():
+        info = Limits.model_fields[field]
+        low = next(r.ge for r in info.metadata if isinstance(r, annotated_types.Ge))
+        below = low - 1 if info.annotation is int else low / 2
+        with pytest.raises(ValidationError):
+            Limits(**{field: below})
+        result = runner.invoke(cli, ["check", "missing.py", flag, str(below)])
+        assert result.exit_code == 2 and "range" in result.output, (flag, result.output)
+        Limits(**{field: low})  # the lowest value itself is accepted by both

@@ -20,7 +20,7 @@ from typing import Any
 
 import hostile
 import pytest
-from conftest import REFERENCE, REPO
+from support import REFERENCE, REPO
 
 from grader.api import grade
 from grader.models import Feedback

@@ -12,7 +12,7 @@ import pytest
 from grader.formats import render
 from grader.formats.gradescope import gradescope_results
 from grader.formats.safe_text import BIDI_CONTROLS, ESCAPED_CATEGORIES, csv_cell, terminal_text
-from grader.judge.verdict import Outcome, feedback_from_outcomes, infrastructure_feedback
+from grader.judge.verdict import Outcome, feedback_from_outcomes
 from grader.models import Feedback
 from grader.rubric import CHECKS, MAX_SCORE
 
@@ -75,14 +75,14 @@ def test_gradescope_document_follows_the_spec() -> None:
 
 
 def test_gradescope_never_scores_an_infrastructure_failure() -> None:
-    results = gradescope_results(infrastructure_feedback("Docker is down."))
+    results = gradescope_results(Feedback.not_gradable("Docker is down."))
     assert "score" not in results
     assert results["extra_data"]["gradable"] is False
 
 
 def test_points_line() -> None:
     assert sample(True).points_line == "Points 95/100"
-    assert "not gradable" in infrastructure_feedback("x").points_line
+    assert "not gradable" in Feedback.not_gradable("x").points_line
 
 
 # --- untrusted text -----------------------------------------------------------------

@@ -15,7 +15,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from conftest import REFERENCE, process_settings
+from support import REFERENCE, process_settings
 
 from grader.api import grade
 from grader.errors import SandboxFailed

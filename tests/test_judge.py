@@ -7,7 +7,7 @@ from typing import Any
 
 import hostile
 import pytest
-from conftest import REFERENCE, SKELETON, process_settings
+from support import REFERENCE, SKELETON, process_settings
 
 from grader.api import grade
 from grader.models import Feedback
@@ -168,3 +168,49 @@ def test_malformed_files_are_student_errors(
     assert feedback.error is not None and feedback.error.kind == kind
     assert words in feedback.error.message
     assert feedback.score == 0
+
+
+# --- generate: the wrapped model answers locally and reports its calls -----------
+
+
+def _reference_with(old: str, new: str) -> str:
+    source = REFERENCE.read_text(encoding="utf-8")
+    assert old in source
+    return source.replace(old, new)
+
+
+def test_uncropped_context_is_refused_with_the_reason(write_submission: Any) -> None:
+    source = _reference_with("context = tokens[-model.max_seq_len :]", "context = tokens")
+    feedback = grade(write_submission(source), process_settings())
+    assert "generate_cropping" in failing(feedback)
+    message = next(c for c in feedback.checks if c.id == "generate_cropping").issues[0].message
+    assert "must be cropped to the last" in message, message
+
+
+def test_catching_the_refusal_does_not_hide_it(write_submission: Any) -> None:
+    """A generate that swallows every exception of the model's still fails cropping."""
+    source = _reference_with(
+        "        last = model(context)[-1]\n",
+        "        try:\n"
+        "            last = model(tokens)[-1]\n"
+        "        except BaseException:\n"
+        "            last = model(context)[-1]\n",
+    )
+    feedback = grade_source(write_submission, source, policy=False)  # BaseException: policy
+    assert "generate_cropping" in failing(feedback)
+    assert {"generate_output"} - failing(feedback), "the unwrapped model still generates"
+
+
+def test_durations_account_for_every_phase() -> None:
+    feedback = grade(REFERENCE, process_settings())
+    spent = feedback.durations
+    assert spent.worker_imports > 0 and spent.probes > 0 and spent.probes_cpu > 0
+    assert spent.judge_startup > 0 and spent.checks > 0
+    inside = spent.worker_imports + spent.probes + spent.checks + spent.report
+    assert inside <= spent.judge + 0.01 and spent.judge <= spent.total
+    assert spent.sandbox_start == spent.sandbox_teardown == 0, "no container in process mode"
+
+
+def test_a_refused_file_spends_nothing_on_probes(write_submission: Any) -> None:
+    spent = grade(write_submission("import os\n"), process_settings()).durations
+    assert spent.probes == spent.worker_imports == spent.probes_cpu == 0

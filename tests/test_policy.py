@@ -9,8 +9,8 @@ import types
 from pathlib import Path
 
 import pytest
-from conftest import REFERENCE, REPO, SKELETON, SOLUTIONS
 from solutions.mutations import MUTATIONS, apply, reference_source
+from support import REFERENCE, REPO, SKELETON, SOLUTIONS
 
 from grader import policy
 from grader.policy import (

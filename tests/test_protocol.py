@@ -78,8 +78,9 @@ def test_error_record_caps_and_types_every_field() -> None:
 
 def test_decode_accepts_only_protocol_messages() -> None:
     assert decode(b'{"result": {"x": 1}}') == {"result": {"x": 1}}
-    assert decode(b'{"ready": true, "protocol": 2}') is not None
-    assert decode(b'{"ready": true, "protocol": 1}') is None
+    assert decode(b'{"ready": true, "protocol": 3}') is not None
+    assert decode(b'{"ready": true, "protocol": 2}') is None  # an older worker
+    assert decode(b'{"call": {"context": [0]}}') is None  # protocol 2 only: answered locally now
     assert decode(b'{"result": 1, "error": {}}') is None
     assert decode(b'{"error": "text"}') is None
     assert decode(b"[" * 100_000) is None  # deep nesting: refused, never a crash
@@ -173,7 +174,7 @@ def test_requests_round_trip_and_a_hang_is_a_cpu_timeout(tmp_path: Path) -> None
         assert "Embedding.forward()" in str(caught.value)
         assert not client.running, "a hung worker is killed"
     finally:
-        client.close()
+        client.shutdown()
 
 
 def test_a_request_for_a_missing_class_names_it(tmp_path: Path) -> None:
@@ -186,7 +187,7 @@ def test_a_request_for_a_missing_class_names_it(tmp_path: Path) -> None:
             client.request("new", 5, cls="os", args=[], kwargs={}, seed=0)
         assert caught.value.kind == "protocol"
     finally:
-        client.close()
+        client.shutdown()
 
 
 def test_forged_and_garbled_answers_fail_only_that_request(tmp_path: Path) -> None:
@@ -215,7 +216,7 @@ class FeedForward(Module):
         handle = client.request("new", 5, cls="LayerNorm", args=[2], kwargs={}, seed=0)["handle"]
         assert client.request("forward", 5, handle=handle, input=[1.0, 2.0])["data"] == [1.0, 2.0]
     finally:
-        client.close()
+        client.shutdown()
 
 
 def test_a_closed_answer_pipe_is_not_a_wait_until_the_wall_clock(tmp_path: Path) -> None:
@@ -243,7 +244,7 @@ class FeedForward(Module):
             client.request("forward", 30, handle=ff, input=[1.0, 2.0])
         assert caught.value.kind == "crash"
     finally:
-        client.close()
+        client.shutdown()
 
 
 # --- judge side: measurements are paid once, a machine hiccup is re-run once --
@@ -320,3 +321,59 @@ def test_the_grading_seed_depends_on_the_bytes_and_the_key(tmp_path: Path) -> No
     assert a == grading_seed(b"x = 1\n", key), "the same bytes get the same probe inputs"
     assert a != grading_seed(b"x = 2\n", key)
     assert a != grading_seed(b"x = 1\n", None), "without the key the inputs differ"
+
+
+def test_fork_server_messages_are_typed_and_capped() -> None:
+    """The fork server is the student's process: only its two messages, with small ints."""
+    from grader.judge.worker_client import decode_control
+
+    assert decode_control(b'{"pid": 42}') == {"pid": 42}
+    assert decode_control(b'{"exit": 42, "status": 9}') == {"exit": 42, "status": 9}
+    for forged in (
+        b'{"pid": -1}',
+        b'{"pid": 4294967296}',
+        b'{"pid": true}',
+        b'{"pid": 1.5}',
+        b'{"pid": 7, "extra": 1}',
+        b'{"exit": 7}',
+        b'{"ready": true, "protocol": 3}',
+        b"[1]",
+        b"\xff",
+        b"[" * 100_000,
+    ):
+        assert decode_control(forged) is None, forged
+
+
+MEMORY = """
+from engine import Value
+from nn import Module
+
+SEEN = []
+
+class LayerNorm(Module):
+    def __init__(self, dim, eps=1e-5):
+        pass
+    def forward(self, x):
+        SEEN.append(1)
+        return [Value(float(len(SEEN))) for _ in x]
+"""
+
+
+def test_fresh_workers_are_forks_of_the_just_imported_state(tmp_path: Path) -> None:
+    """A fresh worker remembers nothing an earlier one saw, and costs no new import."""
+    client = _client(tmp_path, MEMORY)
+
+    def forward_twice() -> list[float]:
+        handle = client.request("new", 5, cls="LayerNorm", args=[1], kwargs={}, seed=0)["handle"]
+        return [client.request("forward", 5, handle=handle, input=[1.0])["data"][0] for _ in "ab"]
+
+    try:
+        assert forward_twice() == [1.0, 2.0]  # the same worker keeps its module's state
+        first = client._pid
+        client.close()
+        assert forward_twice() == [1.0, 2.0], "a fresh worker starts from the import's state"
+        assert client._pid != first and client.generation == 2
+        assert client._zygote is not None and client._zygote.poll() is None, "one fork server"
+    finally:
+        client.shutdown()
+    assert client._zygote is None and not client.running

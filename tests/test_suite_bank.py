@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import process_settings
+from support import process_settings
 
 from grader.rubric import CHECKS
 from grader.selftest import Case, CaseResult, cases, run_selftest

@@ -1,16 +1,23 @@
-"""Output formats for a Feedback: a panel for people, JSON and Gradescope for machines."""
+"""Output formats for a Feedback: a panel for people, JSON, Gradescope and PrairieLearn.
+
+The panel needs rich; it is imported only when used, so the machine formats
+also work inside the sandbox image (which has pydantic but not rich).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..models import Feedback
 from .gradescope import to_gradescope_json
 from .json_format import to_json
-from .panel import render_panel
+from .prairielearn import to_prairielearn_json
 
-FormatName = Literal["panel", "json", "gradescope"]
-FORMATS: tuple[FormatName, ...] = ("panel", "json", "gradescope")
+if TYPE_CHECKING:
+    from .panel import render_panel
+
+FormatName = Literal["panel", "json", "gradescope", "prairielearn"]
+FORMATS: tuple[FormatName, ...] = ("panel", "json", "gradescope", "prairielearn")
 
 
 def render(feedback: Feedback, fmt: FormatName, *, color: bool = False) -> str:
@@ -19,7 +26,27 @@ def render(feedback: Feedback, fmt: FormatName, *, color: bool = False) -> str:
         return to_json(feedback)
     if fmt == "gradescope":
         return to_gradescope_json(feedback)
+    if fmt == "prairielearn":
+        return to_prairielearn_json(feedback)
+    from .panel import render_panel
+
     return render_panel(feedback, color=color)
 
 
-__all__ = ["FORMATS", "FormatName", "render", "render_panel", "to_gradescope_json", "to_json"]
+def __getattr__(name: str) -> Any:
+    if name == "render_panel":
+        from .panel import render_panel
+
+        return render_panel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "FORMATS",
+    "FormatName",
+    "render",
+    "render_panel",
+    "to_gradescope_json",
+    "to_json",
+    "to_prairielearn_json",
+]

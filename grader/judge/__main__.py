@@ -12,12 +12,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..models import Feedback
 from ..settings import JudgeConfig
-from .runner import judge_submission, print_feedback
-from .verdict import infrastructure_feedback
+from .runner import judge_submission, print_feedback, process_age
 
 
 def main(argv: list[str] | None = None) -> int:
+    startup = process_age()  # the interpreter's start and the imports above
     parser = argparse.ArgumentParser(prog="python -m grader.judge", description=__doc__)
     parser.add_argument("--submission", type=Path, required=True)
     parser.add_argument(
@@ -40,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     with os.fdopen(result_fd, "w", encoding="utf-8") as result:
         try:
             config = JudgeConfig.model_validate_json(args.config or config_text)
-            feedback = judge_submission(submission, config)
+            feedback = judge_submission(submission, config, startup)
         except Exception as exc:  # our failure: never a student's zero
-            feedback = infrastructure_feedback(
+            feedback = Feedback.not_gradable(
                 f"The grader failed inside the sandbox: {type(exc).__name__}: {exc}"
             )
         print_feedback(feedback, result)

@@ -36,7 +36,14 @@ def reals(value: Any, what: str, *, finite: bool = True, length: int | None = No
         raise bad_answer(f"{what} is not a list of numbers")
     if length is not None and len(value) != length:
         raise bad_answer(f"{what} has {len(value)} numbers; expected {length}")
+    if _plain_floats(value, finite):
+        return value  # the usual answer, checked without naming each element
     return [real(x, f"{what}[{i}]", finite=finite) for i, x in enumerate(value)]
+
+
+def _plain_floats(values: list[Any], finite: bool) -> bool:
+    """True when every element is a float (finite, if asked): no error to name."""
+    return all(type(x) is float for x in values) and (not finite or all(map(math.isfinite, values)))
 
 
 def integer(value: Any, what: str) -> int:
@@ -48,6 +55,8 @@ def integer(value: Any, what: str) -> int:
 def ints(value: Any, what: str, *, max_len: int = 100_000) -> list[int]:
     if not isinstance(value, list) or len(value) > max_len:
         raise bad_answer(f"{what} is not a list of at most {max_len} ints")
+    if all(type(x) is int for x in value):
+        return value
     return [integer(x, f"{what}[{i}]") for i, x in enumerate(value)]
 
 
@@ -61,6 +70,8 @@ def tensor(value: Any, what: str, *, finite: bool = True) -> tuple[list[int], An
             raise bad_answer(f"{what} is nested deeper than (T, D)")
         if not node:
             return [0], []
+        if _plain_floats(node, finite):
+            return [len(node)], node  # a row of floats, checked without naming each element
         parts = [walk(item, depth + 1, f"{where}[{i}]") for i, item in enumerate(node)]
         shape = parts[0][0]
         if any(p[0] != shape for p in parts):

@@ -184,8 +184,8 @@ def describe(record: dict[str, Any]) -> str:
         return message
     if kind == "bad_output":
         return f"{stage} returned the wrong kind of data: {message}{where}"
-    if kind == "aborted":
-        return f"{stage} kept calling the model after the grader had seen enough"
+    if kind == "aborted":  # the wrapped model's reason for refusing a call of generate's
+        return message or f"{stage} called the model in a way the grader refused"
     if kind == "protocol":
         return f"the worker did not follow the grader's protocol: {message}"
     return f"{stage} raised {record.get('type', 'Exception')}: {message}{where}"

@@ -25,7 +25,6 @@ from .failures import StudentError, bad_answer, clean_text, error_record
 from .worker_client import WorkerClient
 
 T = TypeVar("T")
-Answer = Callable[[list[int]], list[list[float]]]
 MAX_CALLS_SLACK = 4  # generate may call the model a few times more than it makes tokens
 
 
@@ -237,7 +236,6 @@ class Generated:
     ids: list[int]
     start_after: list[int]
     contexts: list[list[int]] = field(default_factory=list)
-    problem: str | None = None  # why the judge stopped the call, if it did
 
 
 class Student:
@@ -333,62 +331,40 @@ class Student:
         max_new_tokens: int,
         temperature: float = 1.0,
         seed: int = 0,
-        answer: Answer | None = None,
+        logits: tuple[list[float], list[float]] | None = None,
         max_context: int | None = None,
     ) -> Generated:
-        """generate() on ``model``; with ``answer``, the judge answers every model call."""
-        contexts: list[list[int]] = []
-        problem: list[str] = []
-        limit = max_new_tokens + MAX_CALLS_SLACK
-
-        def on_call(call: dict[str, Any]) -> dict[str, Any]:
-            if answer is None:
-                return {"abort": 1}
-            if "bad" in call:
-                problem.append(
-                    f"generate called the model with bad input: {str(call['bad'])[:200]}"
-                )
-                return {"abort": 1}
-            try:
-                context = answers.ints(call.get("context"), "a context", max_len=100_000)
-            except StudentError as exc:
-                problem.append(str(exc))
-                return {"abort": 1}
-            if max_context is not None and len(context) > max_context:
-                problem.append(
-                    f"generate called the model on {len(context)} tokens; max_seq_len is "
-                    f"{max_context}, so the context must be cropped to the last {max_context}"
-                )
-                return {"abort": 1}
-            if len(contexts) >= limit:
-                problem.append(
-                    f"generate called the model more than {limit} times for "
-                    f"{max_new_tokens} new tokens"
-                )
-                return {"abort": 1}
-            contexts.append(context)
-            return {"logits": answer(context)}
-
+        """generate() on ``model``; with ``logits`` (last row, every other row), the
+        model answers each call with them and reports the contexts it was given."""
+        fields: dict[str, Any] = {}
+        if logits is not None:
+            last, other = logits
+            fields = {
+                "answer": {"last": last, "other": other},
+                "max_calls": max_new_tokens + MAX_CALLS_SLACK,
+                "max_context": max_context or 0,
+            }
         try:
-            result = self.client.request(
+            result = self.request(
                 "generate",
-                self.call_timeout * self.budget,
-                on_call=on_call,
                 handle=model._handle(),
                 start=start,
                 max_new_tokens=max_new_tokens,
                 temperature=temperature,
                 seed=seed,
-                wrap=answer is not None,
+                **fields,
             )
-        except StudentError:
-            if problem:
-                raise bad_answer(problem[0]) from None
+        except StudentError as exc:
+            if exc.kind == "aborted":  # the wrapped model refused a call: a failed check
+                raise bad_answer(str(exc)) from None
             raise
-        found = answers.record(result, "generate's answer", ("ids", "start_after"))
+        found = answers.record(result, "generate's answer", ("ids", "start_after", "contexts"))
+        calls = found["contexts"]
+        if not isinstance(calls, list) or len(calls) > max_new_tokens + MAX_CALLS_SLACK:
+            raise bad_answer("the record of generate's calls to the model is malformed")
+        contexts = [answers.ints(c, "a context", max_len=max_context or 100_000) for c in calls]
         return Generated(
             ids=answers.ints(found["ids"], "generate's result"),
             start_after=answers.ints(found["start_after"], "start_ids after the call"),
             contexts=contexts,
-            problem=problem[0] if problem else None,
         )

@@ -29,13 +29,13 @@ import pytest_timeout
 
 from .. import paths
 from ..__about__ import __version__
-from ..models import ErrorInfo, Feedback, OutputInfo
+from ..models import Durations, ErrorInfo, Feedback, OutputInfo
 from ..policy import check_source
 from ..settings import JudgeConfig
 from .failures import StudentError
 from .plugin import JudgePlugin
 from .remote import Student
-from .verdict import Outcome, error_feedback, feedback_from_outcomes, infrastructure_feedback
+from .verdict import Outcome, feedback_from_outcomes
 from .worker_client import OutputSink, WorkerClient, WorkerSpec
 
 IMPORT_ERROR_KINDS = {
@@ -46,6 +46,22 @@ IMPORT_ERROR_KINDS = {
     "recursion": "crash",
 }
 PLUGINS = (pytest_jsonreport.plugin, pytest_timeout)
+UNUSED_PYTEST_PLUGINS = (
+    "cacheprovider",
+    "logging",
+    "warnings",
+    "unraisableexception",
+    "threadexception",
+    "faulthandler",
+    "doctest",
+    "junitxml",
+    "pastebin",
+    "stepwise",
+    "monkeypatch",
+    "recwarn",
+    "setuponly",
+    "setupplan",
+)
 
 
 def preload_suite() -> int:
@@ -70,27 +86,49 @@ def grading_seed(raw: bytes, key_file: Path | None) -> str:
     return hmac.new(key, raw, hashlib.sha256).hexdigest()[:32]
 
 
-def judge_submission(submission: Path, config: JudgeConfig) -> Feedback:
-    """Grade ``submission``; every student failure ends up inside the Feedback."""
+def process_age() -> float:
+    """Seconds since this process started (its interpreter start-up and imports), or 0."""
+    try:
+        with open("/proc/self/stat", "rb") as stat, open("/proc/uptime", "rb") as uptime:
+            started = int(stat.read().rsplit(b")", 1)[1].split()[19])
+            now = float(uptime.read().split()[0])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return max(0.0, now - started / os.sysconf("SC_CLK_TCK"))
+
+
+def judge_submission(submission: Path, config: JudgeConfig, startup: float = 0.0) -> Feedback:
+    """Grade ``submission``; every student failure ends up inside the Feedback.
+
+    ``startup`` is how long the judge took to get here (interpreter and imports).
+    """
     started = time.monotonic()
     raw = submission.read_bytes()
     sink = OutputSink()
-    feedback = _judge(raw, submission, config, sink)
+    spent = Durations(judge_startup=startup)
+    feedback = _judge(raw, submission, config, sink, spent)
     feedback.submission = submission.name
     feedback.submission_sha256 = hashlib.sha256(raw).hexdigest()
     feedback.grader_version = __version__
     feedback.suite_hash = paths.suite_hash()
-    feedback.durations.judge = round(time.monotonic() - started, 3)
+    spent.judge = time.monotonic() - started
+    feedback.durations = Durations.model_validate(
+        {k: round(v, 3) for k, v in spent.model_dump().items()}
+    )
     feedback.student_output = OutputInfo(bytes=sink.bytes)
     return feedback
 
 
-def _judge(raw: bytes, submission: Path, config: JudgeConfig, sink: OutputSink) -> Feedback:
+def _judge(
+    raw: bytes, submission: Path, config: JudgeConfig, sink: OutputSink, spent: Durations
+) -> Feedback:
     if config.policy:
         problem = check_source(raw, max_bytes=config.max_source_bytes, pack_dir=config.pack_dir)
         if problem is not None:
-            return error_feedback(problem)
+            return Feedback.from_error(problem)
+    began = time.monotonic()
     preload_suite()
+    spent.judge_startup += time.monotonic() - began
     spec = WorkerSpec(
         python=config.python,
         worker_main=config.worker_dir / "main.py",
@@ -104,6 +142,8 @@ def _judge(raw: bytes, submission: Path, config: JudgeConfig, sink: OutputSink) 
     try:
         client.start()
     except StudentError as exc:
+        client.shutdown()
+        spent.worker_imports = client.spent.starts
         kind = IMPORT_ERROR_KINDS.get(exc.kind, "import")
         message = f"Importing your file failed: {exc}"
         if exc.kind == "timeout":
@@ -111,28 +151,36 @@ def _judge(raw: bytes, submission: Path, config: JudgeConfig, sink: OutputSink) 
                 f"Importing your file did not finish within {config.import_timeout:g} s: "
                 'move training and other long work under `if __name__ == "__main__":`'
             )
-        return error_feedback(ErrorInfo(kind=kind, message=message, line=exc.line))
+        return Feedback.from_error(ErrorInfo(kind=kind, message=message, line=exc.line))
     with tempfile.TemporaryDirectory(prefix="report-") as private:
         try:
             student = Student(client, config.call_timeout, grading_seed(raw, config.probe_key_file))
             report = Path(private) / "report.json"
-            outcomes = run_suite(JudgePlugin(student), report)
+            began = time.monotonic()
+            code = run_pytest(JudgePlugin(student), report)
+            ran = time.monotonic() - began
+            outcomes = read_report(code, report)
         finally:
-            client.close()
+            client.shutdown()
     if os.environ.get("GRADER_TIMINGS") == "1":  # benchmarks read each op's CPU margin
         print("GRADER_TIMINGS " + json.dumps(client.slowest), file=sys.stderr)
+    spent.worker_imports = client.spent.starts
+    spent.probes = client.spent.requests
+    spent.probes_cpu = client.spent.requests_cpu
+    spent.checks = max(0.0, ran - spent.worker_imports - spent.probes)
     if outcomes is None:
-        return infrastructure_feedback("The grader failed: the hidden suite did not run fully.")
-    return feedback_from_outcomes(outcomes)
+        return Feedback.not_gradable("The grader failed: the hidden suite did not run fully.")
+    feedback = feedback_from_outcomes(outcomes)
+    spent.report = time.monotonic() - began - ran
+    return feedback
 
 
-def run_suite(plugin: JudgePlugin, report: Path) -> list[Outcome] | None:
-    """Run the hidden suite with pytest in this process; read back its JSON report.
+def run_pytest(plugin: JudgePlugin, report: Path) -> int:
+    """Run the hidden suite with pytest in this process, writing its JSON report.
 
     Plugin autoloading is off: whatever else is installed (pytest-randomly,
     xdist...) must not reorder or alter the hidden suite. Only the two
-    plugins the judge relies on are loaded, by name. None when the suite ran
-    fewer tests than it collected, or pytest itself failed: our anomaly.
+    plugins the judge relies on are loaded, by name.
     """
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     args = [
@@ -146,8 +194,10 @@ def run_suite(plugin: JudgePlugin, report: Path) -> list[Outcome] | None:
         "--rootdir",
         str(paths.SUITE_DIR),
         "-q",
-        "-p",
-        "no:cacheprovider",
+        # Built-in plugins the hidden suite has no use for; each costs start-up or
+        # per-test time (log capture, warnings capture, a forced gc at the end...).
+        *(f"-pno:{name}" for name in UNUSED_PYTEST_PLUGINS),
+        "--capture=no",  # the judge prints nothing; the student's output never reaches it
         "--assert=plain",
         "--json-report",
         f"--json-report-file={report}",
@@ -158,7 +208,12 @@ def run_suite(plugin: JudgePlugin, report: Path) -> list[Outcome] | None:
         "keywords",
         "traceback",
     ]
-    code = pytest.main(args, plugins=[plugin])
+    return int(pytest.main(args, plugins=[plugin]))
+
+
+def read_report(code: int, report: Path) -> list[Outcome] | None:
+    """The outcomes of pytest's report; None when the suite ran fewer tests than it
+    collected, or pytest itself failed: our anomaly."""
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not report.exists():
         return None
     data = json.loads(report.read_text())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..models import CheckResult, ErrorInfo, Feedback, Issue
+from ..models import CheckResult, Feedback, Issue
 from ..rubric import CHECKS, MAX_SCORE
 from .failures import hint_for
 
@@ -115,7 +115,7 @@ def feedback_from_outcomes(outcomes: list[Outcome]) -> Feedback:
             why = f"hidden test '{unassigned[0].title}' belongs to no check"
         else:
             why = f"no hidden test ran for check(s) {', '.join(uncovered)}"
-        return infrastructure_feedback(f"The grader failed ({why}).", checks=checks)
+        return Feedback.not_gradable(f"The grader failed ({why}).", checks=checks)
     issue_count = sum(len(c.issues) for c in checks)
     score = sum(c.score for c in checks)
     return Feedback(
@@ -124,39 +124,4 @@ def feedback_from_outcomes(outcomes: list[Outcome]) -> Feedback:
         score=score,
         max_score=MAX_SCORE,
         checks=checks,
-    )
-
-
-def error_feedback(error: ErrorInfo) -> Feedback:
-    """The submission could not run at all: zero, with every check listed as failed."""
-    checks = [
-        CheckResult(
-            id=c.id,
-            title=c.title,
-            passed=False,
-            score=0.0,
-            max_score=c.points,
-        )
-        for c in CHECKS
-    ]
-    return Feedback(
-        status="error",
-        summary=error.message.split(". ")[0].rstrip(".") + ".",
-        score=0.0,
-        max_score=MAX_SCORE,
-        checks=checks,
-        error=error,
-    )
-
-
-def infrastructure_feedback(message: str, checks: list[CheckResult] | None = None) -> Feedback:
-    """Our fault: not gradable, no score, so no platform records a zero."""
-    return Feedback(
-        status="error",
-        gradable=False,
-        summary=message,
-        score=None,
-        max_score=MAX_SCORE,
-        checks=checks or [],
-        error=ErrorInfo(kind="infrastructure", message=message),
     )

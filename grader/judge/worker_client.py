@@ -16,23 +16,40 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .failures import StudentError, clean_text, error_record
 
-PROTOCOL = 2
+PROTOCOL = 3
 MAX_LINE_BYTES = 16 << 20  # one answer; more is a garbled answer, not a bigger buffer
 WALL_FACTOR = 3.0  # wall-clock backstop: this many times the CPU budget, plus WALL_SLACK
 WALL_SLACK = 10.0
 CPU_POLL = 0.1  # seconds between two looks at the worker's CPU time
 WRITE_TIMEOUT = 10.0  # seconds a worker may leave a full request pipe unread
-CallHandler = Callable[[dict[str, Any]], dict[str, Any]]
+FORK_TIMEOUT = 10.0  # seconds the fork server may take to answer with a new worker's pid
+MAX_CONTROL_BYTES = 1 << 20  # unread fork-server messages; more is a flood
+SWEEP_ROUNDS = 20  # scans of /proc before a sweep gives up and kills everything at once
+NO_PROCESS = {
+    "kind": "crash",
+    "stage": "starting your code",
+    "message": "no process could be started: the process limit is used up (did your code "
+    "leave processes running?)",
+}
+
+
+@dataclass
+class Spent:
+    """Seconds spent starting workers and in requests, and the requests' CPU seconds."""
+
+    starts: float = 0.0
+    requests: float = 0.0
+    requests_cpu: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,9 +103,22 @@ def decode(line: bytes) -> dict[str, Any] | None:
     if len(message) != 1:
         return None
     key = next(iter(message))
-    if key not in ("stage", "call", "result", "error"):
+    if key not in ("stage", "result", "error"):
         return None
-    if key in ("call", "error") and not isinstance(message[key], dict):
+    if key == "error" and not isinstance(message[key], dict):
+        return None
+    return message
+
+
+def decode_control(line: bytes) -> dict[str, int] | None:
+    """A fork-server message, ``{"pid": N}`` or ``{"exit": N, "status": S}``; None if not one."""
+    try:
+        message = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict) or set(message) not in ({"pid"}, {"exit", "status"}):
+        return None
+    if not all(type(v) is int and 0 <= v < 1 << 31 for v in message.values()):
         return None
     return message
 
@@ -141,16 +171,21 @@ class WorkerClient:
         self.import_timeout = import_timeout
         self.output = output
         self.starts = 0
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._zygote: subprocess.Popen[bytes] | None = None  # the fork server
+        self._control: socket.socket | None = None  # its socket: fork requests, exit reports
+        self._control_buffer = b""
+        self._exits: dict[int, int] = {}  # worker pid -> wait status, as the fork server said
+        self._pid: int | None = None  # the current worker
         self._requests: int | None = None
         self._responses: int | None = None
         self._buffer = b""
         self._killed = False
         self.slowest: dict[str, tuple[float, float]] = {}  # op -> (CPU seconds, budget)
+        self.spent = Spent()
 
     @property
     def running(self) -> bool:
-        return self._proc is not None
+        return self._pid is not None
 
     @property
     def generation(self) -> int:
@@ -160,10 +195,29 @@ class WorkerClient:
     # lifecycle ----------------------------------------------------------------
     def start(self) -> None:
         """Start a worker and wait until the submission has imported."""
+        began = time.monotonic()
+        try:
+            self._start()
+        finally:
+            self.spent.starts += time.monotonic() - began
+
+    def _start(self) -> None:
         self.close()
+        if self._zygote is None or self._zygote.poll() is not None:
+            self._start_fork_server()
+        self._fork()
+
+    def _start_fork_server(self) -> None:
+        """Start the process that imports the submission once and forks every worker.
+
+        Its import is the student's import: an error or a timeout there is
+        reported exactly as a worker's would be.
+        """
+        self._stop_fork_server()
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         command = [
             *self.spec.prefix,
             self.spec.python,
@@ -181,6 +235,8 @@ class WorkerClient:
             str(resp_w),
             "--memory-bytes",
             str(self.spec.memory_bytes),
+            "--control",
+            str(theirs.fileno()),
         ]
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -192,33 +248,66 @@ class WorkerClient:
         }
         env.update(self.spec.env)
         try:
-            self._proc = self._spawn(command, env, req_r, resp_w, out_w)
+            zygote = self._spawn(command, env, (req_r, resp_w, theirs.fileno()), out_w)
         finally:
             for fd in (req_r, resp_w, out_w):
                 os.close(fd)
-        if self._proc is None:
+            theirs.close()
+        if zygote is None:
             for fd in (req_w, resp_r, out_r):
                 os.close(fd)
-            raise StudentError(
-                error_record(
-                    {
-                        "kind": "crash",
-                        "stage": "starting your code",
-                        "message": "no process could be started: the process limit is used "
-                        "up (did your code leave processes running?)",
-                    }
-                )
-            )
-        self.starts += 1
-        self._killed = False
-        os.set_blocking(req_w, False)
-        self._requests, self._responses = req_w, resp_r
-        self._buffer = b""
+            ours.close()
+            raise StudentError(error_record(NO_PROCESS))
+        self._zygote, self._control, self._control_buffer = zygote, ours, b""
+        self._exits.clear()
         try:
             threading.Thread(target=self.output.drain, args=(out_r,), daemon=True).start()
         except RuntimeError:  # no thread left under the pids limit: read nothing, count nothing
             os.close(out_r)
-        message = self._read_final(self.import_timeout, "import minigpt", None)
+        self._attach(zygote.pid, req_w, resp_r)
+        try:
+            self._expect_ready("import minigpt")
+        finally:  # the fork server's own pipes carry nothing after its first answer
+            self._detach()
+
+    def _fork(self) -> None:
+        """A fresh worker from the fork server, on two new pipes of its own."""
+        assert self._zygote is not None and self._control is not None
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        try:
+            socket.send_fds(self._control, [b"fork\n"], [req_r, resp_w])
+            pid = self._read_control_pid()
+        except (OSError, StudentError):
+            os.close(req_w)
+            os.close(resp_r)
+            self._stop_fork_server()
+            raise StudentError(error_record(NO_PROCESS)) from None
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        self._attach(pid, req_w, resp_r)
+        self.starts += 1
+        self._expect_ready("starting your code")
+        if not self._is_fresh_worker(pid):  # a pid the fork server made up: not one of its own
+            self.close()
+            raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
+
+    def _attach(self, pid: int, requests: int, responses: int) -> None:
+        os.set_blocking(requests, False)
+        self._pid, self._requests, self._responses = pid, requests, responses
+        self._buffer = b""
+        self._killed = False
+
+    def _detach(self) -> None:
+        for fd in (self._requests, self._responses):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._pid = self._requests = self._responses = None
+
+    def _expect_ready(self, stage: str) -> None:
+        message = self._read_final(self.import_timeout, stage)
         if "error" in message:
             self.close()
             raise StudentError(error_record(message["error"], from_worker=True))
@@ -226,17 +315,27 @@ class WorkerClient:
             self.close()
             raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
 
+    def _is_fresh_worker(self, pid: int) -> bool:
+        """The pid is a child of the fork server's, leading a process group of its own."""
+        assert self._zygote is not None
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            return int(fields[1]) == self._zygote.pid and int(fields[2]) == pid
+        except (OSError, IndexError, ValueError):
+            return not os.path.isdir("/proc/self")  # no /proc to check with
+
     def _spawn(
-        self, command: list[str], env: dict[str, str], req_r: int, resp_w: int, out_w: int
+        self, command: list[str], env: dict[str, str], keep: tuple[int, ...], out_w: int
     ) -> subprocess.Popen[bytes] | None:
-        """The worker process, or None when the system refuses a new one (EAGAIN)."""
+        """The fork server's process, or None when the system refuses a new one (EAGAIN)."""
         try:
             return subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=out_w,
-                pass_fds=(req_r, resp_w),
+                pass_fds=keep,
                 cwd="/",
                 env=env,
                 start_new_session=True,
@@ -244,65 +343,159 @@ class WorkerClient:
         except (BlockingIOError, RuntimeError):
             return None
 
+    # the fork server's control socket -------------------------------------------
+    def _read_control(self, timeout: float) -> list[dict[str, int]]:
+        """The fork server's messages that arrive within ``timeout``; exits are filed away.
+
+        It is the student's process: a line that is not one of its two messages,
+        or a flood, ends it (StudentError).
+        """
+        assert self._control is not None
+        ready, _, _ = select.select([self._control], [], [], timeout)
+        if not ready:
+            return []
+        chunk = self._control.recv(65536)
+        if not chunk:
+            raise StudentError(error_record({"kind": "crash", "message": "it stopped answering"}))
+        self._control_buffer += chunk
+        if len(self._control_buffer) > MAX_CONTROL_BYTES:
+            raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
+        found = []
+        while b"\n" in self._control_buffer:
+            line, self._control_buffer = self._control_buffer.split(b"\n", 1)
+            message = decode_control(line)
+            if message is None:
+                raise StudentError(
+                    error_record({"kind": "crash", "message": "its answer was garbled"})
+                )
+            if "exit" in message:
+                self._exits[message["exit"]] = message["status"]
+            else:
+                found.append(message)
+        return found
+
+    def _read_control_pid(self) -> int:
+        deadline = time.monotonic() + FORK_TIMEOUT
+        while (remaining := deadline - time.monotonic()) > 0:
+            for message in self._read_control(remaining):
+                return message["pid"]
+        raise StudentError(error_record({"kind": "crash", "message": "it did not start a worker"}))
+
+    def _exit_code(self, pid: int, timeout: float) -> int | None:
+        """How ``pid`` ended (a negative signal number, or an exit code); None if unknown."""
+        if self._zygote is not None and pid == self._zygote.pid:
+            try:
+                return self._zygote.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        deadline = time.monotonic() + timeout
+        while pid not in self._exits:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._control is None:
+                return None
+            try:
+                self._read_control(min(remaining, 0.05))
+            except StudentError:
+                self._stop_fork_server()
+                return None
+            if pid not in self._exits and not os.path.exists(f"/proc/{pid}"):
+                return None  # gone, and its parent will not say how
+        return os.waitstatus_to_exitcode(self._exits.pop(pid))
+
+    # stopping -------------------------------------------------------------------
     def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            self._kill(proc)
+        """Stop the current worker (the fork server stays, pristine, for the next)."""
+        pid = self._pid
+        if pid is not None:
+            self._kill(pid)
         if self.spec.sweep:  # processes that left the worker's group (setsid) die too
+            self._sweep(spare_group=None)
+        self._detach()
+
+    def shutdown(self) -> None:
+        """Stop everything: the worker, the fork server, and in Docker every stray."""
+        self.close()
+        self._stop_fork_server()
+        if self.spec.sweep:
             with contextlib.suppress(OSError):
                 os.kill(-1, signal.SIGKILL)
-        for fd in (self._requests, self._responses):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._requests = self._responses = None
+
+    def _stop_fork_server(self) -> None:
+        zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(zygote.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                zygote.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                zygote.wait(timeout=5)
+        if self._control is not None:
+            self._control.close()
+            self._control = None
 
     def _sweep_strays(self) -> None:
-        """Kill processes that left the worker's group (setsid), where sweeping is safe.
+        """After a request, kill processes that left the worker's group (setsid).
 
-        Only with ``spec.sweep`` (Docker: the container's processes are the judge,
-        PID 1 and the student's). They would otherwise steal the container's CPU
-        from every later request.
+        They would otherwise steal the container's CPU from every later request.
         """
-        if not self.spec.sweep or self._proc is None:
-            return
-        group, me = str(self._proc.pid).encode(), os.getpid()
-        try:
-            entries = [e for e in os.listdir("/proc") if e.isdigit()]
-        except OSError:
-            return
-        for entry in entries:
-            pid = int(entry)
-            if pid in (1, me):
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as handle:
-                    fields = handle.read().rsplit(b")", 1)[1].split()
-                if fields[2] != group and int(fields[1]) != me:
-                    os.kill(pid, signal.SIGKILL)
-            except (OSError, IndexError, ValueError):
-                continue
+        if self.spec.sweep and self._pid is not None:
+            self._sweep(spare_group=self._pid)
 
-    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+    def _sweep(self, spare_group: int | None) -> None:
+        """Kill every process but PID 1, this judge and its own children (the fork
+        server), and the ``spare_group``, until none is left. Only with ``spec.sweep``
+        (Docker: the container's processes are the judge, PID 1 and the student's).
+
+        A process forking faster than the scan kills must lose: the pids limit bounds
+        it, and after SWEEP_ROUNDS the fork server and everything else go at once.
+        """
+        group = str(spare_group).encode() if spare_group is not None else None
+        me = os.getpid()
+        for _ in range(SWEEP_ROUNDS):
+            try:
+                entries = [e for e in os.listdir("/proc") if e.isdigit()]
+            except OSError:
+                return
+            killed = 0
+            for entry in entries:
+                pid = int(entry)
+                if pid in (1, me):
+                    continue
+                try:
+                    with open(f"/proc/{entry}/stat", "rb") as handle:
+                        fields = handle.read().rsplit(b")", 1)[1].split()
+                    if fields[0] == b"Z" or fields[2] == group or int(fields[1]) == me:
+                        continue
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except (OSError, IndexError, ValueError):
+                    continue
+            if not killed:
+                return
+        self._stop_fork_server()
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)
+
+    def _kill(self, pid: int) -> None:
         self._killed = True
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self._exit_code(pid, 5)
 
     # requests -----------------------------------------------------------------
-    def request(
-        self, op: str, timeout: float, on_call: CallHandler | None = None, **fields: Any
-    ) -> Any:
-        """Send one request; its ``result``, or StudentError describing the failure.
+    def request(self, op: str, timeout: float, **fields: Any) -> Any:
+        """Send one request; its ``result``, or StudentError describing the failure."""
+        began, starts = time.monotonic(), self.spent.starts
+        try:
+            return self._request(op, timeout, fields)
+        finally:  # a restart inside the request counts as a start, not as the request
+            self.spent.requests += time.monotonic() - began - (self.spent.starts - starts)
 
-        ``on_call`` answers the worker's ``call`` messages (a wrapped model being
-        called inside generate); without it every such call is refused.
-        """
-        if self._proc is None:
+    def _request(self, op: str, timeout: float, fields: dict[str, Any]) -> Any:
+        if self._pid is None:
             self.start()
         data = (json.dumps({"op": op, **fields}, allow_nan=False) + "\n").encode()
         written = self._write(data)
@@ -313,7 +506,7 @@ class WorkerClient:
         if written is not True:
             self.close()
             raise StudentError(error_record({"kind": "crash", "message": "it stopped reading"}))
-        message = self._read_final(timeout, "the grader's request", on_call, op)
+        message = self._read_final(timeout, "the grader's request", op)
         if "error" not in message and "result" not in message:  # a second "ready": forged
             self.close()
             raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
@@ -346,12 +539,10 @@ class WorkerClient:
                 return False
         return True
 
-    def _read_final(
-        self, timeout: float, stage: str, on_call: CallHandler | None, op: str = "import"
-    ) -> dict[str, Any]:
+    def _read_final(self, timeout: float, stage: str, op: str = "import") -> dict[str, Any]:
         """Read messages until a final one; a hang, a garbled line or a death is an error."""
-        assert self._proc is not None and self._responses is not None
-        pid = self._proc.pid
+        assert self._pid is not None and self._responses is not None
+        pid = self._pid
         own_start = process_cpu(pid)
         wall_deadline = time.monotonic() + WALL_FACTOR * timeout + WALL_SLACK
         if own_start is None:  # no /proc: wall clock only
@@ -360,6 +551,7 @@ class WorkerClient:
         # (so a budget is at most CPU_POLL lenient, never strict).
         group_start: float | None = None
         next_cpu_check = time.monotonic() + CPU_POLL
+        dead = False
         while True:
             while b"\n" in self._buffer:
                 line, self._buffer = self._buffer.split(b"\n", 1)
@@ -369,16 +561,6 @@ class WorkerClient:
                 if "stage" in message:
                     stage = clean_text(message["stage"], 120)
                     continue
-                if "call" in message:
-                    reply = on_call(message["call"]) if on_call else {"abort": 1}
-                    if "abort" in reply:  # the judge has seen enough: stop it now, not later
-                        return self._fail({"kind": "aborted", "message": ""}, stage)
-                    written = self._write((json.dumps(reply, allow_nan=False) + "\n").encode())
-                    if written is None:
-                        return self._fail({"kind": "crash", "message": "it stopped reading"}, stage)
-                    if written is False:
-                        break
-                    continue
                 self._note(op, own_start, process_cpu(pid), timeout)
                 return message
             if len(self._buffer) > MAX_LINE_BYTES:
@@ -386,6 +568,11 @@ class WorkerClient:
             now = time.monotonic()
             if own_start is not None and now >= next_cpu_check:
                 next_cpu_check = now + CPU_POLL
+                if self._zygote is not None and pid == self._zygote.pid:  # died importing?
+                    dead = self._zygote.poll() is not None
+                    if dead:
+                        self._drain_responses()
+                        continue
                 used = group_cpu(pid)
                 if group_start is None:
                     group_start = used
@@ -394,28 +581,52 @@ class WorkerClient:
             if now > wall_deadline:
                 return self._fail({"kind": "timeout", "seconds": timeout, "message": ""}, stage)
             wait = max(0.0, min(CPU_POLL, wall_deadline - now))
-            ready, _, _ = select.select([self._responses], [], [], wait)
+            if dead:  # what it wrote before dying is read; no final answer came
+                break
+            watched = [self._responses]
+            if self._control is not None and self._zygote is not None and pid != self._zygote.pid:
+                watched.append(self._control.fileno())  # its death, even if a fork holds the pipe
+            ready, _, _ = select.select(watched, [], [], wait)
             if not ready:
+                continue
+            if self._responses not in ready:
+                try:
+                    self._read_control(0)
+                except StudentError:
+                    self._stop_fork_server()
+                dead = pid in self._exits or self._zygote is None
+                if dead:
+                    self._drain_responses()
                 continue
             chunk = os.read(self._responses, 1 << 20)
             if chunk:
                 self._buffer += chunk
                 continue
             break
-        proc = self._proc
-        try:
-            code = proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:  # it closed its answer pipe but lives on
+        code = self._exit_code(pid, 2)
+        if code is None and os.path.exists(f"/proc/{pid}"):  # it closed its pipe but lives on
             return self._fail({"kind": "crash", "message": "it closed its answer pipe"}, stage)
         killed_by_us = self._killed
         self.close()
         raise StudentError(error_record(_death(code, stage, killed_by_us)))
+
+    def _drain_responses(self) -> None:
+        """Take in whatever is readable on the answer pipe now, without waiting."""
+        assert self._responses is not None
+        while len(self._buffer) <= MAX_LINE_BYTES:
+            ready, _, _ = select.select([self._responses], [], [], 0)
+            chunk = os.read(self._responses, 1 << 20) if ready else b""
+            if not chunk:
+                return
+            self._buffer += chunk
 
     def _note(self, op: str, start: float | None, end: float | None, timeout: float) -> None:
         """Keep each op's largest share of its CPU budget (the benchmarks print margins)."""
         if start is None or end is None:
             return
         used = end - start
+        if op != "import":
+            self.spent.requests_cpu += used
         worst = self.slowest.get(op)
         if worst is None or used / timeout > worst[0] / worst[1]:
             self.slowest[op] = (used, timeout)
@@ -425,8 +636,15 @@ class WorkerClient:
         raise StudentError(error_record({**record, "stage": stage}))
 
 
-def _death(code: int, stage: str, killed_by_us: bool) -> dict[str, Any]:
+def _death(code: int | None, stage: str, killed_by_us: bool) -> dict[str, Any]:
     """Why the worker ended without answering, as an error record."""
+    if code is None:  # its status is lost (its parent, the fork server, died too)
+        return {
+            "kind": "crash",
+            "stage": stage,
+            "message": "the process was killed",
+            "signal": not killed_by_us,
+        }
     if code < 0:
         try:
             name = signal.Signals(-code).name

@@ -83,6 +83,10 @@ class Backend(Protocol):
         """
         ...
 
+    def close(self) -> None:
+        """Release what the backend holds (a Docker client's connections)."""
+        ...
+
 
 def parse_judge_output(stdout: str) -> Feedback:
     """The judge prints one JSON line; anything else is a broken contract."""

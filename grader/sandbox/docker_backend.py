@@ -17,7 +17,6 @@ the caps of :mod:`.base`.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import tarfile
 import threading
@@ -45,11 +44,8 @@ STUDENT_UID = 10002
 LABEL_VERSION = "org.minigpt-grader.version"
 LABEL_SUITE = "org.minigpt-grader.suite-hash"
 LABEL_RUN = "org.minigpt-grader.run"
-LABEL_RECIPE = "org.minigpt-grader.recipe"
+LABEL_RECIPE = "org.minigpt-grader.recipe"  # the digest of every file it is built from
 BUILD_HINT = "Build it with: grade build-image"
-# What the image is built from besides the suite: a change here changes what the
-# host may rely on inside it (how the judge is started, paths, uids).
-RECIPE_FILES = ("Dockerfile", "docker/requirements.txt")
 
 # The judge: uid 10001 with exactly the capabilities to start and stop the worker.
 JUDGE_PRIVILEGES = [
@@ -84,6 +80,21 @@ WORKER_PREFIX = [
 ]
 
 
+def image_judge_config(settings: GradeSettings) -> JudgeConfig:
+    """The judge's configuration inside the image (paths, uids, the probe key, sweeping):
+    the same for this backend and for PrairieLearn's entrypoint."""
+    return JudgeConfig.from_limits(
+        settings.limits,
+        policy=settings.policy,
+        python="python3",
+        worker_prefix=WORKER_PREFIX,
+        worker_dir="/opt/sandbox/worker",
+        pack_dir="/opt/sandbox/pack",
+        probe_key_file="/opt/grader/probe.key",
+        sweep_processes=True,
+    )
+
+
 def docker_client() -> Any:
     """A client for the local engine, or SandboxUnavailable saying how to get one."""
     from docker.errors import DockerException
@@ -91,7 +102,8 @@ def docker_client() -> Any:
     import docker
 
     try:
-        client = docker.from_env(timeout=120)  # type: ignore[attr-defined]
+        # One client serves a whole batch: enough pooled connections for its threads.
+        client = docker.from_env(timeout=120, max_pool_size=32)  # type: ignore[attr-defined]
         client.ping()
     except DockerException as exc:
         raise SandboxUnavailable(
@@ -100,17 +112,6 @@ def docker_client() -> Any:
             "isolation: grade --sandbox process FILE",
         ) from None
     return client
-
-
-def recipe_hash() -> str | None:
-    """A digest of the Dockerfile and the image's requirements; None outside a checkout."""
-    digest = hashlib.sha256()
-    for name in RECIPE_FILES:
-        try:
-            digest.update(name.encode() + b"\0" + (paths.PROJECT_DIR / name).read_bytes() + b"\0")
-        except OSError:
-            return None
-    return digest.hexdigest()[:16]
 
 
 def check_image(client: Any, image: str) -> None:
@@ -131,11 +132,11 @@ def check_image(client: Any, image: str) -> None:
             f"suite {want[LABEL_SUITE]} / version {want[LABEL_VERSION]}.",
             fix=BUILD_HINT,
         )
-    recipe = recipe_hash()
-    if recipe is not None and labels.get(LABEL_RECIPE) != recipe:
+    files = paths.image_hash()
+    if labels.get(LABEL_RECIPE) != files:
         raise ImageStale(
-            f"The grader image {image} is stale: built from another Dockerfile "
-            f"(recipe {labels.get(LABEL_RECIPE)}, this checkout's is {recipe}).",
+            f"The grader image {image} is stale: built from other files than this grader's "
+            f"(files {labels.get(LABEL_RECIPE)}, this grader's are {files}).",
             fix=BUILD_HINT,
         )
 
@@ -162,6 +163,9 @@ class DockerBackend:
         check_image(self.client, settings.image)
         self.last_peak_memory: int | None = None
 
+    def close(self) -> None:
+        self.client.close()
+
     def judge_command(self, config: JudgeConfig) -> list[str]:
         """The container's command: the judge (tests replace it with misbehaving ones).
 
@@ -175,16 +179,7 @@ class DockerBackend:
         from docker.types import LogConfig
 
         limits = self.settings.limits
-        config = JudgeConfig.from_limits(
-            limits,
-            policy=self.settings.policy,
-            python="python3",
-            worker_prefix=WORKER_PREFIX,
-            worker_dir="/opt/sandbox/worker",
-            pack_dir="/opt/sandbox/pack",
-            probe_key_file="/opt/grader/probe.key",
-            sweep_processes=True,
-        )
+        config = image_judge_config(self.settings)
         memory = f"{limits.memory_mb}m"
         return {
             "command": self.judge_command(config),
@@ -247,15 +242,18 @@ class DockerBackend:
 
         limits = self.settings.limits
         container = None
+        began = time.monotonic()
         try:
             container = self.client.containers.create(
                 self.settings.image, **self.container_options()
             )
             container.put_archive("/submission", submission_archive(submission.raw))
             container.start()
+            started = time.monotonic()
             state = self._wait(container, limits.wall_timeout, cancel)
             if state is None:
                 return wall_timeout_feedback(limits.wall_timeout)
+            ended = time.monotonic()
             stdout = read_log(container, Capture(ANSWER_LIMIT, keep="head"), stderr=False)
             if stdout.overflowed:
                 raise answer_too_large(stdout)
@@ -268,12 +266,15 @@ class DockerBackend:
                     f"The judge container ended with status {state.get('StatusCode')}"
                     f"{' (out of memory)' if oom else ''}: {stderr_lines(stderr)}"
                 )
-            return parse_judge_output(answer)
+            feedback = parse_judge_output(answer)
         except DockerException as exc:
             raise SandboxFailed(f"Docker failed while grading: {_short(exc)}") from None
         finally:
             if container is not None:
                 _remove(container)
+        feedback.durations.sandbox_start = round(started - began, 3)
+        feedback.durations.sandbox_teardown = round(time.monotonic() - ended, 3)
+        return feedback
 
 
 def read_log(container: Any, capture: Capture, *, stderr: bool) -> Capture:

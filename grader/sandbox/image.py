@@ -1,44 +1,60 @@
 """Building the sandbox image, hermetically, with or without an image registry.
 
-Wheels are downloaded on the host (``pip download``) into ``build/wheels``
-and installed inside the build with ``--no-index``. The base image is the
-official slim Python image when it is present or can be pulled; otherwise it
-is made offline with debootstrap (``scripts/make-base-image.sh``).
+Wheels are downloaded on the host (``pip download``) into a cache
+(``paths.wheels_cache_dir()``) and installed inside the build with
+``--no-index``. The build context is assembled in a temporary folder from the
+grader's own files (``grader.paths``), in the repository's layout, so the
+same Dockerfile builds the same image from a checkout and from an installed
+wheel. The base image is the official slim Python image when it is present or
+can be pulled; otherwise it is made offline with debootstrap
+(``scripts/make-base-image.sh``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .. import paths
 from ..__about__ import __version__
 from ..errors import InfrastructureError, UsageError
-from .docker_backend import LABEL_RECIPE, LABEL_SUITE, LABEL_VERSION, recipe_hash
+from .docker_backend import LABEL_RECIPE, LABEL_SUITE, LABEL_VERSION
 
 OFFICIAL_BASE = "python:3.11-slim"
 OFFLINE_BASE = "minigpt-grader-base:bookworm"
-WHEELS_DIR = paths.PROJECT_DIR / "build" / "wheels"
-REQUIREMENTS = paths.PROJECT_DIR / "docker" / "requirements.txt"
-BASE_SCRIPT = paths.PROJECT_DIR / "scripts" / "make-base-image.sh"
 
 Log = Callable[[str], None]
 
 
-def _require_checkout() -> None:
-    if not (paths.PROJECT_DIR / "Dockerfile").is_file() or not REQUIREMENTS.is_file():
+def _require_recipe() -> None:
+    missing = [name for name, source in paths.image_files().items() if not source.is_file()]
+    if missing:
         raise UsageError(
-            "Building the image needs the grader's source checkout (Dockerfile not found).",
-            fix="Run grade build-image from a clone of the repository.",
+            f"This grader installation lacks the image's files ({', '.join(missing)}).",
+            fix="Reinstall minigpt-grader from its wheel, or run from a clone of the repository.",
         )
 
 
-def download_wheels(log: Log) -> None:
-    """Fetch the image's wheels for CPython 3.11 on x86-64 Linux (cached in build/wheels)."""
-    WHEELS_DIR.mkdir(parents=True, exist_ok=True)
+def assemble_context(folder: Path, wheels: Path) -> None:
+    """Lay out the build context in ``folder``: every file of ``paths.image_files()``
+    (the same list the image's label hashes), and the wheels."""
+    for name, source in paths.image_files().items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    shutil.copytree(wheels, folder / "build" / "wheels")
+
+
+def download_wheels(log: Log) -> Path:
+    """Fetch the image's wheels for CPython 3.11 on x86-64 Linux (cached); returns the folder."""
+    wheels = paths.wheels_cache_dir()
+    wheels.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -58,18 +74,19 @@ def download_wheels(log: Log) -> None:
         "--platform",
         "manylinux_2_17_x86_64",
         "-d",
-        str(WHEELS_DIR),
+        str(wheels),
         "pip",
         "-r",
-        str(REQUIREMENTS),
+        str(paths.IMAGE_REQUIREMENTS),
     ]
-    log("Downloading wheels for the image into build/wheels ...")
+    log(f"Downloading wheels for the image into {wheels} ...")
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise InfrastructureError(
             f"pip download failed: {result.stderr.strip()[-500:]}",
-            fix="The image build needs the package index once; later builds reuse build/wheels.",
+            fix=f"The image build needs the package index once; later builds reuse {wheels}.",
         )
+    return wheels
 
 
 def choose_base(client: Any, requested: str | None, log: Log) -> str:
@@ -90,7 +107,7 @@ def choose_base(client: Any, requested: str | None, log: Log) -> str:
         return OFFICIAL_BASE
     except DockerException:
         log("No registry reachable: making the base image offline with debootstrap (~1 min).")
-    result = subprocess.run(["bash", str(BASE_SCRIPT), OFFLINE_BASE])
+    result = subprocess.run(["bash", str(paths.BASE_IMAGE_SCRIPT), OFFLINE_BASE])
     if result.returncode != 0:
         raise InfrastructureError(
             "Could not make the offline base image.",
@@ -102,17 +119,29 @@ def choose_base(client: Any, requested: str | None, log: Log) -> str:
 
 def build_image(client: Any, tag: str, base: str | None, log: Log) -> str:
     """Build the grader image; returns the image id."""
-    from docker.errors import BuildError, DockerException
-
-    _require_checkout()
-    download_wheels(log)
+    _require_recipe()
+    wheels = download_wheels(log)
     base_image = choose_base(client, base, log)
     suite = paths.suite_hash()
-    recipe = recipe_hash() or "unknown"
-    log(f"Building {tag} from {base_image} (suite {suite}, recipe {recipe}) ...")
+    recipe = paths.image_hash()
+    log(f"Building {tag} from {base_image} (suite {suite}, files {recipe}) ...")
+    with tempfile.TemporaryDirectory(prefix="minigpt-image-") as folder:
+        assemble_context(Path(folder), wheels)
+        image = _build(client, Path(folder), tag, base_image, suite, recipe)
+    labels = image.labels or {}
+    expected = {LABEL_SUITE: suite, LABEL_VERSION: __version__, LABEL_RECIPE: recipe}
+    if any(labels.get(key) != value for key, value in expected.items()):
+        raise InfrastructureError("The built image does not carry the expected labels.")
+    _prune_old_builds(client)
+    return str(image.id)
+
+
+def _build(client: Any, context: Path, tag: str, base_image: str, suite: str, recipe: str) -> Any:
+    from docker.errors import BuildError, DockerException
+
     try:
         image, _ = client.images.build(
-            path=str(paths.PROJECT_DIR),
+            path=str(context),
             tag=tag,
             buildargs={
                 "BASE_IMAGE": base_image,
@@ -131,12 +160,7 @@ def build_image(client: Any, tag: str, base: str | None, log: Log) -> str:
         raise InfrastructureError(f"The image build failed:\n{tail}") from None
     except DockerException as exc:
         raise InfrastructureError(f"The image build failed: {exc}") from None
-    labels = image.labels or {}
-    expected = {LABEL_SUITE: suite, LABEL_VERSION: __version__, LABEL_RECIPE: recipe}
-    if any(labels.get(key) != value for key, value in expected.items()):
-        raise InfrastructureError("The built image does not carry the expected labels.")
-    _prune_old_builds(client)
-    return str(image.id)
+    return image
 
 
 def _prune_old_builds(client: Any) -> None:

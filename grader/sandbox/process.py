@@ -79,6 +79,9 @@ class ProcessBackend:
     def __init__(self, settings: GradeSettings) -> None:
         self.settings = settings
 
+    def close(self) -> None:
+        """Nothing to release: each run's processes are gone when it returns."""
+
     def judge_command(self, submission: Path, config: JudgeConfig) -> list[str]:
         """The command that starts the judge (tests replace it with misbehaving ones)."""
         return [
@@ -119,9 +122,9 @@ class ProcessBackend:
                 start_new_session=True,
             )
             try:
-                outcome = _collect(proc, time.monotonic() + limits.wall_timeout, cancel)
+                outcome = collect_judge(proc, time.monotonic() + limits.wall_timeout, cancel)
             finally:
-                _stop(proc)
+                stop_judge(proc)
         if outcome is None:
             return wall_timeout_feedback(limits.wall_timeout)
         stdout, stderr = outcome
@@ -135,7 +138,7 @@ class ProcessBackend:
         return parse_judge_output(answer)
 
 
-def _collect(
+def collect_judge(
     proc: subprocess.Popen[bytes], deadline: float, cancel: threading.Event | None
 ) -> tuple[Capture, Capture] | None:
     """The judge's stdout (head, capped) and stderr (tail) once it ends; None at the deadline.
@@ -206,7 +209,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_judge(proc: subprocess.Popen[bytes]) -> None:
     """Kill what is left of the run, reap the judge, close our ends of its pipes."""
     _kill_group(proc)
     proc.wait()
@@ -216,9 +219,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def wall_timeout_feedback(seconds: float) -> Feedback:
-    from ..judge.verdict import error_feedback
 
-    return error_feedback(
+    return Feedback.from_error(
         ErrorInfo(
             kind="timeout",
             message=f"Grading did not finish within {seconds:g} s. Every check has its own "

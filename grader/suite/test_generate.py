@@ -2,14 +2,14 @@
 
 Output runs generate() on the student's own MiniGPT. Cropping, sampling and
 temperature run it on the student's own MiniGPT too, wrapped so that every
-call of the model is answered by the judge with logits it chose: every other
-attribute (max_seq_len, vocab_size, isinstance(model, Module)) is the
-student's, and the record of calls is kept here, not in the student's process.
+call of the model returns logits the judge chose (the LAST row for the last
+position, another row for every earlier one): every other attribute
+(max_seq_len, vocab_size, isinstance(model, Module)) is the student's. The
+wrapper records each call's context; the judge checks that record against the
+ids generate returned, so a forged record has to agree with the samples.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import pytest
 
@@ -43,13 +43,6 @@ def logits_pair(student: Student) -> tuple[list[float], list[float]]:
     return last, other
 
 
-def answer_with(last: list[float], other: list[float]) -> Callable[[list[int]], list[list[float]]]:
-    def answer(context: list[int]) -> list[list[float]]:
-        return [list(other) for _ in context[:-1]] + [list(last)]
-
-    return answer
-
-
 def _generated(
     student: Student,
     name: str,
@@ -65,9 +58,9 @@ def _generated(
         rng = student.rng(name)
         config = {**MODEL, "vocab_size": V, "max_seq_len": max_seq_len}
         gpt = model(student, rng, config)
-        answer = answer_with(*(logits or logits_pair(student))) if wrap else None
+        rows = (logits or logits_pair(student)) if wrap else None
         return student.generate(
-            gpt, start, new, temperature, seed=seed, answer=answer, max_context=max_seq_len
+            gpt, start, new, temperature, seed=seed, logits=rows, max_context=max_seq_len
         )
 
     key = f"{name}/{start}/{new}/{temperature}/{seed}/{wrap}/{logits}"
@@ -75,7 +68,6 @@ def _generated(
 
 
 def _ids(result: Generated, start: list[int], new: int) -> list[int]:
-    expect(result.problem is None, str(result.problem))
     expect(
         len(result.ids) == len(start) + new,
         f"generate(model, {start if len(start) < 6 else '...'}, max_new_tokens={new}) returned "

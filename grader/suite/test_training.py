@@ -34,6 +34,8 @@ def _losses(student: Student, lr: float) -> list[float]:
             out = gpt.forward(inputs, tokens=True, keep=True)
             loss, dlogits = cross_entropy(out.data, targets)
             losses.append(loss)
+            if loss <= (1 - MIN_DROP) * losses[0]:
+                break  # the drop is reached within STEPS: the check holds, stop paying
             out.backward(dlogits)
             grads = gpt.grads()
             if not all(math.isfinite(g) for g in grads):
@@ -47,7 +49,7 @@ def _losses(student: Student, lr: float) -> list[float]:
 
 
 def test_sgd_lowers_the_loss(student: Student) -> None:
-    """40 steps of plain SGD cut the loss on one short sequence by at least 20%"""
+    """Within 40 steps, plain SGD cuts the loss on one short sequence by at least 20%"""
     tried = []
     for lr in RATES:
         losses = _losses(student, lr)

@@ -4,20 +4,19 @@ This process is the student's: their code runs here, so nothing it says is
 trusted. It does no measuring and no judging. It only holds the student's
 objects and does what the judge asks with them (build this class with this
 seed, forward this input, backward with these output weights, read or set
-these parameters, call ``generate`` with a model whose every call the judge
-answers) and reports plain data. Every comparison, finite difference, SGD step
-and record of calls lives in the judge, which type-checks each answer.
+these parameters, call ``generate`` with a model that answers with the judge's
+logits and records its calls) and reports plain data. Every comparison, finite
+difference, SGD step and check of the calls lives in the judge, which
+type-checks each answer.
 
-Protocol (version 2): one JSON object per line; requests on the ``--requests``
+Protocol (version 3): one JSON object per line; requests on the ``--requests``
 pipe, answers on the ``--responses`` pipe. The student's prints go to
 stdout/stderr, which the judge counts and discards.
 
-  worker -> judge   {"ready": true, "protocol": 2}
+  worker -> judge   {"ready": true, "protocol": 3}
                     {"stage": "MiniGPT.forward()"}     about to run this student function
-                    {"call": {"context": [ids]}}       the wrapped model was called (generate)
                     {"result": ...} | {"error": {...}} the request's answer
   judge -> worker   {"op": ..., ...}                   a request (see OPS)
-                    {"logits": [[...]]} | {"abort": 1} the answer to a "call"
 """
 
 from __future__ import annotations
@@ -28,15 +27,23 @@ import json
 import os
 import random
 import resource
+import select
+import signal
+import socket
 import sys
 import tempfile
-import traceback
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Any
 
-PROTOCOL = 2
+# Every worker start pays for its imports (a grading starts about ten), so the
+# names used only in annotations are not imported at run time; traceback is
+# imported when an error is described.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+PROTOCOL = 3
 MAX_TEXT = 300  # characters of an exception message, type name or stage we send
 MAX_CODE = 120
 MAX_ELEMENTS = 200_000  # numbers in one answer
@@ -57,7 +64,8 @@ class Missing(BadOutput):
 
 
 class Aborted(BaseException):
-    """The judge stopped a generate call (it has seen enough); not the student's exception."""
+    """A wrapped model refused a call of generate's (bad or uncropped input, too many
+    calls); not an exception of the student's, so their ``except Exception`` misses it."""
 
 
 def cap(text: str, limit: int = MAX_TEXT) -> str:
@@ -83,8 +91,10 @@ class Channel:
     """Line-delimited JSON over the two pipes the judge handed us."""
 
     def __init__(self, requests_fd: int, responses_fd: int) -> None:
-        self._requests = os.fdopen(requests_fd, "rb")
+        # closefd=False: the fd numbers outlive this object (the fork server reuses them)
+        self._requests = os.fdopen(requests_fd, "rb", closefd=False)
         self._responses_fd = responses_fd
+        self.fds = (requests_fd, responses_fd)
 
     def send(self, message: dict[str, Any]) -> None:
         data = (json.dumps(message, allow_nan=True, separators=(",", ":")) + "\n").encode()
@@ -408,15 +418,26 @@ class Worker:
         temperature: float,
         seed: int,
         handle: int | None = None,
-        wrap: bool = False,
+        answer: dict[str, list[float]] | None = None,
+        max_calls: int = 0,
+        max_context: int = 0,
     ) -> Any:
-        """generate() on a model the judge built; if wrapped, the judge answers its calls."""
+        """generate() on a model the judge built.
+
+        With ``answer``, the model's class is swapped for a subclass whose every
+        call returns the judge's rows (``other`` for each earlier position, ``last``
+        for the last) and records the context it was given; the judge checks the
+        record against the ids returned. Answering here instead of asking the
+        judge per call saves a round trip per sampled token, and trusts nothing
+        more: this process could forge either message.
+        """
         function = self._student("generate", FUNCTIONS)
         model = self._object(handle)
+        calls = Calls(answer, max_calls, max_context) if answer is not None else None
         restore = None
-        if wrap:
+        if calls is not None:
             restore = type(model)
-            model.__class__ = self._wrapped_class(restore)
+            model.__class__ = wrapped_class(restore, calls)
         given = list(start)
         random.seed(seed)
         try:
@@ -425,45 +446,69 @@ class Worker:
         finally:
             if restore is not None:
                 model.__class__ = restore
+        if calls is not None and calls.problem is not None:  # it caught our Aborted
+            raise Aborted(calls.problem)
         return {
             "ids": token_list(result, "generate's result"),
             "start_after": token_list(given, "start_ids"),
+            "contexts": calls.contexts if calls is not None else [],
         }
 
-    def _wrapped_class(self, cls: type) -> type:
-        """A subclass whose forward asks the judge: every other attribute stays the student's."""
-        worker = self
 
-        def forward(model: Any, token_ids: Any, *args: Any, **kwargs: Any) -> Any:
-            return worker.ask_judge(token_ids)
+class Calls:
+    """The record of a wrapped model's calls, and the rows it answers with."""
 
-        def call(model: Any, token_ids: Any, *args: Any, **kwargs: Any) -> Any:
-            return worker.ask_judge(token_ids)
+    def __init__(self, answer: dict[str, list[float]], max_calls: int, max_context: int) -> None:
+        self.last = [float(z) for z in answer["last"]]
+        self.other = [float(z) for z in answer["other"]]
+        self.max_calls = max_calls
+        self.max_context = max_context
+        self.contexts: list[list[int]] = []
+        self.problem: str | None = None
 
-        return type(
-            cls.__name__,
-            (cls,),
-            {
-                "__slots__": (),
-                "forward": forward,
-                "__call__": call,
-                "__module__": cls.__module__,
-                "__qualname__": cls.__qualname__,
-            },
-        )
+    def answer(self, token_ids: Any) -> Any:
+        """The rows for this call, or Aborted (with the reason kept) once it went wrong."""
+        if self.problem is None:
+            self.problem = self._refusal(token_ids)
+        if self.problem is not None:
+            raise Aborted(self.problem)
+        context = self.contexts[-1]
+        return to_values([self.other] * (len(context) - 1) + [self.last])
 
-    def ask_judge(self, token_ids: Any) -> Any:
+    def _refusal(self, token_ids: Any) -> str | None:
         try:
             context = token_list(token_ids, "the context given to the model")
         except BadOutput as exc:
-            self.channel.send({"call": {"bad": safe_str(exc)}})
-        else:
-            self.channel.send({"call": {"context": context}})
-        reply = self.channel.receive()
-        if not reply or "logits" not in reply:
-            raise Aborted()
-        self.stage("generate()")
-        return to_values(reply["logits"])
+            return f"generate called the model with bad input: {safe_str(exc)}"
+        if self.max_context and len(context) > self.max_context:
+            return (
+                f"generate called the model on {len(context)} tokens; max_seq_len is "
+                f"{self.max_context}, so the context must be cropped to the last "
+                f"{self.max_context}"
+            )
+        if len(self.contexts) >= self.max_calls:
+            return f"generate called the model more than {self.max_calls} times"
+        self.contexts.append(context)
+        return None
+
+
+def wrapped_class(cls: type, calls: Calls) -> type:
+    """A subclass whose forward answers from ``calls``: every other attribute is the student's."""
+
+    def forward(model: Any, token_ids: Any, *args: Any, **kwargs: Any) -> Any:
+        return calls.answer(token_ids)
+
+    return type(
+        cls.__name__,
+        (cls,),
+        {
+            "__slots__": (),
+            "forward": forward,
+            "__call__": forward,
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+        },
+    )
 
 
 def graph(roots: list[Any]) -> Iterator[Any]:
@@ -496,7 +541,7 @@ def grads_of(values: Any) -> Any:
 # --- errors -------------------------------------------------------------------
 
 
-def describe_error(exc: BaseException, submission: Path, stage: str) -> dict[str, Any]:
+def describe_error(exc: BaseException, submission: str, stage: str) -> dict[str, Any]:
     """Plain-data description of a failure, pointing at the student's own lines."""
     kind = "exception"
     if isinstance(exc, NotImplementedError):
@@ -515,8 +560,10 @@ def describe_error(exc: BaseException, submission: Path, stage: str) -> dict[str
         kind = "aborted"
     frames = []
     try:
+        import traceback
+
         for frame in traceback.extract_tb(exc.__traceback__, limit=200):
-            if Path(frame.filename) == submission and frame.lineno is not None:
+            if frame.filename == submission and frame.lineno is not None:
                 frames.append([frame.lineno, cap(frame.name, 80), cap(frame.line or "", MAX_CODE)])
     except BaseException:
         frames = []
@@ -541,30 +588,35 @@ def limit_resources(memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 20, 16 << 20))
 
 
-def load_submission(path: Path) -> ModuleType:
+def load_submission(path: str) -> ModuleType:
     """Import the file as the module ``minigpt``, keeping its real path for tracebacks."""
     spec = importlib.util.spec_from_file_location("minigpt", path)
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path.name}")
+        raise ImportError(f"cannot load {os.path.basename(path)}")
     module = importlib.util.module_from_spec(spec)
     sys.modules["minigpt"] = module
     spec.loader.exec_module(module)
     return module
 
 
-def serve(channel: Channel, submission: Path) -> None:
-    stage = "import minigpt"
+def load(channel: Channel, submission: str) -> ModuleType | None:
+    """Import the submission; on failure, say why on the channel and return None."""
+    try:
+        return load_submission(submission)
+    except BaseException as exc:
+        channel.send({"error": describe_error(exc, submission, "import minigpt")})
+        return None
+
+
+def serve(channel: Channel, module: ModuleType, submission: str) -> None:
+    """Say ready, then answer the judge's requests until it closes the pipe."""
+    stage = "the grader's request"
 
     def on_stage(name: str) -> None:
         nonlocal stage
         stage = name
         channel.send({"stage": name})
 
-    try:
-        module = load_submission(submission)
-    except BaseException as exc:
-        channel.send({"error": describe_error(exc, submission, stage)})
-        return
     worker = Worker(channel, module, on_stage)
     channel.send({"ready": True, "protocol": PROTOCOL})
     while (request := channel.receive()) is not None:
@@ -593,14 +645,83 @@ def serve(channel: Channel, submission: Path) -> None:
         channel.send({"result": result})
 
 
+def fork_server(
+    control: socket.socket, channel: Channel, module: ModuleType, submission: str
+) -> None:
+    """Fork a fresh worker for each request on ``control``, from this just-imported state.
+
+    A fresh worker costs a fork instead of an interpreter start and an import.
+    This process runs no request itself, so every worker starts with exactly
+    the memory the import left (nothing any earlier input taught an earlier
+    worker). The judge sends the new worker's two pipe ends with each request
+    (SCM_RIGHTS); the worker puts them on the fd numbers of ``--requests`` and
+    ``--responses`` and starts a session of its own. We answer each request
+    with the worker's pid and report each worker's exit status.
+    """
+    requests_fd, responses_fd = channel.fds
+    null = os.open(os.devnull, os.O_RDWR)  # keep our two fd numbers taken, now pointing nowhere
+    os.dup2(null, requests_fd)
+    os.dup2(null, responses_fd)
+    os.close(null)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # the wake-up pipe does the work
+    while True:
+        ready, _, _ = select.select([control.fileno(), wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+            report_exits(control)
+        if control.fileno() not in ready:
+            continue
+        message, fds, _, _ = socket.recv_fds(control, 64, 2)
+        if not message:
+            return  # the judge is gone
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = os.fork()
+        if pid == 0:  # the new worker
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in (wake_r, wake_w, control.fileno()):
+                os.close(fd)
+            os.dup2(fds[0], requests_fd)
+            os.dup2(fds[1], responses_fd)
+            os.close(fds[0])
+            os.close(fds[1])
+            os.setsid()
+            serve(Channel(requests_fd, responses_fd), module, submission)
+            os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def report_exits(control: socket.socket) -> None:
+    """Reap every worker that ended and tell the judge its wait status."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        control.sendall(json.dumps({"exit": pid, "status": status}).encode() + b"\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     global Value
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--submission", type=Path, required=True)
-    parser.add_argument("--pack", type=Path, required=True, help="folder with engine.py, nn.py")
+    parser.add_argument("--submission", required=True)
+    parser.add_argument("--pack", required=True, help="folder with engine.py, nn.py")
     parser.add_argument("--requests", type=int, required=True, help="fd to read requests from")
     parser.add_argument("--responses", type=int, required=True, help="fd to write answers to")
     parser.add_argument("--memory-bytes", type=int, default=0, help="address-space limit")
+    parser.add_argument(
+        "--control", type=int, default=-1, help="socket fd: run as a fork server (see fork_server)"
+    )
     args = parser.parse_args(argv)
     limit_resources(args.memory_bytes)
     # A private scratch folder of our own uid: the student's code may write there.
@@ -611,12 +732,20 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(scratch)
     os.environ["TMPDIR"] = scratch
     tempfile.tempdir = scratch
-    sys.path[:0] = [str(args.pack)]
+    sys.path[:0] = [args.pack]
     from engine import Value as pack_value
 
     Value = pack_value
+    submission = os.path.realpath(args.submission)
     channel = Channel(args.requests, args.responses)
-    serve(channel, args.submission.resolve())
+    module = load(channel, submission)
+    if module is None:
+        return 0
+    if args.control < 0:
+        serve(channel, module, submission)
+    else:
+        channel.send({"ready": True, "protocol": PROTOCOL})  # imported: ready to fork workers
+        fork_server(socket.socket(fileno=args.control), channel, module, submission)
     return 0
 
 

@@ -40,7 +40,7 @@ def test_layernorm_normalises() -> None:
     )
     # (x - mean) / sqrt(var + eps) for x = [1, 2, 3, 6]: mean 3, variance 3.5
     expected = [(x - 3.0) / math.sqrt(3.5 + 1e-5) for x in [1.0, 2.0, 3.0, 6.0]]
-    assert all(math.isclose(d, e, rel_tol=1e-6) for d, e in zip(data, expected, strict=True)), data
+    assert all(math.isclose(d, e, rel_tol=1e-6) for d, e in zip(data, expected)), data
 
 
 def test_feedforward_shapes() -> None:

@@ -21,8 +21,8 @@ def test_worked_example() -> None:
     loss.backward()
     grads = [[v.grad for v in row] for row in logits]
     expected = [[(0.25 - 1.0) / 2, 0.75 / 2], [0.5 / 2, (0.5 - 1.0) / 2]]
-    for got, want in zip(grads, expected, strict=True):
-        assert all(math.isclose(g, w, abs_tol=1e-9) for g, w in zip(got, want, strict=True)), (
+    for got, want in zip(grads, expected):
+        assert all(math.isclose(g, w, abs_tol=1e-9) for g, w in zip(got, want)), (
             grads,
             expected,
         )

@@ -537,11 +537,11 @@ add(
     _attack(
         "forge_extra_ready",
         "forge",
-        "writes a second {'ready': true, 'protocol': 2} line on the answer pipe at import: "
+        "writes a second {'ready': true, 'protocol': 3} line on the answer pipe at import: "
         "the judge takes it for the import's answer and the real one for the next request's",
         "badgen",
         """
-_emit({"ready": True, "protocol": 2})
+_emit({"ready": True, "protocol": 3})
 """,
         REFUSED,
         Expect(max_score=None),
@@ -570,7 +570,7 @@ _ANSWERS = [
     {"calls": 3},
     {},
 ]
-_emit({"ready": True, "protocol": 2})
+_emit({"ready": True, "protocol": 3})
 for _ in range(40):
     for _answer in _ANSWERS:
         _emit({"result": _answer})
@@ -772,7 +772,7 @@ def _emulate():
     objects, outputs = {}, {}
     counter = [0]
     reader = _os.fdopen(_REQ, "rb")
-    _emit({"ready": True, "protocol": 2})
+    _emit({"ready": True, "protocol": 3})
 
     def new_key():
         counter[0] += 1

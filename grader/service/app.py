@@ -1,0 +1,363 @@
+"""The HTTP API (FastAPI): submit, poll, list; health and metrics.
+
+Every answer that is not a success is JSON ``{"error": {"status", "message"}}``
+a person can act on; a 500 is a bug. Uploads are read with a cap (never more
+than the size limit plus a little multipart framing) before anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from ..__about__ import __version__
+from ..models import Feedback
+from .auth import Principal, authenticate
+from .metrics import make_registry, metrics_text
+from .runtime import ServiceRuntime
+from .store import JobRecord, NewJob, QueueFull, ServiceError
+
+log = logging.getLogger("grader.service")
+
+MULTIPART_SLACK = 16 * 1024  # boundaries, part headers and the small form fields
+MAX_LABEL = 200
+MAX_URL = 2000
+
+
+class CallbackView(BaseModel):
+    url: str
+    status: Literal["none", "pending", "delivered", "failed"]
+    attempts: int
+
+
+class JobView(BaseModel):
+    """A job as the API shows it; ``feedback`` is the ``grade --format json`` document."""
+
+    id: str
+    url: str
+    status: Literal["queued", "running", "done"]
+    student: str | None
+    submission: str
+    submission_sha256: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    attempts: int = Field(description="times a worker claimed the job")
+    gradable: bool | None
+    score: float | None
+    max_score: float | None
+    summary: str | None
+    callback: CallbackView | None
+    feedback: Feedback | None = Field(None, description="only in GET /v1/submissions/{id}")
+
+
+class JobList(BaseModel):
+    items: list[JobView]
+    limit: int
+    offset: int
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    mode: str
+    version: str
+    problem: str | None = None
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+
+
+def _view(job: JobRecord, base: str, *, with_feedback: bool) -> JobView:
+    feedback = Feedback.model_validate_json(job.feedback_json) if job.feedback_json else None
+    callback = None
+    if job.callback_url:
+        callback = CallbackView(
+            url=job.callback_url,
+            status=job.callback_status,
+            attempts=job.callback_attempts,
+        )
+    return JobView(
+        id=job.id,
+        url=f"{base}/v1/submissions/{job.id}",
+        status=job.status,
+        student=job.student,
+        submission=job.filename,
+        submission_sha256=job.sha256,
+        created_at=_iso(job.created_at) or "",
+        started_at=_iso(job.started_at),
+        finished_at=_iso(job.finished_at),
+        attempts=job.attempts,
+        gradable=feedback.gradable if feedback else None,
+        score=feedback.score if feedback else None,
+        max_score=feedback.max_score if feedback else None,
+        summary=feedback.summary if feedback else None,
+        callback=callback,
+        feedback=feedback if with_feedback else None,
+    )
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None,
+           **extra: Any) -> JSONResponse:  # fmt: skip
+    return JSONResponse(
+        {"error": {"status": status, "message": message, **extra}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _clean_filename(name: str | None) -> str:
+    """The upload's base name (no folders), printable, at most 255 characters."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    base = "".join(c if c.isprintable() else "_" for c in base)[:255]
+    return base or "minigpt.py"
+
+
+def _check_label(value: str | None, what: str, limit: int) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) > limit or not value.isprintable():
+        raise HTTPException(422, f"{what} must be printable text of at most {limit} characters.")
+    return value
+
+
+def _check_callback(url: str | None) -> str | None:
+    url = _check_label(url, "callback_url", MAX_URL)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise HTTPException(422, "callback_url must be an absolute http:// or https:// URL.")
+    return url
+
+
+async def _read_capped(request: Request, cap: int, limit: int) -> bytes:
+    """The request body, refusing (413) as soon as it is larger than ``cap``."""
+    too_large = HTTPException(
+        413, f"The file is larger than the limit of {limit} bytes.", headers={"X-Limit": str(limit)}
+    )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cap:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > cap:
+            raise too_large
+    return bytes(body)
+
+
+async def _parse_upload(
+    request: Request, body: bytes, limit: int
+) -> tuple[bytes, str | None, dict[str, str]]:
+    """(file bytes, file name, other form fields) from multipart or a raw body."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return body, None, {}
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    parser = MultiPartParser(
+        request.headers, stream(), max_files=1, max_fields=10, max_part_size=MAX_URL * 2
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise HTTPException(422, f"Malformed multipart body: {exc.message}") from None
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise HTTPException(422, "The multipart body has no file field named 'file'.")
+    data = await upload.read()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    await form.close()
+    return data, upload.filename, fields
+
+
+def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller's course, from its bearer token (401 without a valid one)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    found = authenticate(runtime.store, authorization)
+    if found is None:
+        raise HTTPException(
+            401,
+            "Missing or unknown bearer token (Authorization: Bearer <token>).",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def create_app(runtime: ServiceRuntime) -> FastAPI:
+    """The API over ``runtime`` (its lifespan starts and stops the workers)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(runtime.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(runtime.stop)
+
+    app = FastAPI(
+        title="minigpt-grader",
+        version=__version__,
+        summary="Grades Mini-GPT submissions; results use the `grade --format json` schema.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    registry = make_registry(runtime.store)
+    limit = runtime.settings.limits.max_source_bytes
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg', 'invalid')}"
+            for error in exc.errors()
+        ]
+        return _error(422, "Invalid request: " + "; ".join(problems))
+
+    @app.exception_handler(ServiceError)
+    async def refused(_request: Request, exc: ServiceError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QueueFull) else None
+        message = f"{exc.message} {exc.fix}" if exc.fix else exc.message
+        return _error(exc.status, message, headers, **exc.detail)
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, _exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "Internal error of the grading service (a bug; it is logged).")
+
+    def base_url(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    @app.post(
+        "/v1/submissions",
+        status_code=202,
+        response_model=JobView,
+        responses={200: {"model": JobView, "description": "an existing job (deduplicated)"}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"},
+                                "student": {"type": "string"},
+                                "callback_url": {"type": "string"},
+                            },
+                        }
+                    },
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                },
+            }
+        },
+    )
+    async def submit(
+        request: Request,
+        caller: Caller,
+        student: Annotated[str | None, Query(description="the student's label")] = None,
+        callback_url: Annotated[str | None, Query(description="POSTed the feedback")] = None,
+        filename: Annotated[str | None, Query(description="name of a raw-body file")] = None,
+        idempotency_key: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        """Queue a submission: the file as multipart field ``file`` or as the raw body.
+
+        The same Idempotency-Key, or the same token, student and bytes under the
+        same suite and limits, returns the existing job (200) instead of a new one.
+        """
+        body = await _read_capped(request, limit + MULTIPART_SLACK, limit)
+        source, upload_name, fields = await _parse_upload(request, body, limit)
+        if len(source) > limit:
+            raise HTTPException(
+                413,
+                f"The file is {len(source)} bytes, larger than the limit of {limit} bytes.",
+                headers={"X-Limit": str(limit)},
+            )
+        new = NewJob(
+            course=caller.course,
+            token_id=caller.token_id,
+            student=_check_label(fields.get("student", student), "student", MAX_LABEL),
+            filename=_clean_filename(upload_name or filename),
+            source=source,
+            settings_json=runtime.settings_json,
+            grading_key=runtime.grading_key,
+            idempotency_key=_check_label(idempotency_key, "Idempotency-Key", MAX_LABEL),
+            callback_url=_check_callback(fields.get("callback_url", callback_url)),
+        )
+        job, created = await run_in_threadpool(runtime.accept, new)
+        view = _view(job, base_url(request), with_feedback=True)
+        return JSONResponse(
+            view.model_dump(mode="json"),
+            status_code=202 if created else 200,
+            headers={"Location": view.url},
+        )
+
+    @app.get("/v1/submissions/{job_id}", response_model=JobView)
+    def get_submission(job_id: str, caller: Caller, request: Request) -> JobView:
+        """One job: ``queued``, ``running`` or ``done`` with its feedback."""
+        job = runtime.store.get_job(job_id, caller.course)
+        if job is None:
+            raise HTTPException(404, f"No submission {job_id[:64]!r} in this course.")
+        return _view(job, base_url(request), with_feedback=True)
+
+    @app.get("/v1/submissions", response_model=JobList)
+    def list_submissions(
+        caller: Caller,
+        request: Request,
+        student: Annotated[str | None, Query(max_length=MAX_LABEL)] = None,
+        status: Literal["queued", "running", "done"] | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> JobList:
+        """The course's jobs, newest first (without the feedback documents)."""
+        jobs = runtime.store.list_jobs(caller.course, student, status, limit, offset)
+        base = base_url(request)
+        return JobList(
+            items=[_view(j, base, with_feedback=False) for j in jobs], limit=limit, offset=offset
+        )
+
+    @app.get("/healthz", response_model=Health)
+    def healthz() -> Response:
+        """200 when the database (and the broker, if any) answer; 503 otherwise."""
+        problem = runtime.problem()
+        health = Health(
+            status="unavailable" if problem else "ok",
+            mode=runtime.dispatcher.mode,
+            version=__version__,
+            problem=problem,
+        )
+        return JSONResponse(health.model_dump(), status_code=503 if problem else 200)
+
+    @app.get("/metrics", response_class=Response)
+    def metrics() -> Response:
+        """Prometheus text format."""
+        return Response(metrics_text(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

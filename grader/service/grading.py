@@ -1,0 +1,151 @@
+"""Running one job: claim it, grade it through the library, record the verdict once.
+
+Embedded worker threads and Celery tasks both call :func:`run_job`, and it
+grades through :func:`grader.api.grade_submission`, the path ``grade`` and
+``grade batch`` use: one way to grade, whoever asks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Literal
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from ..api import grade_submission, stamp
+from ..errors import Cancelled, InfrastructureError
+from ..models import Feedback
+from ..settings import GradeSettings
+from ..submission import Submission
+from .config import WorkerConfig
+from .store import JobRecord, Store
+
+log = logging.getLogger("grader.service")
+
+Outcome = Literal["done", "duplicate", "skipped", "released"]
+
+
+def worker_name(prefix: str = "worker") -> str:
+    """A name unique to this thread of this process on this machine (the lease owner)."""
+    return f"{prefix}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Heartbeat:
+    """Renews a job's lease in the background; on a lost lease, cancels the grading."""
+
+    def __init__(self, store: Store, job_id: str, worker: str, lease: float,
+                 cancel: threading.Event) -> None:  # fmt: skip
+        self.store, self.job_id, self.worker, self.lease = store, job_id, worker, lease
+        self.cancel = cancel
+        self.lost = False
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id[:8]}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(self.lease / 3):
+            try:
+                renewed = self.store.renew(self.job_id, self.worker, self.lease)
+            except Exception:  # the database hiccuped: the lease still has two thirds left
+                log.exception("could not renew the lease of job %s", self.job_id)
+                continue
+            if not renewed:
+                log.warning("job %s: lease lost, another worker has it", self.job_id)
+                self.lost = True
+                self.cancel.set()
+                return
+
+
+def run_job(
+    store: Store,
+    job_id: str,
+    worker: str,
+    config: WorkerConfig,
+    cancel: threading.Event | None = None,
+    on_done: Callable[[str], None] | None = None,
+) -> Outcome:
+    """Grade job ``job_id`` if this worker wins it. Never raises for the job's sake.
+
+    ``cancel`` (graceful stop) gives the job back to the queue unfinished. An
+    infrastructure error is retried with exponential backoff, then recorded as
+    ``gradable: false``; ``on_done`` is called once the verdict is recorded.
+    """
+    cancel = cancel or threading.Event()
+    job = store.claim(job_id, worker, config.lease_seconds)
+    if job is None:
+        return "skipped"  # done already, or another worker holds a live lease
+    started = time.monotonic()
+    with Heartbeat(store, job_id, worker, config.lease_seconds, cancel):
+        try:
+            feedback = _grade_with_retries(store, job, worker, config, cancel)
+        except Cancelled:
+            store.release(job_id, worker)
+            return "released"
+    recorded = store.finish(
+        job_id,
+        worker,
+        feedback.model_dump_json(),
+        gradable=feedback.gradable,
+        seconds=time.monotonic() - started,
+    )
+    if not recorded:
+        return "duplicate"
+    if on_done is not None and job.callback_url:
+        on_done(job_id)
+    return "done"
+
+
+def _grade_with_retries(
+    store: Store, job: JobRecord, worker: str, config: WorkerConfig, cancel: threading.Event
+) -> Feedback:
+    settings = GradeSettings.model_validate_json(job.settings_json)
+    submission = Submission(name=job.filename, raw=job.source, size=len(job.source))
+
+    def note(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        store.note_infra_error(job.id, worker, str(exc))
+
+    def sleep(seconds: float) -> None:
+        if cancel.wait(seconds):
+            raise Cancelled("Stopped while waiting to retry.")
+
+    retrying = Retrying(
+        retry=retry_if_exception(lambda e: isinstance(e, InfrastructureError) and e.retryable),
+        stop=stop_after_attempt(config.retries + 1),
+        wait=wait_exponential(multiplier=config.backoff, max=60),
+        before_sleep=note,
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(grade_submission, submission, settings, cancel)
+    except InfrastructureError as exc:
+        store.note_infra_error(job.id, worker, str(exc))
+        attempts = int(retrying.statistics.get("attempt_number", 1))
+        message = f"Not gradable after {attempts} attempt{'s' * (attempts > 1)}: {exc.message}"
+    except Cancelled:
+        raise
+    except Exception as exc:  # a bug of ours: logged in full, never the student's zero
+        log.exception("job %s: grading raised", job.id)
+        store.note_infra_error(job.id, worker, repr(exc))
+        message = "The grader failed unexpectedly; this is not the submission's fault."
+    return stamp(Feedback.not_gradable(message), submission, settings)

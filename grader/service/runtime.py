@@ -1,0 +1,50 @@
+"""One running service: its store, its dispatcher, its sweeper, its grading settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..settings import GradeSettings
+from .config import WorkerConfig, grading_key
+from .dispatch import Dispatcher, Sweeper
+from .store import JobRecord, NewJob, Store
+
+
+@dataclass
+class ServiceRuntime:
+    """What the API routes use; :meth:`start` and :meth:`stop` bracket its life."""
+
+    store: Store
+    dispatcher: Dispatcher
+    settings: GradeSettings
+    config: WorkerConfig = field(default_factory=WorkerConfig)
+    max_queue: int = 1000
+    sweep_interval: float = 2.0
+
+    def __post_init__(self) -> None:
+        self.settings_json = self.settings.model_dump_json()
+        self.grading_key = grading_key(self.settings)
+        self.sweeper = Sweeper(self.store, self.dispatcher, self.sweep_interval)
+
+    def start(self) -> None:
+        self.sweeper.sweep()
+        self.dispatcher.resume(self.store)
+        self.sweeper.start()
+
+    def stop(self) -> None:
+        self.sweeper.stop()
+        self.dispatcher.stop()
+
+    def accept(self, new: NewJob) -> tuple[JobRecord, bool]:
+        """Record the job durably first, then hand it over (202 means it is safe)."""
+        job, created = self.store.create_job(new, max_queue=self.max_queue)
+        if created:
+            self.dispatcher.submit(job.id)
+        return job, created
+
+    def problem(self) -> str | None:
+        try:
+            self.store.ping()
+        except Exception as exc:
+            return f"database unreachable: {type(exc).__name__}"
+        return self.dispatcher.problem()

@@ -1,0 +1,630 @@
+"""The service's database: the record of truth for every job.
+
+A job row holds the submission's bytes, the settings it is graded with, its
+state (``queued -> running -> done``), how many times it was claimed, and a
+lease: the worker that claimed it and when that claim runs out. The queue
+(a thread pool or Celery) only carries job ids; whoever takes one must first
+win :meth:`Store.claim`, a conditional UPDATE, so a redelivered or duplicated
+message never grades a job twice at once, and :meth:`Store.finish` records a
+result only for a job that is not yet done, so a result is recorded exactly
+once. A job whose worker vanished keeps its lease until it expires; the
+sweeper (:meth:`Store.requeue_expired`) then puts it back in the queue.
+
+SQLite (the default) runs every transaction as ``BEGIN IMMEDIATE`` in WAL
+mode, so API processes and worker processes on one machine can share the
+file; any SQLAlchemy URL works for several machines (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    case,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from ..errors import GraderError
+
+JobStatus = Literal["queued", "running", "done"]
+CallbackStatus = Literal["none", "pending", "delivered", "failed"]
+STATUSES: tuple[JobStatus, ...] = ("queued", "running", "done")
+GRADING_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+
+class ServiceError(GraderError):
+    """A request the service refuses; ``status`` is the HTTP status it answers with."""
+
+    status = 400
+
+    def __init__(self, message: str, *, fix: str | None = None, **detail: Any) -> None:
+        super().__init__(message, fix=fix)
+        self.detail = detail
+
+
+class IdempotencyConflict(ServiceError):
+    """An Idempotency-Key reused for another file."""
+
+    status = 422
+
+
+class QueueFull(ServiceError):
+    """Too many jobs waiting; the client should come back after ``retry_after`` s."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Course(Base):
+    __tablename__ = "courses"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Signs callbacks (HMAC needs the secret itself, so it is kept, unlike tokens).
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course: Mapped[str] = mapped_column(ForeignKey("courses.name"))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("course", "idempotency_key", name="uq_jobs_idempotency"),
+        Index("ix_jobs_dedupe", "token_id", "student", "sha256", "grading_key"),
+        Index("ix_jobs_course_student", "course", "student", "created_at"),
+        Index("ix_jobs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    course: Mapped[str] = mapped_column(ForeignKey("courses.name"))
+    token_id: Mapped[int] = mapped_column(Integer)
+    student: Mapped[str | None] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(300))
+    source: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    settings_json: Mapped[str] = mapped_column(Text)
+    # A digest of the suite and the settings: the same bytes under the same key
+    # always get the same verdict, so such a job is never graded twice.
+    grading_key: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    infra_errors: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires: Mapped[float | None] = mapped_column(Float)
+    dispatched_at: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float)
+    grading_seconds: Mapped[float | None] = mapped_column(Float)
+    gradable: Mapped[bool | None] = mapped_column()
+    feedback_json: Mapped[str | None] = mapped_column(Text)
+    callback_status: Mapped[str] = mapped_column(String(10), default="none")
+    callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Event(Base):
+    """What happened to a job and who did it: the audit trail an operator reads."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(30))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What the API knows about a submission when it accepts it."""
+
+    course: str
+    token_id: int
+    student: str | None
+    filename: str
+    source: bytes
+    settings_json: str
+    grading_key: str
+    idempotency_key: str | None = None
+    callback_url: str | None = None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source).hexdigest()
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A detached copy of a job row (without the source bytes unless claimed)."""
+
+    id: str
+    course: str
+    student: str | None
+    filename: str
+    sha256: str
+    status: str
+    attempts: int
+    infra_errors: int
+    lease_owner: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    gradable: bool | None
+    feedback_json: str | None
+    callback_url: str | None
+    callback_status: str
+    callback_attempts: int
+    settings_json: str
+    source: bytes = b""
+
+    @classmethod
+    def of(cls, job: Job, *, with_source: bool = False) -> JobRecord:
+        return cls(
+            id=job.id,
+            course=job.course,
+            student=job.student,
+            filename=job.filename,
+            sha256=job.sha256,
+            status=job.status,
+            attempts=job.attempts,
+            infra_errors=job.infra_errors,
+            lease_owner=job.lease_owner,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            gradable=job.gradable,
+            feedback_json=job.feedback_json,
+            callback_url=job.callback_url,
+            callback_status=job.callback_status,
+            callback_attempts=job.callback_attempts,
+            settings_json=job.settings_json,
+            source=job.source if with_source else b"",
+        )
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts for /metrics, all read from the database so every worker is included."""
+
+    by_status: dict[str, int]
+    infra_errors: int
+    callbacks: dict[str, int]
+    grading_buckets: list[tuple[float, int]]
+    grading_count: int
+    grading_sum: float
+
+
+def token_digest(token: str) -> str:
+    """Tokens are random, so a plain SHA-256 is as good as a slow hash here."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy's BEGIN below, not the driver's
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        # Take the write lock up front: a deferred transaction that reads and
+        # then writes fails at once under WAL when another process wrote meanwhile.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """Every job state transition, each one a short transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        # SQLite: one transaction at a time per process, queued on a lock here
+        # rather than in SQLite's busy handler, whose sleeps grow to 100 ms.
+        self._lock: AbstractContextManager[object] = nullcontext()
+        if url.startswith("sqlite"):
+            self.engine = create_engine(url, pool_size=4, max_overflow=4)
+            _sqlite_setup(self.engine)
+            self._lock = threading.Lock()
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        Base.metadata.create_all(self.engine)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._lock, self._session.begin() as session:
+            yield session
+
+    @staticmethod
+    def _event(session: Session, job_id: str, kind: str, worker: str | None = None,
+               detail: str | None = None) -> None:  # fmt: skip
+        session.add(Event(job_id=job_id, at=time.time(), kind=kind, worker=worker, detail=detail))
+
+    # -- courses and tokens -------------------------------------------------
+
+    def create_token(self, course: str) -> tuple[str, str]:
+        """A new bearer token for ``course`` (created if new): (token, signing secret)."""
+        token = "mgt_" + secrets.token_urlsafe(32)
+        with self.session() as session:
+            row = session.get(Course, course)
+            if row is None:
+                row = Course(name=course, secret=secrets.token_urlsafe(32), created_at=time.time())
+                session.add(row)
+            session.add(Token(course=course, digest=token_digest(token), created_at=time.time()))
+            return token, row.secret
+
+    def find_token(self, token: str) -> tuple[int, str] | None:
+        """(token id, course) for a valid token, else None."""
+        with self.session() as session:
+            row = session.scalar(select(Token).where(Token.digest == token_digest(token)))
+            return (row.id, row.course) if row else None
+
+    def course_secret(self, course: str) -> str | None:
+        with self.session() as session:
+            row = session.get(Course, course)
+            return row.secret if row else None
+
+    # -- accepting ----------------------------------------------------------
+
+    def create_job(self, new: NewJob, *, max_queue: int) -> tuple[JobRecord, bool]:
+        """Insert a job, or return the one it duplicates: (job, created)."""
+        try:
+            with self.session() as session:
+                existing = self._duplicate_of(session, new)
+                if existing is not None:
+                    return JobRecord.of(existing), False
+                waiting = session.scalar(
+                    select(func.count()).select_from(Job).where(Job.status != "done")
+                )
+                if (waiting or 0) >= max_queue:
+                    raise QueueFull(
+                        f"The grading queue is full ({waiting} jobs waiting).",
+                        retry_after=self._retry_after(session, waiting or 0),
+                    )
+                job = Job(
+                    id=uuid.uuid4().hex,
+                    course=new.course,
+                    token_id=new.token_id,
+                    student=new.student,
+                    filename=new.filename,
+                    source=new.source,
+                    sha256=new.sha256,
+                    settings_json=new.settings_json,
+                    grading_key=new.grading_key,
+                    idempotency_key=new.idempotency_key,
+                    callback_url=new.callback_url,
+                    status="queued",
+                    attempts=0,
+                    infra_errors=0,
+                    created_at=time.time(),
+                    callback_status="none",
+                    callback_attempts=0,
+                )
+                session.add(job)
+                self._event(session, job.id, "accepted")
+                session.flush()
+                return JobRecord.of(job), True
+        except IntegrityError:
+            # The same Idempotency-Key raced us: the other request's job stands.
+            with self.session() as session:
+                existing = self._duplicate_of(session, new)
+                if existing is None:
+                    raise
+                return JobRecord.of(existing), False
+
+    @staticmethod
+    def _duplicate_of(session: Session, new: NewJob) -> Job | None:
+        if new.idempotency_key is not None:
+            job = session.scalar(
+                select(Job).where(
+                    Job.course == new.course, Job.idempotency_key == new.idempotency_key
+                )
+            )
+            if job is not None and (job.sha256 != new.sha256 or job.student != new.student):
+                raise IdempotencyConflict(
+                    "This Idempotency-Key was already used for another submission.",
+                    fix="Use a new key for each new file.",
+                )
+            if job is not None:
+                return job
+        # Same token, student, bytes, suite and limits: the same verdict. A job that
+        # ended not gradable (our failure) is not reused: the new request tries again.
+        return session.scalar(
+            select(Job)
+            .where(
+                Job.token_id == new.token_id,
+                Job.student.is_(None) if new.student is None else Job.student == new.student,
+                Job.sha256 == new.sha256,
+                Job.grading_key == new.grading_key,
+                Job.gradable.is_not(False),
+            )
+            .order_by(Job.created_at.desc())
+            .limit(1)
+        )
+
+    @staticmethod
+    def _retry_after(session: Session, waiting: int) -> int:
+        """Seconds until the queue has room, from the mean grading time (at least 1)."""
+        mean = session.scalar(select(func.avg(Job.grading_seconds))) or 5.0
+        return max(1, min(600, int(mean * max(1, waiting) / 10)))
+
+    def mark_dispatched(self, job_id: str) -> None:
+        with self.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "queued")
+                .values(dispatched_at=time.time())
+            )
+
+    # -- grading ------------------------------------------------------------
+
+    def claim(self, job_id: str, worker: str, lease_seconds: float) -> JobRecord | None:
+        """Take a queued job (or one whose lease ran out) for ``worker``; None if taken."""
+        now = time.time()
+        with self.session() as session:
+            taken = session.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    (Job.status == "queued")
+                    | ((Job.status == "running") & (Job.lease_expires < now)),
+                )
+                .values(
+                    status="running",
+                    lease_owner=worker,
+                    lease_expires=now + lease_seconds,
+                    attempts=Job.attempts + 1,
+                    started_at=func.coalesce(Job.started_at, now),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            self._event(session, job_id, "claimed", worker)
+            job = session.get(Job, job_id)
+            assert job is not None
+            return JobRecord.of(job, with_source=True)
+
+    def renew(self, job_id: str, worker: str, lease_seconds: float) -> bool:
+        """Extend the lease; False when the job is no longer this worker's."""
+        with self.session() as session:
+            renewed = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "running", Job.lease_owner == worker)
+                .values(lease_expires=time.time() + lease_seconds)
+            )
+            return bool(renewed.rowcount == 1)  # type: ignore[attr-defined]
+
+    def note_infra_error(self, job_id: str, worker: str, message: str) -> None:
+        with self.session() as session:
+            session.execute(
+                update(Job).where(Job.id == job_id).values(infra_errors=Job.infra_errors + 1)
+            )
+            self._event(session, job_id, "infrastructure-error", worker, message[:2000])
+
+    def finish(
+        self, job_id: str, worker: str, feedback_json: str, gradable: bool, seconds: float
+    ) -> bool:
+        """Record the verdict unless one is recorded already (exactly once)."""
+        with self.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.status == "done":
+                self._event(session, job_id, "duplicate-result-dropped", worker)
+                return False
+            job.status = "done"
+            job.feedback_json = feedback_json
+            job.gradable = gradable
+            job.finished_at = time.time()
+            job.grading_seconds = seconds
+            job.lease_owner = None
+            job.lease_expires = None
+            job.source = b""  # graded: the bytes are no longer needed (sha256 stays)
+            if job.callback_url:
+                job.callback_status = "pending"
+            self._event(session, job_id, "done", worker)
+            return True
+
+    def release(self, job_id: str, worker: str) -> bool:
+        """Give a running job back to the queue (graceful stop)."""
+        with self.session() as session:
+            released = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "running", Job.lease_owner == worker)
+                .values(status="queued", lease_owner=None, lease_expires=None, dispatched_at=None)
+            )
+            if released.rowcount == 1:  # type: ignore[attr-defined]
+                self._event(session, job_id, "released", worker)
+                return True
+            return False
+
+    # -- the sweeper --------------------------------------------------------
+
+    def requeue_expired(self) -> list[str]:
+        """Jobs whose worker stopped renewing its lease, back to ``queued``."""
+        now = time.time()
+        with self.session() as session:
+            ids = list(
+                session.scalars(
+                    select(Job.id).where(Job.status == "running", Job.lease_expires < now)
+                )
+            )
+            requeued = []
+            for job_id in ids:
+                done = session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == "running", Job.lease_expires < now)
+                    .values(status="queued", lease_owner=None, lease_expires=None)
+                )
+                if done.rowcount == 1:  # type: ignore[attr-defined]
+                    self._event(session, job_id, "lease-expired-requeued")
+                    requeued.append(job_id)
+            return requeued
+
+    def undispatched(self, grace: float, redispatch_after: float) -> list[str]:
+        """Queued jobs no queue holds: never handed over, or handed over long ago."""
+        now = time.time()
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(Job.id)
+                    .where(
+                        Job.status == "queued",
+                        Job.created_at < now - grace,
+                        Job.dispatched_at.is_(None) | (Job.dispatched_at < now - redispatch_after),
+                    )
+                    .order_by(Job.created_at)
+                )
+            )
+
+    def queued_ids(self) -> list[str]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(Job.id).where(Job.status == "queued").order_by(Job.created_at)
+                )
+            )
+
+    # -- callbacks ----------------------------------------------------------
+
+    def callback_target(self, job_id: str) -> tuple[str, str, str] | None:
+        """(url, body, course secret) of a pending callback, else None."""
+        with self.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.callback_status != "pending" or not job.callback_url:
+                return None
+            course = session.get(Course, job.course)
+            assert course is not None and job.feedback_json is not None
+            return job.callback_url, job.feedback_json, course.secret
+
+    def callback_result(self, job_id: str, delivered: bool, final: bool, detail: str) -> None:
+        with self.session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return
+            job.callback_attempts += 1
+            if delivered:
+                job.callback_status = "delivered"
+            elif final:
+                job.callback_status = "failed"
+            self._event(
+                session,
+                job_id,
+                "callback-delivered" if delivered else "callback-failed",
+                detail=detail[:2000],
+            )
+
+    def pending_callbacks(self) -> list[str]:
+        with self.session() as session:
+            return list(session.scalars(select(Job.id).where(Job.callback_status == "pending")))
+
+    # -- reading ------------------------------------------------------------
+
+    def get_job(self, job_id: str, course: str | None = None) -> JobRecord | None:
+        with self.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or (course is not None and job.course != course):
+                return None
+            return JobRecord.of(job)
+
+    def list_jobs(
+        self, course: str, student: str | None, status: str | None, limit: int, offset: int
+    ) -> list[JobRecord]:
+        query = select(Job).where(Job.course == course)
+        if student is not None:
+            query = query.where(Job.student == student)
+        if status is not None:
+            query = query.where(Job.status == status)
+        query = query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+        with self.session() as session:
+            return [JobRecord.of(job) for job in session.scalars(query)]
+
+    def events(self, job_id: str) -> list[tuple[str, str | None]]:
+        with self.session() as session:
+            rows = session.execute(
+                select(Event.kind, Event.worker).where(Event.job_id == job_id).order_by(Event.id)
+            )
+            return [(kind, worker) for kind, worker in rows]
+
+    def stats(self, buckets: Sequence[float] = GRADING_BUCKETS) -> Stats:
+        with self.session() as session:
+            by_status: dict[str, int] = {status: 0 for status in STATUSES}
+            for status, count in session.execute(
+                select(Job.status, func.count()).group_by(Job.status)
+            ):
+                by_status[status] = count
+            callbacks = {
+                status: count
+                for status, count in session.execute(
+                    select(Job.callback_status, func.count()).group_by(Job.callback_status)
+                )
+            }
+            graded = Job.grading_seconds.is_not(None)
+            columns = [
+                func.sum(case((Job.grading_seconds <= bound, 1), else_=0)) for bound in buckets
+            ]
+            row = session.execute(
+                select(
+                    func.count(), func.coalesce(func.sum(Job.grading_seconds), 0.0), *columns
+                ).where(graded)
+            ).one()
+            infra = session.scalar(select(func.coalesce(func.sum(Job.infra_errors), 0)))
+            return Stats(
+                by_status=by_status,
+                infra_errors=int(infra or 0),
+                callbacks=callbacks,
+                grading_buckets=[
+                    (bound, int(n or 0)) for bound, n in zip(buckets, row[2:], strict=True)
+                ],
+                grading_count=int(row[0]),
+                grading_sum=float(row[1]),
+            )
+
+    def ping(self) -> None:
+        with self.session() as session:
+            session.execute(select(1))

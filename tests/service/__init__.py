@@ -1,0 +1,1 @@
+"""The grading service tests (a package, so its conftest does not shadow tests/conftest.py)."""

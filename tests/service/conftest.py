@@ -1,0 +1,5 @@
+"""Fixtures of the service tests (defined in service_support.py, with the helpers)."""
+
+from .service_support import receiver, redis_url, start_service
+
+__all__ = ["receiver", "redis_url", "start_service"]

@@ -1,0 +1,124 @@
+"""Distributed mode: a real redis-server, two real Celery worker processes, the API.
+
+The workers share the API's SQLite file (one machine); their lease is 3 s so a
+vanished worker's job comes back quickly.
+"""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from support import REFERENCE
+
+from grader.service.callbacks import JOB_HEADER, SIGNATURE_HEADER, verify
+from grader.service.store import NewJob, Store
+
+from .service_support import (
+    Proc,
+    Receiver,
+    Service,
+    broken_source,
+    client,
+    start_worker,
+    wait_done,
+    wait_until,
+)
+
+pytestmark = pytest.mark.service
+
+LEASE = ["--lease", "3"]
+
+
+@pytest.fixture
+def cluster(
+    start_service: Callable[..., Service], redis_url: str
+) -> Iterator[tuple[Service, dict[str, Proc]]]:
+    queue = f"q-{uuid.uuid4().hex[:8]}"  # this test's own queue on the shared redis
+    service = start_service("--broker", redis_url, "--queue", queue, "--sweep-interval", "0.5")
+    workers = {
+        name: start_worker(service.data_dir, redis_url, queue, name, *LEASE)
+        for name in ("w1", "w2")
+    }
+    yield service, workers
+    for worker in workers.values():
+        worker.stop()
+
+
+def test_a_worker_killed_mid_job_loses_nothing_and_grades_once(
+    cluster: tuple[Service, dict[str, Proc]],
+) -> None:
+    service, workers = cluster
+    store = Store(service.database)
+    with client(service, service.token()) as http:
+        job = http.post("/v1/submissions", content=REFERENCE.read_bytes()).json()
+
+        def owner() -> str | None:
+            record = store.get_job(job["id"])
+            return record.lease_owner if record and record.status == "running" else None
+
+        holder = wait_until(owner, 30, "a worker to claim the job")
+        victim = next(w for name, w in workers.items() if holder.startswith(f"{name}@"))
+        victim.stop(signal.SIGKILL)
+        done = wait_done(http, job["id"], deadline=90)
+    assert done["score"] == 100 and done["gradable"] is True
+    events = store.events(job["id"])
+    kinds = [kind for kind, _ in events]
+    assert kinds.count("done") == 1, events  # recorded exactly once
+    assert "lease-expired-requeued" in kinds
+    claimers = [worker for kind, worker in events if kind == "claimed"]
+    assert len(claimers) >= 2 and claimers[0] == holder and claimers[-1] != holder
+    assert done["attempts"] == len(claimers)
+    store.close()
+
+
+def test_restarting_the_api_with_jobs_queued_loses_none(
+    cluster: tuple[Service, dict[str, Proc]], receiver: Callable[..., Receiver]
+) -> None:
+    service, _ = cluster
+    hook = receiver()
+    token = service.token()
+    with client(service, token) as http:
+        accepted = [
+            http.post("/v1/submissions", content=broken_source(f"r{i}")).json()["id"]
+            for i in range(6)
+        ]
+        accepted.append(
+            http.post(
+                "/v1/submissions",
+                content=REFERENCE.read_bytes(),
+                params={"callback_url": hook.url},
+            ).json()["id"]
+        )
+    service.stop(signal.SIGTERM)
+    # A job the API committed but never handed to the broker (as if it crashed in between).
+    store = Store(service.database)
+    found = store.find_token(token)
+    assert found is not None
+    orphan, _ = store.create_job(
+        NewJob(
+            course="cs101",
+            token_id=found[0],
+            student="orphan",
+            filename="minigpt.py",
+            source=broken_source("orphan"),
+            settings_json=store.get_job(accepted[0]).settings_json,  # type: ignore[union-attr]
+            grading_key="orphan",
+        ),
+        max_queue=100,
+    )
+    service.start()
+    with client(service, token) as http:
+        for job_id in [*accepted, orphan.id]:
+            assert wait_done(http, job_id, deadline=90)["gradable"] is True
+    for job_id in [*accepted, orphan.id]:
+        assert [kind for kind, _ in store.events(job_id)].count("done") == 1
+    # The callback went out from a worker, signed with the course's secret.
+    wait_until(lambda: hook.received, 30, "the callback")
+    headers, body = hook.received[0]
+    assert headers[JOB_HEADER.lower()] == accepted[-1]
+    assert verify(service.secret(), body, headers[SIGNATURE_HEADER.lower()])
+    assert b'"score":100' in body.replace(b" ", b"")
+    store.close()

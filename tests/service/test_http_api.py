@@ -1,0 +1,226 @@
+"""The HTTP API of `grade serve` (embedded workers, process sandbox) over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from support import REFERENCE
+
+from grader.cli import cli
+from grader.models import Feedback
+from grader.service.store import Store
+
+from .service_support import (
+    Service,
+    broken_source,
+    client,
+    free_port,
+    wait_done,
+    wait_until,
+)
+
+pytestmark = pytest.mark.service
+
+LIMIT = 20_000  # --max-source-bytes of these servers: the reference fits, a 413 is cheap
+
+
+@pytest.fixture
+def service(start_service: Callable[..., Service]) -> Service:
+    return start_service("--workers", "2", "--max-source-bytes", str(LIMIT))
+
+
+def test_submit_poll_and_list(service: Service) -> None:
+    token = service.token()
+    with client(service, token) as http:
+        answer = http.post(
+            "/v1/submissions",
+            files={"file": ("Ada minigpt.py", broken_source("ada"))},
+            data={"student": "ada"},
+        )
+        assert answer.status_code == 202, answer.text
+        job = answer.json()
+        assert answer.headers["location"] == job["url"]
+        assert job["url"] == f"{service.url}/v1/submissions/{job['id']}"
+        assert job["status"] in ("queued", "running") and job["student"] == "ada"
+        done = wait_done(http, job["id"])
+        feedback = Feedback.model_validate(done["feedback"])  # the `grade --format json` schema
+        assert feedback.error is not None and feedback.error.kind == "syntax"
+        assert feedback.submission == "Ada minigpt.py" and done["score"] == 0.0
+        assert done["attempts"] == 1 and done["gradable"] is True
+
+        raw = http.post(
+            "/v1/submissions",
+            content=broken_source("bob"),
+            params={"student": "bob", "filename": "../../etc/passwd"},
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert raw.status_code == 202, raw.text
+        assert raw.json()["submission"] == "passwd"  # folders stripped from the name
+        wait_done(http, raw.json()["id"])
+
+        listed = http.get("/v1/submissions", params={"student": "ada"}).json()["items"]
+        assert [j["id"] for j in listed] == [job["id"]]
+        assert listed[0]["feedback"] is None and listed[0]["status"] == "done"
+        assert len(http.get("/v1/submissions").json()["items"]) == 2
+
+
+def test_idempotency(service: Service) -> None:
+    token = service.token()
+    with client(service, token) as http:
+        key = {"Idempotency-Key": "attempt-1"}
+        first = http.post("/v1/submissions", content=broken_source("a"), headers=key)
+        again = http.post("/v1/submissions", content=broken_source("a"), headers=key)
+        assert (first.status_code, again.status_code) == (202, 200)
+        assert again.json()["id"] == first.json()["id"]
+        other = http.post("/v1/submissions", content=broken_source("b"), headers=key)
+        assert other.status_code == 422 and "Idempotency-Key" in other.json()["error"]["message"]
+        # No key: the same token, student and bytes under the same suite are one job.
+        same_bytes = http.post("/v1/submissions", content=broken_source("a"))
+        assert same_bytes.status_code == 200 and same_bytes.json()["id"] == first.json()["id"]
+        new_student = http.post(
+            "/v1/submissions", content=broken_source("a"), params={"student": "eve"}
+        )
+        assert new_student.status_code == 202 and new_student.json()["id"] != first.json()["id"]
+
+
+def test_auth_and_course_isolation(service: Service) -> None:
+    ours, theirs = service.token("cs101"), service.token("cs202")
+    with client(service, ours) as http:
+        job = http.post("/v1/submissions", content=broken_source("x")).json()
+    with client(service, None) as anonymous:
+        missing = anonymous.post("/v1/submissions", content=b"x = 1\n")
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == "Bearer"
+        assert missing.json()["error"]["status"] == 401
+        assert anonymous.get(f"/v1/submissions/{job['id']}").status_code == 401
+    with client(service, "mgt_not-a-token") as wrong:
+        assert wrong.get("/v1/submissions").status_code == 401
+    with client(service, theirs) as other:
+        hidden = other.get(f"/v1/submissions/{job['id']}")
+        assert hidden.status_code == 404 and "error" in hidden.json()
+        assert other.get("/v1/submissions").json()["items"] == []
+    # Tokens are stored hashed: the database never holds the token itself.
+    database = (service.data_dir / "service.db").read_bytes()
+    assert ours.encode() not in database and theirs.encode() not in database
+
+
+def test_oversized_and_bad_requests(service: Service) -> None:
+    token = service.token()
+    with client(service, token) as http:
+        raw = http.post("/v1/submissions", content=b"#" * (LIMIT + 1))
+        assert raw.status_code == 413 and raw.headers["x-limit"] == str(LIMIT)
+        assert str(LIMIT) in raw.json()["error"]["message"]
+        form = http.post("/v1/submissions", files={"file": ("m.py", b"#" * (LIMIT + 1))})
+        assert form.status_code == 413
+        huge = http.post("/v1/submissions", content=b"#" * (LIMIT * 50))  # never read whole
+        assert huge.status_code == 413
+        exact = http.post("/v1/submissions", content=b"#" * LIMIT)
+        assert exact.status_code == 202
+        for answer in (
+            http.post("/v1/submissions", files={"other": ("m.py", b"x")}),
+            http.post(
+                "/v1/submissions", content=b"x", params={"callback_url": "file:///etc/passwd"}
+            ),
+            http.post("/v1/submissions", content=b"x", params={"student": "a" * 300}),
+            http.get("/v1/submissions", params={"limit": "many"}),
+            http.get("/v1/submissions", params={"status": "lost"}),
+        ):
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["error"]["message"]
+        assert http.get("/v1/nothing").status_code == 404
+        assert http.get("/openapi.json").json()["paths"]["/v1/submissions"]["post"]
+
+
+def test_queue_full_is_429_with_retry_after(start_service: Callable[..., Service]) -> None:
+    service = start_service("--workers", "1", "--max-queue", "1")
+    with client(service, service.token()) as http:
+        slow = http.post("/v1/submissions", content=REFERENCE.read_bytes())
+        assert slow.status_code == 202
+        full = http.post("/v1/submissions", content=broken_source("next"))
+        assert full.status_code == 429
+        assert int(full.headers["retry-after"]) >= 1
+        assert "full" in full.json()["error"]["message"]
+        wait_done(http, slow.json()["id"])
+        assert http.post("/v1/submissions", content=broken_source("next")).status_code == 202
+
+
+def test_health_and_metrics(service: Service) -> None:
+    with client(service, service.token()) as http:
+        health = http.get("/healthz").json()
+        assert health["status"] == "ok" and health["mode"] == "embedded"
+        wait_done(http, http.post("/v1/submissions", content=broken_source("m")).json()["id"])
+        text = http.get("/metrics").text
+    assert 'grader_jobs{status="done"} 1.0' in text
+    assert "grader_queue_depth 0.0" in text
+    assert "grader_grading_seconds_count 1.0" in text
+    assert "grader_infrastructure_errors_total 0.0" in text
+
+
+def test_grade_submit_prints_and_exits_like_grade(service: Service, tmp_path: Path) -> None:
+    token = service.token()
+    broken = tmp_path / "minigpt.py"
+    broken.write_bytes(broken_source("cli"))
+    runner = CliRunner()
+    base = ["submit", "--server", service.url, "--token", token]
+    panel = runner.invoke(cli, [*base, str(broken), "--wait"])
+    assert panel.exit_code == 1, panel.output
+    assert "Syntax error" in panel.output and "Points 0/100" in panel.output
+    as_json = runner.invoke(cli, [*base, str(broken), "--wait", "--format", "json"])
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["error"]["kind"] == "syntax"
+    queued = runner.invoke(cli, [*base, str(REFERENCE)])
+    assert queued.exit_code == 0 and queued.stdout.startswith(f"{service.url}/v1/submissions/")
+    passed = runner.invoke(cli, [*base, str(REFERENCE), "--wait", "--format", "json"])
+    assert passed.exit_code == 0, passed.output
+    assert json.loads(passed.stdout)["score"] == 100
+    big = tmp_path / "big.py"
+    big.write_bytes(b"#" * (LIMIT + 10))
+    too_big = runner.invoke(cli, [*base, str(big), "--wait", "--max-source-bytes", "90000"])
+    assert too_big.exit_code == 1 and "20,010 bytes" in too_big.output  # as `grade` says it
+    wrong = runner.invoke(cli, ["submit", "--server", service.url, "--token", "x", str(broken)])
+    assert wrong.exit_code == 2 and "401" in wrong.output
+    down = f"http://127.0.0.1:{free_port()}"
+    unreachable = runner.invoke(
+        cli, ["submit", "--server", down, "--token", token, str(broken), "--timeout", "2"]
+    )
+    assert unreachable.exit_code == 3 and "did not answer" in unreachable.output
+    assert runner.invoke(cli, [*base, str(tmp_path / "missing.py")]).exit_code == 2
+
+
+def test_sigterm_requeues_running_jobs_and_a_restart_resumes(
+    start_service: Callable[..., Service],
+) -> None:
+    service = start_service("--workers", "1")
+    with client(service, service.token()) as http:
+        slow = http.post("/v1/submissions", content=REFERENCE.read_bytes()).json()
+        quick = [
+            http.post("/v1/submissions", content=broken_source(f"q{i}")).json() for i in range(3)
+        ]
+        wait_until(
+            lambda: http.get(f"/v1/submissions/{slow['id']}").json()["status"] == "running",
+            30,
+            "the slow job to start",
+        )
+    # uvicorn re-raises the signal once its shutdown is complete.
+    assert service.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    assert service.proc is not None and "shutdown complete" in service.proc.tail()
+    store = Store(service.database)
+    states = {j.id: j.status for j in store.list_jobs("cs101", None, None, 10, 0)}
+    assert states[slow["id"]] == "queued"  # given back, not lost, not half-recorded
+    assert any(kind == "released" for kind, _ in store.events(slow["id"]))
+    store.close()
+    service.start()
+    with client(service, service.token()) as http:
+        for job in [slow, *quick]:
+            assert wait_done(http, job["id"])["gradable"] is True
+        assert http.get(f"/v1/submissions/{slow['id']}").json()["score"] == 100
+
+
+def test_a_wrong_database_url_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["serve", "token", "create", "c", "--database", "nope://"])
+    assert result.exit_code == 2 and "database" in result.output

@@ -1,0 +1,141 @@
+"""The job table's state transitions: claim, lease, finish once, release, dedupe, limits.
+
+These run on a real SQLite file (no server); the same transitions guard every
+worker of every mode, so a bug here would grade a job twice or lose one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.service.config import WorkerConfig
+from grader.service.grading import run_job
+from grader.service.store import IdempotencyConflict, NewJob, QueueFull, Store
+from grader.settings import GradeSettings, Limits
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'jobs.db'}")
+
+
+def new_job(store: Store, source: bytes = b"x = 1\n", **fields: object) -> NewJob:
+    token_id = store.find_token(store.create_token("cs101")[0])
+    assert token_id is not None
+    values: dict[str, object] = {
+        "course": "cs101",
+        "token_id": token_id[0],
+        "student": "ada",
+        "filename": "minigpt.py",
+        "source": source,
+        "settings_json": GradeSettings(sandbox="process").model_dump_json(),
+        "grading_key": "k",
+    }
+    values.update(fields)
+    return NewJob(**values)  # type: ignore[arg-type]
+
+
+def test_only_one_worker_wins_a_claim(store: Store) -> None:
+    job, created = store.create_job(new_job(store), max_queue=10)
+    assert created
+    winners = []
+
+    def claim(name: str) -> None:
+        if store.claim(job.id, name, lease_seconds=30):
+            winners.append(name)
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+    assert store.get_job(job.id).attempts == 1  # type: ignore[union-attr]
+
+
+def test_a_result_is_recorded_exactly_once(store: Store) -> None:
+    job, _ = store.create_job(new_job(store), max_queue=10)
+    assert store.claim(job.id, "a", 30)
+    assert store.finish(job.id, "a", '{"first": true}', gradable=True, seconds=1.0)
+    assert not store.finish(job.id, "b", '{"second": true}', gradable=True, seconds=1.0)
+    done = store.get_job(job.id)
+    assert done is not None and done.status == "done" and done.feedback_json == '{"first": true}'
+    assert store.claim(job.id, "c", 30) is None  # a redelivered message grades nothing
+    kinds = [kind for kind, _ in store.events(job.id)]
+    assert kinds.count("done") == 1 and "duplicate-result-dropped" in kinds
+
+
+def test_an_expired_lease_is_requeued_and_can_be_claimed_again(store: Store) -> None:
+    job, _ = store.create_job(new_job(store), max_queue=10)
+    assert store.claim(job.id, "dead", lease_seconds=0.2)
+    assert store.claim(job.id, "other", lease_seconds=30) is None  # lease still live
+    assert store.requeue_expired() == []
+    time.sleep(0.3)
+    assert store.requeue_expired() == [job.id]
+    assert not store.renew(job.id, "dead", 30)  # the vanished worker lost it
+    again = store.claim(job.id, "other", lease_seconds=30)
+    assert again is not None and again.attempts == 2 and again.source == b"x = 1\n"
+
+
+def test_release_gives_the_job_back_to_the_queue(store: Store) -> None:
+    job, _ = store.create_job(new_job(store), max_queue=10)
+    assert store.claim(job.id, "a", 30)
+    assert not store.release(job.id, "not-the-owner")
+    assert store.release(job.id, "a")
+    assert store.get_job(job.id).status == "queued"  # type: ignore[union-attr]
+    assert store.queued_ids() == [job.id]
+
+
+def test_idempotency_key_and_content_dedupe(store: Store) -> None:
+    first, created = store.create_job(new_job(store, idempotency_key="k1"), max_queue=10)
+    assert created
+    same, created = store.create_job(new_job(store, idempotency_key="k1"), max_queue=10)
+    assert not created and same.id == first.id
+    with pytest.raises(IdempotencyConflict):
+        store.create_job(new_job(store, b"y = 2\n", idempotency_key="k1"), max_queue=10)
+    token = store.find_token(store.create_token("cs101")[0])
+    assert token is not None
+    by_bytes = new_job(store, token_id=token[0])
+    a, created = store.create_job(by_bytes, max_queue=10)
+    b, again = store.create_job(by_bytes, max_queue=10)
+    assert created and not again and a.id == b.id
+    other_student, created = store.create_job(
+        new_job(store, token_id=token[0], student="bob"), max_queue=10
+    )
+    assert created and other_student.id != a.id
+
+
+def test_a_not_gradable_result_is_not_reused(store: Store) -> None:
+    new = new_job(store)
+    job, _ = store.create_job(new, max_queue=10)
+    assert store.claim(job.id, "a", 30)
+    store.finish(job.id, "a", "{}", gradable=False, seconds=0.1)
+    retry, created = store.create_job(new, max_queue=10)
+    assert created and retry.id != job.id
+
+
+def test_queue_full_says_when_to_come_back(store: Store) -> None:
+    store.create_job(new_job(store, b"a = 1\n"), max_queue=1)
+    with pytest.raises(QueueFull) as refused:
+        store.create_job(new_job(store, b"b = 1\n"), max_queue=1)
+    assert refused.value.retry_after >= 1
+
+
+def test_a_missing_image_is_not_gradable_at_once(store: Store) -> None:
+    """Retrying cannot build an image: recorded gradable false after one attempt."""
+    settings = GradeSettings(
+        sandbox="docker", image="minigpt-grader:does-not-exist", limits=Limits()
+    )
+    job, _ = store.create_job(
+        new_job(store, b"x = 1\n", settings_json=settings.model_dump_json()), max_queue=10
+    )
+    config = WorkerConfig(lease_seconds=30, retries=2, backoff=0.05)
+    assert run_job(store, job.id, "w", config) == "done"
+    done = store.get_job(job.id)
+    assert done is not None and done.gradable is False and done.infra_errors == 1
+    assert '"score":null' in (done.feedback_json or "")
+    assert "after 1 attempt:" in (done.feedback_json or "")

@@ -1,0 +1,25 @@
+"""What the grader's own tests share: the repository's files and quick settings.
+
+One place for each path (taken from :mod:`grader.paths`, which the grader
+itself uses), imported as a module by the tests; ``conftest.py`` only holds
+fixtures and hooks.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from grader import paths
+from grader.settings import GradeSettings, Limits
+
+REPO = paths.PROJECT_DIR
+REFERENCE = paths.REFERENCE_PATH
+SKELETON = paths.TEMPLATE_DIR / "minigpt.py"
+SOLUTIONS = paths.BANK_DIR
+REQUIRE_DOCKER = os.environ.get("GRADER_REQUIRE_DOCKER") == "1"
+
+
+def process_settings(**limits: Any) -> GradeSettings:
+    """Process-backend settings with tight limits, so failure cases stay quick."""
+    return GradeSettings(sandbox="process", limits=Limits(**limits))
