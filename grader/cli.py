@@ -118,12 +118,14 @@ def settings_options(sandbox_default: str = "docker") -> Any:
     command receives them as one ready ``settings: GradeSettings``."""
 
     def decorate(target: Any) -> Any:
-        if isinstance(target, click.Command):  # an already built command (grade serve)
-            assert target.callback is not None
+        options = _limit_option_list(sandbox_default)
+        if isinstance(target, click.Command):  # an already built command (grade serve):
+            assert target.callback is not None  # each option is appended to its params
             target.callback = receiving_settings(target.callback)
-        else:
+        else:  # a function: each option goes in front of those below it
             target = receiving_settings(target)
-        for option in reversed(_limit_option_list(sandbox_default)):
+            options.reverse()
+        for option in options:
             target = option(target)
         return target
 
