@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -377,3 +378,33 @@ def test_fresh_workers_are_forks_of_the_just_imported_state(tmp_path: Path) -> N
     finally:
         client.shutdown()
     assert client._zygote is None and not client.running
+
+
+FORGED_PID = """
+import os, sys, threading, time
+
+def _forge():
+    fd = int(sys.argv[sys.argv.index("--control") + 1])
+    line = ('{"pid": %d}\\n' % os.getppid()).encode()  # the judge's own pid
+    for _ in range(200):
+        try:
+            os.write(fd, line)
+        except OSError:
+            return
+        time.sleep(0.01)
+
+threading.Thread(target=_forge, daemon=True).start()
+time.sleep(0.2)
+"""
+
+
+def test_a_pid_the_fork_server_makes_up_is_never_signalled(tmp_path: Path) -> None:
+    """Told that the judge itself is the new worker, the judge refuses it and lives on."""
+    client = _client(tmp_path, FORGED_PID)
+    try:
+        with pytest.raises(StudentError) as caught:
+            client.request("new", 5, cls="LayerNorm", args=[1], kwargs={}, seed=0)
+        assert caught.value.kind == "crash"
+    finally:
+        client.shutdown()
+    assert os.getpgid(0) > 0  # still here: neither this process nor its group was killed

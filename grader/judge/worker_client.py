@@ -286,10 +286,15 @@ class WorkerClient:
         finally:
             os.close(req_r)
             os.close(resp_w)
+        if not self._is_child_of_fork_server(pid):  # a pid it made up: never signal that one
+            os.close(req_w)
+            os.close(resp_r)
+            self._stop_fork_server()
+            raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
         self._attach(pid, req_w, resp_r)
         self.starts += 1
         self._expect_ready("starting your code")
-        if not self._is_fresh_worker(pid):  # a pid the fork server made up: not one of its own
+        if not self._is_child_of_fork_server(pid, own_group=True):
             self.close()
             raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
 
@@ -315,15 +320,19 @@ class WorkerClient:
             self.close()
             raise StudentError(error_record({"kind": "crash", "message": "its answer was garbled"}))
 
-    def _is_fresh_worker(self, pid: int) -> bool:
-        """The pid is a child of the fork server's, leading a process group of its own."""
-        assert self._zygote is not None
+    def _is_child_of_fork_server(self, pid: int, own_group: bool = False) -> bool:
+        """The pid is a child of the fork server's (and, once it is ready, leads a process
+        group of its own). Checked before the judge ever signals it: the pid comes from
+        the student's process, and the judge may kill any process (CAP_KILL)."""
+        if self._zygote is None or pid <= 1 or pid == os.getpid():
+            return False
         try:
             with open(f"/proc/{pid}/stat", "rb") as handle:
                 fields = handle.read().rsplit(b")", 1)[1].split()
-            return int(fields[1]) == self._zygote.pid and int(fields[2]) == pid
+            parent, group = int(fields[1]), int(fields[2])
         except (OSError, IndexError, ValueError):
             return not os.path.isdir("/proc/self")  # no /proc to check with
+        return parent == self._zygote.pid and (group == pid or not own_group)
 
     def _spawn(
         self, command: list[str], env: dict[str, str], keep: tuple[int, ...], out_w: int
@@ -409,7 +418,7 @@ class WorkerClient:
         if pid is not None:
             self._kill(pid)
         if self.spec.sweep:  # processes that left the worker's group (setsid) die too
-            self._sweep(spare_group=None)
+            self._sweep(spare=None)
         self._detach()
 
     def shutdown(self) -> None:
@@ -434,22 +443,20 @@ class WorkerClient:
             self._control = None
 
     def _sweep_strays(self) -> None:
-        """After a request, kill processes that left the worker's group (setsid).
-
-        They would otherwise steal the container's CPU from every later request.
-        """
+        """After a request, kill every process the worker left behind (in its group or
+        not: a fork may not have reached its setsid yet). They would otherwise steal
+        the container's CPU from every later request."""
         if self.spec.sweep and self._pid is not None:
-            self._sweep(spare_group=self._pid)
+            self._sweep(spare=self._pid)
 
-    def _sweep(self, spare_group: int | None) -> None:
-        """Kill every process but PID 1, this judge and its own children (the fork
-        server), and the ``spare_group``, until none is left. Only with ``spec.sweep``
-        (Docker: the container's processes are the judge, PID 1 and the student's).
+    def _sweep(self, spare: int | None) -> None:
+        """Kill every process but PID 1, this judge, its own children (the fork server)
+        and ``spare``, until none is left. Only with ``spec.sweep`` (Docker: the
+        container's processes are the judge, PID 1 and the student's).
 
         A process forking faster than the scan kills must lose: the pids limit bounds
         it, and after SWEEP_ROUNDS the fork server and everything else go at once.
         """
-        group = str(spare_group).encode() if spare_group is not None else None
         me = os.getpid()
         for _ in range(SWEEP_ROUNDS):
             try:
@@ -459,12 +466,12 @@ class WorkerClient:
             killed = 0
             for entry in entries:
                 pid = int(entry)
-                if pid in (1, me):
+                if pid in (1, me, spare):
                     continue
                 try:
                     with open(f"/proc/{entry}/stat", "rb") as handle:
                         fields = handle.read().rsplit(b")", 1)[1].split()
-                    if fields[0] == b"Z" or fields[2] == group or int(fields[1]) == me:
+                    if fields[0] == b"Z" or int(fields[1]) == me:
                         continue
                     os.kill(pid, signal.SIGKILL)
                     killed += 1
