@@ -27,6 +27,7 @@ from pathlib import Path
 
 from grader import paths
 from grader.report.similarity import SimilaritySettings, find_similar
+from grader.worker.main import CLASSES, FUNCTIONS
 
 sys.path.insert(0, str(paths.PROJECT_DIR / "tests"))
 from disguise import disguise, vary
@@ -35,8 +36,7 @@ BANK = [
     paths.REFERENCE_PATH,
     *sorted((paths.PROJECT_DIR / "tests" / "solutions").glob("correct_*.py")),
 ]
-API = ("Embedding", "LayerNorm", "FeedForward", "SelfAttention", "TransformerBlock", "MiniGPT")
-API += ("cross_entropy_loss", "generate")
+API = (*CLASSES, *FUNCTIONS)  # the exercise's API, as the worker knows it
 
 
 def _parts(path: Path) -> tuple[list[str], dict[str, str]]:

@@ -11,6 +11,8 @@ import os
 from typing import Any
 
 from grader import paths
+from grader.models import CheckResult, Issue
+from grader.rubric import CHECKS
 from grader.settings import GradeSettings, Limits
 
 REPO = paths.PROJECT_DIR
@@ -23,3 +25,18 @@ REQUIRE_DOCKER = os.environ.get("GRADER_REQUIRE_DOCKER") == "1"
 def process_settings(**limits: Any) -> GradeSettings:
     """Process-backend settings with tight limits, so failure cases stay quick."""
     return GradeSettings(sandbox="process", limits=Limits(**limits))
+
+
+def check_results(failing: dict[str, list[Issue]]) -> list[CheckResult]:
+    """Every rubric check, passed with full points but those in ``failing`` (0, its issues)."""
+    return [
+        CheckResult(
+            id=c.id,
+            title=c.title,
+            passed=c.id not in failing,
+            score=0.0 if c.id in failing else c.points,
+            max_score=c.points,
+            issues=failing.get(c.id, []),
+        )
+        for c in CHECKS
+    ]

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from prairielearn_spec import PrairieLearnResults, validate_results_text
-from support import REFERENCE
+from support import REFERENCE, check_results
 
 from grader.cli import cli
 from grader.formats import render
 from grader.formats.prairielearn import MAX_BYTES, to_prairielearn_json
-from grader.models import CheckResult, ErrorInfo, Feedback, Issue
+from grader.models import ErrorInfo, Feedback, Issue
 from grader.rubric import CHECKS
 from grader.settings import DEFAULT_IMAGE
 
@@ -34,17 +34,7 @@ NO_MASK = REFERENCE.read_text().replace("visible = i + 1 if causal else len(x)",
 
 def feedback_with(failing: dict[str, list[Issue]]) -> Feedback:
     """A normal verdict: every check passed but those in ``failing``."""
-    checks = [
-        CheckResult(
-            id=c.id,
-            title=c.title,
-            passed=c.id not in failing,
-            score=0.0 if c.id in failing else c.points,
-            max_score=c.points,
-            issues=failing.get(c.id, []),
-        )
-        for c in CHECKS
-    ]
+    checks = check_results(failing)
     score = sum(c.score for c in checks)
     return Feedback(
         status="failed" if failing else "passed",

@@ -408,3 +408,13 @@ def test_a_pid_the_fork_server_makes_up_is_never_signalled(tmp_path: Path) -> No
     finally:
         client.shutdown()
     assert os.getpgid(0) > 0  # still here: neither this process nor its group was killed
+
+
+def test_an_impossible_exit_status_is_an_unknown_one(tmp_path: Path) -> None:
+    """A fork server may report any int as a wait status; one no process ends with
+    (0x7f: stopped) must not crash the judge, it only makes the status unknown."""
+    client = _client(tmp_path, ECHO)
+    client._exits[4242] = 0x7F
+    assert client._exit_code(4242, 0.1) is None
+    client._exits[4242] = 9  # killed by SIGKILL
+    assert client._exit_code(4242, 0.1) == -9

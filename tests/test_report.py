@@ -23,11 +23,11 @@ import pytest
 from click.testing import CliRunner
 from disguise import disguise
 from solutions.mutations import MUTATIONS, apply, reference_source
-from support import REFERENCE, REQUIRE_DOCKER, SKELETON, SOLUTIONS
+from support import REFERENCE, REQUIRE_DOCKER, SKELETON, SOLUTIONS, check_results
 
 from grader.batch import class_summary
 from grader.cli import cli
-from grader.models import CheckResult, ErrorInfo, Feedback, Issue
+from grader.models import ErrorInfo, Feedback, Issue
 from grader.report.html import failure_messages, render_report
 from grader.report.similarity import Fragment, SimilarityReport, SimilarPair
 from grader.rubric import CHECKS
@@ -94,17 +94,12 @@ def assert_inert(page: str) -> None:
 def feedback(
     student_file: str, failures: dict[str, list[str]], error: ErrorInfo | None = None
 ) -> Feedback:
-    checks = [
-        CheckResult(
-            id=c.id,
-            title=c.title,
-            passed=c.id not in failures,
-            score=0.0 if c.id in failures else c.points,
-            max_score=c.points,
-            issues=[Issue(test="t", message=m) for m in failures.get(c.id, [])],
-        )
-        for c in CHECKS
-    ]
+    checks = check_results(
+        {
+            check: [Issue(test="t", message=m) for m in messages]
+            for check, messages in failures.items()
+        }
+    )
     score = sum(c.score for c in checks)
     return Feedback(
         status="error" if error else ("failed" if failures else "passed"),

@@ -409,7 +409,10 @@ class WorkerClient:
                 return None
             if pid not in self._exits and not os.path.exists(f"/proc/{pid}"):
                 return None  # gone, and its parent will not say how
-        return os.waitstatus_to_exitcode(self._exits.pop(pid))
+        try:
+            return os.waitstatus_to_exitcode(self._exits.pop(pid))
+        except ValueError:  # not a status a process can end with: the fork server lied
+            return None
 
     # stopping -------------------------------------------------------------------
     def close(self) -> None:
@@ -599,9 +602,9 @@ class WorkerClient:
             if self._responses not in ready:
                 try:
                     self._read_control(0)
-                except StudentError:
+                except StudentError:  # the fork server broke; this worker may still answer
                     self._stop_fork_server()
-                dead = pid in self._exits or self._zygote is None
+                dead = pid in self._exits
                 if dead:
                     self._drain_responses()
                 continue
