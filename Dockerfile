@@ -16,7 +16,8 @@
 #   /opt/grader   judge, hidden suite, reference,  root:10001 0750/0640 (judge only)
 #                 probe.key (seeds each grading's probe inputs; made at build time)
 #   /opt/sandbox  worker + engine.py/nn.py          root:root  world-readable
-#   /submission   anonymous volume; the host copies minigpt.py in (root, 0444)
+#   /submission   anonymous volume; the host copies minigpt.py in (root, 0444) when it is
+#                 too large for the judge's environment (else /tmp/submission-*/, judge's, 0555)
 #   <purelib>/minigpt_grader.pth                    root 0644: puts /opt/grader on sys.path
 #   /usr/local/bin/minigpt-prairielearn             root 0700: PrairieLearn's entrypoint
 #

@@ -80,13 +80,38 @@ def write_outside_scratch(target: str) -> str:
     return reference_with(
         "def _try_writes():\n"
         f"    for path in ({target!r}, '/opt/grader/grader/suite/test_shapes.py',\n"
-        "                 '/submission/minigpt.py', '/usr/x', '/tmp/../etc/passwd'):\n"
+        "                 __file__, '/submission/minigpt.py', '/usr/x', '/tmp/../etc/passwd'):\n"
         "        try:\n"
         "            with open(path, 'a') as handle:\n"
         "                handle.write('tampered')\n"
         "        except OSError:\n"
         "            pass\n"
         "_try_writes()"
+    )
+
+
+def tamper_with_own_file(padding: int = 0) -> str:
+    """Needs --unsafe-skip-policy: tries to change, move or replace its own file and its
+    folder; if any of that works, its import fails loudly. ``padding`` bytes of comment
+    make it too large for the judge's environment (the file is then copied in)."""
+    return reference_with(
+        "def _tamper():\n"
+        "    import os\n"
+        "    folder = os.path.dirname(os.path.abspath(__file__))\n"
+        "    attempts = [\n"
+        "        lambda: open(__file__, 'a').close(),\n"
+        "        lambda: os.chmod(__file__, 0o666),\n"
+        "        lambda: os.unlink(__file__),\n"
+        "        lambda: os.rename(folder, folder + '-moved'),\n"
+        "        lambda: open(os.path.join(folder, 'planted.py'), 'w').close(),\n"
+        "    ]\n"
+        "    for attempt in attempts:\n"
+        "        try:\n"
+        "            attempt()\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        raise RuntimeError('the submission could change its own file')\n"
+        "_tamper()\n" + "# padding\n" * (padding // 10)
     )
 
 

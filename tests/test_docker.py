@@ -7,6 +7,7 @@ even when a file gets past it.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -25,8 +26,14 @@ from support import REFERENCE, REPO
 from grader.api import grade
 from grader.models import Feedback
 from grader.rubric import CHECKS
-from grader.sandbox.docker_backend import DockerBackend, leftover_containers
-from grader.settings import DEFAULT_IMAGE, GradeSettings, Limits
+from grader.sandbox.docker_backend import (
+    INLINE_MAX_BYTES,
+    INLINE_SUBMISSION_PATH,
+    SUBMISSION_PATH,
+    DockerBackend,
+    leftover_containers,
+)
+from grader.settings import DEFAULT_IMAGE, SUBMISSION_ENV, GradeSettings, Limits
 
 pytestmark = pytest.mark.docker
 
@@ -230,6 +237,29 @@ def test_writes_outside_scratch_fail(
     assert not target.exists()
 
 
+@pytest.mark.parametrize("padding", [0, 100_000], ids=["inline", "copied-in"])
+def test_the_submission_cannot_change_its_own_file(
+    docker_client: Any, write_submission: Any, padding: int
+) -> None:
+    """Both ways the file reaches the judge: in its environment (small) or copied in."""
+    source = hostile.tamper_with_own_file(padding)
+    assert (len(source.encode()) > INLINE_MAX_BYTES) == bool(padding)
+    settings = {"max_source_bytes": 300_000}
+    feedback = docker_grade(write_submission(source), policy=False, **settings)
+    assert feedback.error is None, feedback.error
+    assert feedback.status == "passed"
+
+
+def test_a_small_submission_travels_in_the_environment(docker_client: Any) -> None:
+    backend = DockerBackend(GradeSettings())
+    small = backend.container_options(b"x = 1\n")
+    assert base64.b64decode(small["environment"][SUBMISSION_ENV]) == b"x = 1\n"
+    assert small["command"][-1] == INLINE_SUBMISSION_PATH
+    large = backend.container_options(b"#" * (INLINE_MAX_BYTES + 1))
+    assert SUBMISSION_ENV not in large["environment"]
+    assert large["command"][-1] == SUBMISSION_PATH
+
+
 def test_student_code_runs_as_its_own_uid_without_capabilities(
     docker_client: Any, write_submission: Any
 ) -> None:
@@ -386,7 +416,7 @@ class FloodingBackend(DockerBackend):
         super().__init__(GradeSettings())
         self.code = code
 
-    def judge_command(self, config: Any) -> list[str]:
+    def judge_command(self, config: Any, submission: str) -> list[str]:
         return ["python3", "-I", "-S", "-c", self.code]
 
 

@@ -16,7 +16,14 @@ from engine import Value
 from grader import paths
 from grader.judge import answers
 from grader.judge.failures import StudentError, describe, error_record
-from grader.judge.worker_client import OutputSink, WorkerClient, WorkerSpec, decode
+from grader.judge.worker_client import (
+    MAX_BATCH_BYTES,
+    OutputSink,
+    WorkerClient,
+    WorkerSpec,
+    chunk_requests,
+    decode,
+)
 from grader.worker import main as worker
 
 
@@ -79,8 +86,8 @@ def test_error_record_caps_and_types_every_field() -> None:
 
 def test_decode_accepts_only_protocol_messages() -> None:
     assert decode(b'{"result": {"x": 1}}') == {"result": {"x": 1}}
-    assert decode(b'{"ready": true, "protocol": 3}') is not None
-    assert decode(b'{"ready": true, "protocol": 2}') is None  # an older worker
+    assert decode(b'{"ready": true, "protocol": 4}') is not None
+    assert decode(b'{"ready": true, "protocol": 3}') is None  # an older worker
     assert decode(b'{"call": {"context": [0]}}') is None  # protocol 2 only: answered locally now
     assert decode(b'{"result": 1, "error": {}}') is None
     assert decode(b'{"error": "text"}') is None
@@ -174,6 +181,48 @@ def test_requests_round_trip_and_a_hang_is_a_cpu_timeout(tmp_path: Path) -> None
         assert caught.value.kind == "timeout" and caught.value.retriable
         assert "Embedding.forward()" in str(caught.value)
         assert not client.running, "a hung worker is killed"
+    finally:
+        client.shutdown()
+
+
+def test_a_batch_answers_like_single_requests_and_stops_at_its_first_failure(
+    tmp_path: Path,
+) -> None:
+    raiser = ECHO.replace(
+        "        return [a * w for a, w in zip(x, self.w)]",
+        "        if x[0].data < 0:\n            raise ValueError('negative')\n"
+        "        return [a * w for a, w in zip(x, self.w)]",
+    )
+    client = _client(tmp_path, raiser)
+    try:
+        handle = client.request("new", 5, cls="LayerNorm", args=[2], kwargs={}, seed=1)["handle"]
+
+        def forward(x: list[float]) -> tuple[str, dict[str, Any]]:
+            return "forward", {"handle": handle, "input": x}
+
+        alone = [
+            client.request("forward", 5, handle=handle, input=x) for x in ([1.0, 2.0], [3.0, 4.0])
+        ]
+        assert client.request_many([forward([1.0, 2.0]), forward([3.0, 4.0])], 5) == alone
+        # The failing request ends the batch: the set_params after it never runs.
+        with pytest.raises(StudentError, match="negative") as caught:
+            client.request_many(
+                [
+                    forward([1.0, 2.0]),
+                    forward([-1.0, 2.0]),
+                    ("set_params", {"handle": handle, "data": [7.0, 7.0]}),
+                ],
+                5,
+            )
+        assert caught.value.kind == "exception" and client.running
+        assert client.request("forward", 5, handle=handle, input=[1.0, 1.0])["data"] == [1.0, 1.0]
+        # A batch larger than one message is split, and still answered in order.
+        many = [forward([float(i), 1.0]) for i in range(1, 30_000)]
+        chunks = chunk_requests(many)
+        assert len(chunks) > 1
+        assert all(sum(len(text) + 1 for _, text in c) <= MAX_BATCH_BYTES for c in chunks)
+        found = client.request_many(many, 5)
+        assert [r["data"][0] for r in found] == [float(i) for i in range(1, 30_000)]
     finally:
         client.shutdown()
 
@@ -337,7 +386,7 @@ def test_fork_server_messages_are_typed_and_capped() -> None:
         b'{"pid": 1.5}',
         b'{"pid": 7, "extra": 1}',
         b'{"exit": 7}',
-        b'{"ready": true, "protocol": 3}',
+        b'{"ready": true, "protocol": 4}',
         b"[1]",
         b"\xff",
         b"[" * 100_000,
@@ -418,3 +467,23 @@ def test_an_impossible_exit_status_is_an_unknown_one(tmp_path: Path) -> None:
     assert client._exit_code(4242, 0.1) is None
     client._exits[4242] = 9  # killed by SIGKILL
     assert client._exit_code(4242, 0.1) == -9
+
+
+# A grading seed (once drawn by a real grading of the reference) whose random weights
+# put a ReLU input so close to zero that every step of the finite differences crossed
+# the kink: the central differences disagreed with a correct gradient by 1.4%.
+KINK_SEED = "9ac5db40d348b9642fdfd366fe80dbae"
+
+
+def test_a_kink_next_to_the_point_costs_a_correct_gradient_nothing(tmp_path: Path) -> None:
+    from grader.judge.remote import Student
+    from grader.suite import test_gradients
+
+    client = _client(tmp_path, paths.REFERENCE_PATH.read_text(encoding="utf-8"))
+    try:
+        result = test_gradients.measure(Student(client, 10.0, KINK_SEED))
+    finally:
+        client.shutdown()
+    assert result["count"] > 1000 and result["nonfinite"] == 0
+    assert result["mismatches"] == [], "a one-sided difference agrees where the central one fails"
+    assert abs(result["zero_rate"]) <= 1e-5

@@ -114,19 +114,44 @@ class Remote:
         **kwargs: Any,
     ) -> Output:
         """The output for ``x``; a shape other than the API's fails the asking check."""
-        answer = answers.record(
-            self.student.request(
-                "forward",
-                handle=self._handle(),
-                input=x,
-                tokens=tokens,
-                kwargs=kwargs,
-                keep=keep,
-                seed=seed,
-            ),
-            f"{self.name}.forward's answer",
-            ("data",),
-        )
+        op, fields = self._forward_call(x, tokens, keep, seed, kwargs)
+        return self._output(self.student.request(op, **fields), x, tokens, keep)
+
+    def forward_many(
+        self, inputs: list[Any], *, tokens: bool = False, seed: int = 0, **kwargs: Any
+    ) -> list[Output]:
+        """The outputs for several inputs, in one exchange with the worker: the same
+        answers as one forward() each (the first failure is raised)."""
+        calls = [self._forward_call(x, tokens, False, seed, kwargs) for x in inputs]
+        found = self.student.request_many(calls)
+        return [self._output(a, x, tokens, False) for a, x in zip(found, inputs, strict=True)]
+
+    def forward_with(
+        self, settings: list[list[float]], x: Any, *, tokens: bool = False
+    ) -> list[Output]:
+        """For each parameter vector of ``settings``: set the parameters, then forward ``x``.
+        One exchange for all (finite differences need dozens of such pairs)."""
+        calls = []
+        for data in settings:
+            calls += [self._set_params_call(data), self._forward_call(x, tokens, False, 0, {})]
+        found = self.student.request_many(calls)
+        return [self._output(a, x, tokens, False) for a in found[1::2]]
+
+    def _forward_call(
+        self, x: Any, tokens: bool, keep: bool, seed: int, kwargs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        fields = {
+            "handle": self._handle(),
+            "input": x,
+            "tokens": tokens,
+            "kwargs": kwargs,
+            "keep": keep,
+            "seed": seed,
+        }
+        return "forward", fields
+
+    def _output(self, result: Any, x: Any, tokens: bool, keep: bool) -> Output:
+        answer = answers.record(result, f"{self.name}.forward's answer", ("data",))
         got, data = answers.tensor(answer["data"], f"{self.name}.forward's output")
         shape = self.expected_shape(x)
         if shape is not None and got != shape:
@@ -181,6 +206,10 @@ class Remote:
         return self.params.distinct
 
     def set_params(self, data: list[float]) -> None:
+        op, fields = self._set_params_call(data)
+        self.student.request(op, **fields)
+
+    def _set_params_call(self, data: list[float]) -> tuple[str, dict[str, Any]]:
         if len(data) != self._count():
             raise RuntimeError("set_params needs one value per distinct parameter")
         if not all(math.isfinite(x) for x in data):
@@ -188,7 +217,7 @@ class Remote:
                 "a parameter became inf or nan after an update with your gradients: "
                 "some gradient is enormous"
             )
-        self.student.request("set_params", handle=self._handle(), data=data)
+        return "set_params", {"handle": self._handle(), "data": data}
 
     def grads(self) -> list[float]:
         """Each distinct parameter's grad (may be non-finite: checks count those)."""
@@ -252,6 +281,10 @@ class Student:
     # plumbing -----------------------------------------------------------------
     def request(self, op: str, **fields: Any) -> Any:
         return self.client.request(op, self.call_timeout * self.budget, **fields)
+
+    def request_many(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Several requests in one exchange, each with the budget one request has."""
+        return self.client.request_many(calls, self.call_timeout * self.budget)
 
     def check_generation(self, generation: int) -> None:
         if generation != self.client.generation:

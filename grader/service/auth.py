@@ -2,6 +2,7 @@
 
 A token is printed once, when made (``grade serve token create COURSE``);
 the database keeps only its SHA-256, so a copy of the database grants nothing.
+The store remembers a valid token's digest for a minute (no query per request).
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ def bearer_token(header: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def authenticate(store: Store, header: str | None) -> Principal | None:
+def token_of(header: str | None) -> str | None:
+    """The bearer token of an Authorization header, if it could be one of ours."""
     token = bearer_token(header)
-    if token is None or len(token) > 200:
-        return None
-    found = store.find_token(token)
+    return token if token is not None and len(token) <= 200 else None
+
+
+def authenticate(store: Store, header: str | None) -> Principal | None:
+    token = token_of(header)
+    found = store.find_token(token) if token is not None else None
     return Principal(token_id=found[0], course=found[1]) if found else None
 
 

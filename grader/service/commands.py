@@ -117,6 +117,13 @@ def _check_sandbox(settings: Any) -> None:
             fail(exc)
 
 
+def _lower_priority(niceness: int) -> None:
+    """Raise this thread's niceness to ``niceness`` (never lowers it; Unix only)."""
+    if hasattr(os, "setpriority"):
+        current = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, 0, max(current, niceness))
+
+
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -293,6 +300,14 @@ def token_create_command(
     "--image", default=None, help="Check this sandbox image at start (default: the usual one)."
 )
 @click.option("--no-image-check", is_flag=True, help="Do not check the Docker image at start.")
+@click.option(
+    "--nice",
+    type=click.IntRange(0, 19),
+    default=10,
+    show_default=True,
+    help="CPU niceness of the worker's grading (and of process-sandbox judges): on a "
+    "machine shared with `grade serve`, the API answers a burst first. 0: normal.",
+)
 def worker_command(
     broker: str,
     data_dir: Path | None,
@@ -306,6 +321,7 @@ def worker_command(
     queue: str,
     image: str | None,
     no_image_check: bool,
+    nice: int,
 ) -> None:
     """Grade jobs of a `grade serve --broker` service (Celery worker; SIGTERM drains).
 
@@ -328,6 +344,7 @@ def worker_command(
         callback_backoff=callback_backoff,
     )
     runtime = WorkerRuntime(store, config, queue)
+    _lower_priority(nice)  # before Celery starts its threads: they inherit it
     run_worker(runtime, broker, name or f"grader-{os.getpid()}@%h", concurrency)
     store.close()
 

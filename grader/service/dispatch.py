@@ -15,7 +15,9 @@ import os
 import sys
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from .callbacks import deliver_with_retries
 from .config import VISIBILITY_TIMEOUT, WorkerConfig
@@ -24,6 +26,8 @@ from .store import Store
 
 log = logging.getLogger("grader.service")
 
+_T = TypeVar("_T")
+
 
 class Dispatcher(ABC):
     mode: str
@@ -31,6 +35,11 @@ class Dispatcher(ABC):
     @abstractmethod
     def submit(self, job_id: str) -> None:
         """Hand a queued job to a worker (at least once; the lease makes it once)."""
+
+    def submit_many(self, job_ids: Sequence[str]) -> None:
+        """Hand over jobs accepted together; must not block on a remote queue."""
+        for job_id in job_ids:
+            self.submit(job_id)
 
     @abstractmethod
     def callback(self, job_id: str) -> None:
@@ -129,7 +138,13 @@ class EmbeddedDispatcher(Dispatcher):
 
 
 class CeleryDispatcher(Dispatcher):
-    """Sends job ids to ``grade worker`` processes through the broker."""
+    """Sends job ids to ``grade worker`` processes through the broker.
+
+    One background thread does all the talking to the broker, so an accepted
+    request never waits for it (the 202 only needs the database commit) and
+    the broker connection is used by one thread. A job it could not send stays
+    undispatched in the database, and the sweeper sends it again.
+    """
 
     mode = "celery"
 
@@ -138,24 +153,52 @@ class CeleryDispatcher(Dispatcher):
 
         self.store, self.queue = store, queue
         self.app = configure(broker, queue)
+        self._sender = ThreadPoolExecutor(1, thread_name_prefix="broker")
 
     def submit(self, job_id: str) -> None:
-        from .celery_app import GRADE_TASK
+        self.submit_many([job_id])
 
-        try:
-            self.app.send_task(GRADE_TASK, args=[job_id], queue=self.queue)
-        except Exception as exc:  # broker down: the job stays undispatched, the sweeper resends
-            log.warning("could not send job %s to the broker: %s", job_id, exc)
-            return
-        self.store.mark_dispatched(job_id)
+    def submit_many(self, job_ids: Sequence[str]) -> None:
+        self._schedule(self._send, list(job_ids))
 
     def callback(self, job_id: str) -> None:
+        self._schedule(self._send_callback, job_id)
+
+    def _schedule(self, action: Callable[[_T], None], argument: _T) -> None:
+        try:
+            self._sender.submit(action, argument)
+        except RuntimeError:  # stopping: the sweeper of the next start sends it
+            log.warning("stopping: not sending %s now", argument)
+
+    def _send(self, job_ids: list[str]) -> None:
+        from .celery_app import GRADE_TASK
+
+        sent: list[str] = []
+        try:
+            with self.app.producer_or_acquire() as producer:
+                for job_id in job_ids:
+                    self.app.send_task(
+                        GRADE_TASK, args=[job_id], queue=self.queue, producer=producer
+                    )
+                    sent.append(job_id)
+        except Exception as exc:  # broker down: the job stays undispatched, the sweeper resends
+            log.warning("could not send %d job(s) to the broker: %s", len(job_ids) - len(sent), exc)
+        try:
+            self.store.mark_dispatched(sent)
+        except Exception:  # sent but not noted: the sweeper sends a (harmless) duplicate
+            log.exception("could not note %d job(s) as sent", len(sent))
+
+    def _send_callback(self, job_id: str) -> None:
         from .celery_app import CALLBACK_TASK
 
         try:
             self.app.send_task(CALLBACK_TASK, args=[job_id], queue=self.queue)
         except Exception as exc:
             log.warning("could not send the callback of job %s: %s", job_id, exc)
+
+    def stop(self) -> None:
+        """Send what was accepted before the stop, then close."""
+        self._sender.shutdown(wait=True)
 
     def problem(self) -> str | None:
         try:

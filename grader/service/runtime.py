@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..settings import GradeSettings
 from .config import WorkerConfig, grading_key
 from .dispatch import Dispatcher, Sweeper
-from .store import JobRecord, NewJob, Store
+from .store import JobRecord, NewJob, ServiceError, Store
 
 
 @dataclass
@@ -37,10 +38,22 @@ class ServiceRuntime:
 
     def accept(self, new: NewJob) -> tuple[JobRecord, bool]:
         """Record the job durably first, then hand it over (202 means it is safe)."""
-        job, created = self.store.create_job(new, max_queue=self.max_queue)
+        result = self.accept_many([new])[0]
+        if isinstance(result, ServiceError):
+            raise result
+        return result
+
+    def accept_many(self, news: Sequence[NewJob]) -> list[tuple[JobRecord, bool] | ServiceError]:
+        """Group commit: record every job in one transaction, then hand the new ones over.
+
+        The hand-over does not wait for a broker (the dispatcher sends in the
+        background); a job the broker never got is resent by the sweeper.
+        """
+        results = self.store.create_jobs(news, max_queue=self.max_queue)
+        created = [r[0].id for r in results if not isinstance(r, ServiceError) and r[1]]
         if created:
-            self.dispatcher.submit(job.id)
-        return job, created
+            self.dispatcher.submit_many(created)
+        return results
 
     def problem(self) -> str | None:
         try:

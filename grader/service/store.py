@@ -13,6 +13,11 @@ sweeper (:meth:`Store.requeue_expired`) then puts it back in the queue.
 SQLite (the default) runs every transaction as ``BEGIN IMMEDIATE`` in WAL
 mode, so API processes and worker processes on one machine can share the
 file; any SQLAlchemy URL works for several machines (PostgreSQL).
+
+Accepting is the hot path of a deadline burst: :meth:`Store.create_jobs`
+records many submissions in one transaction (group commit, one commit for all
+the requests that arrived together) with Core statements, and valid tokens
+are remembered for a minute so a request costs no token query.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -36,10 +42,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     case,
     create_engine,
     event,
     func,
+    insert,
     select,
     update,
 )
@@ -53,6 +61,9 @@ JobStatus = Literal["queued", "running", "done"]
 CallbackStatus = Literal["none", "pending", "delivered", "failed"]
 STATUSES: tuple[JobStatus, ...] = ("queued", "running", "done")
 GRADING_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+# A valid token is remembered this long (tokens are only ever added, never
+# changed, so this only bounds how long a row deleted by hand keeps working).
+TOKEN_CACHE_SECONDS = 60.0
 
 
 class ServiceError(GraderError):
@@ -168,7 +179,7 @@ class NewJob:
     idempotency_key: str | None = None
     callback_url: str | None = None
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.source).hexdigest()
 
@@ -234,6 +245,58 @@ class Stats:
     grading_sum: float
 
 
+# The accept path's statements, built once (each request then only binds values).
+_JOBS = Base.metadata.tables["jobs"].c
+_BY_IDEMPOTENCY_KEY = select(_JOBS.id, _JOBS.sha256, _JOBS.student).where(
+    _JOBS.course == bindparam("course"), _JOBS.idempotency_key == bindparam("key")
+)
+_SAME_CONTENT = (
+    _JOBS.token_id == bindparam("token_id"),
+    _JOBS.sha256 == bindparam("sha256"),
+    _JOBS.grading_key == bindparam("grading_key"),
+    _JOBS.gradable.is_not(False),
+)
+_BY_CONTENT = (
+    select(_JOBS.id)
+    .where(_JOBS.student == bindparam("student"), *_SAME_CONTENT)
+    .order_by(_JOBS.created_at.desc())
+    .limit(1)
+)
+_BY_CONTENT_NO_STUDENT = (
+    select(_JOBS.id)
+    .where(_JOBS.student.is_(None), *_SAME_CONTENT)
+    .order_by(_JOBS.created_at.desc())
+    .limit(1)
+)
+_WAITING = select(func.count()).where(_JOBS.status.in_(("queued", "running")))
+_INSERT_JOB = insert(Base.metadata.tables["jobs"])
+_INSERT_EVENT = insert(Base.metadata.tables["events"])
+
+
+def _new_record(row: dict[str, Any]) -> JobRecord:
+    """The record of a job just inserted from ``row`` (no read back)."""
+    return JobRecord(
+        id=row["id"],
+        course=row["course"],
+        student=row["student"],
+        filename=row["filename"],
+        sha256=row["sha256"],
+        status="queued",
+        attempts=0,
+        infra_errors=0,
+        lease_owner=None,
+        created_at=row["created_at"],
+        started_at=None,
+        finished_at=None,
+        gradable=None,
+        feedback_json=None,
+        callback_url=row["callback_url"],
+        callback_status="none",
+        callback_attempts=0,
+        settings_json=row["settings_json"],
+    )
+
+
 def token_digest(token: str) -> str:
     """Tokens are random, so a plain SHA-256 is as good as a slow hash here."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
@@ -272,6 +335,8 @@ class Store:
             self.engine = create_engine(url, pool_pre_ping=True)
         Base.metadata.create_all(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        # token digest -> ((token id, course), monotonic time it is trusted until)
+        self._tokens: dict[str, tuple[tuple[int, str], float]] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -299,11 +364,33 @@ class Store:
             session.add(Token(course=course, digest=token_digest(token), created_at=time.time()))
             return token, row.secret
 
+    def cached_token(self, token: str) -> tuple[int, str] | None:
+        """(token id, course) if this token was found valid in the last minute, else None.
+
+        No database access, so the API can call it on its event loop; an unknown
+        token is never remembered (a token made a moment ago by another process
+        must work at once): :meth:`find_token` asks the database.
+        """
+        found = self._tokens.get(token_digest(token))
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
     def find_token(self, token: str) -> tuple[int, str] | None:
         """(token id, course) for a valid token, else None."""
+        cached = self.cached_token(token)
+        if cached is not None:
+            return cached
+        digest = token_digest(token)
         with self.session() as session:
-            row = session.scalar(select(Token).where(Token.digest == token_digest(token)))
-            return (row.id, row.course) if row else None
+            row = session.execute(
+                select(Token.id, Token.course).where(Token.digest == digest)
+            ).first()
+        if row is None:
+            return None
+        found = (int(row[0]), str(row[1]))
+        self._tokens[digest] = (found, time.monotonic() + TOKEN_CACHE_SECONDS)
+        return found
 
     def course_secret(self, course: str) -> str | None:
         with self.session() as session:
@@ -314,79 +401,120 @@ class Store:
 
     def create_job(self, new: NewJob, *, max_queue: int) -> tuple[JobRecord, bool]:
         """Insert a job, or return the one it duplicates: (job, created)."""
+        result = self.create_jobs([new], max_queue=max_queue)[0]
+        if isinstance(result, ServiceError):
+            raise result
+        return result
+
+    def create_jobs(
+        self, news: Sequence[NewJob], *, max_queue: int
+    ) -> list[tuple[JobRecord, bool] | ServiceError]:
+        """Accept several submissions in one transaction (a group commit).
+
+        Each gets (job, created) or the :class:`ServiceError` that refuses it
+        alone (queue full, a reused Idempotency-Key); the others still go in.
+        They are checked in order, so a duplicate of an earlier one in the same
+        batch returns that job. Everything is committed when this returns.
+        """
         try:
             with self.session() as session:
-                existing = self._duplicate_of(session, new)
-                if existing is not None:
-                    return JobRecord.of(existing), False
-                waiting = session.scalar(
-                    select(func.count()).select_from(Job).where(Job.status != "done")
-                )
-                if (waiting or 0) >= max_queue:
-                    raise QueueFull(
-                        f"The grading queue is full ({waiting} jobs waiting).",
-                        retry_after=self._retry_after(session, waiting or 0),
-                    )
-                job = Job(
-                    id=uuid.uuid4().hex,
-                    course=new.course,
-                    token_id=new.token_id,
-                    student=new.student,
-                    filename=new.filename,
-                    source=new.source,
-                    sha256=new.sha256,
-                    settings_json=new.settings_json,
-                    grading_key=new.grading_key,
-                    idempotency_key=new.idempotency_key,
-                    callback_url=new.callback_url,
-                    status="queued",
-                    attempts=0,
-                    infra_errors=0,
-                    created_at=time.time(),
-                    callback_status="none",
-                    callback_attempts=0,
-                )
-                session.add(job)
-                self._event(session, job.id, "accepted")
-                session.flush()
-                return JobRecord.of(job), True
+                return self._insert_jobs(session, news, max_queue)
         except IntegrityError:
+            if len(news) > 1:  # a concurrent writer (another API process): one at a time
+                return [self.create_jobs([new], max_queue=max_queue)[0] for new in news]
             # The same Idempotency-Key raced us: the other request's job stands.
             with self.session() as session:
-                existing = self._duplicate_of(session, new)
+                existing = self._duplicate_of(session, news[0])
                 if existing is None:
                     raise
-                return JobRecord.of(existing), False
+                return [(JobRecord.of(existing), False)]
+
+    def _insert_jobs(
+        self, session: Session, news: Sequence[NewJob], max_queue: int
+    ) -> list[tuple[JobRecord, bool] | ServiceError]:
+        results: list[tuple[JobRecord, bool] | ServiceError] = []
+        events: list[dict[str, Any]] = []
+        # Counted once per batch over the status index (queued and running only,
+        # not the ever-growing done jobs), then kept up to date as jobs go in.
+        waiting: int | None = None
+        for new in news:
+            try:
+                existing = self._duplicate_of(session, new)
+            except ServiceError as refused:
+                results.append(refused)
+                continue
+            if existing is not None:
+                results.append((JobRecord.of(existing), False))
+                continue
+            if waiting is None:
+                waiting = self._waiting(session)
+            if waiting >= max_queue:
+                results.append(
+                    QueueFull(
+                        f"The grading queue is full ({waiting} jobs waiting).",
+                        retry_after=self._retry_after(session, waiting),
+                    )
+                )
+                continue
+            now = time.time()
+            row: dict[str, Any] = {
+                "id": uuid.uuid4().hex,
+                "course": new.course,
+                "token_id": new.token_id,
+                "student": new.student,
+                "filename": new.filename,
+                "source": new.source,
+                "sha256": new.sha256,
+                "settings_json": new.settings_json,
+                "grading_key": new.grading_key,
+                "idempotency_key": new.idempotency_key,
+                "callback_url": new.callback_url,
+                "status": "queued",
+                "attempts": 0,
+                "infra_errors": 0,
+                "created_at": now,
+                "callback_status": "none",
+                "callback_attempts": 0,
+            }
+            # Inserted at once: a later duplicate in the same batch finds it.
+            session.connection().execute(_INSERT_JOB, row)
+            events.append({"job_id": row["id"], "at": now, "kind": "accepted"})
+            waiting += 1
+            results.append((_new_record(row), True))
+        if events:
+            session.connection().execute(_INSERT_EVENT, events)
+        return results
+
+    @staticmethod
+    def _waiting(session: Session) -> int:
+        return int(session.connection().execute(_WAITING).scalar() or 0)
 
     @staticmethod
     def _duplicate_of(session: Session, new: NewJob) -> Job | None:
+        connection = session.connection()
         if new.idempotency_key is not None:
-            job = session.scalar(
-                select(Job).where(
-                    Job.course == new.course, Job.idempotency_key == new.idempotency_key
-                )
-            )
-            if job is not None and (job.sha256 != new.sha256 or job.student != new.student):
+            keyed = connection.execute(
+                _BY_IDEMPOTENCY_KEY, {"course": new.course, "key": new.idempotency_key}
+            ).first()
+            if keyed is not None and (keyed.sha256 != new.sha256 or keyed.student != new.student):
                 raise IdempotencyConflict(
                     "This Idempotency-Key was already used for another submission.",
                     fix="Use a new key for each new file.",
                 )
-            if job is not None:
-                return job
+            if keyed is not None:
+                return session.get(Job, keyed.id)
         # Same token, student, bytes, suite and limits: the same verdict. A job that
         # ended not gradable (our failure) is not reused: the new request tries again.
-        return session.scalar(
-            select(Job)
-            .where(
-                Job.token_id == new.token_id,
-                Job.student.is_(None) if new.student is None else Job.student == new.student,
-                Job.sha256 == new.sha256,
-                Job.grading_key == new.grading_key,
-                Job.gradable.is_not(False),
-            )
-            .order_by(Job.created_at.desc())
-            .limit(1)
-        )
+        same = connection.execute(
+            _BY_CONTENT_NO_STUDENT if new.student is None else _BY_CONTENT,
+            {
+                "token_id": new.token_id,
+                "student": new.student,
+                "sha256": new.sha256,
+                "grading_key": new.grading_key,
+            },
+        ).first()
+        return None if same is None else session.get(Job, same.id)
 
     @staticmethod
     def _retry_after(session: Session, waiting: int) -> int:
@@ -394,11 +522,14 @@ class Store:
         mean = session.scalar(select(func.avg(Job.grading_seconds))) or 5.0
         return max(1, min(600, int(mean * max(1, waiting) / 10)))
 
-    def mark_dispatched(self, job_id: str) -> None:
+    def mark_dispatched(self, job_ids: Sequence[str]) -> None:
+        """Note that these jobs were handed to the broker (one statement for all)."""
+        if not job_ids:
+            return
         with self.session() as session:
             session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == "queued")
+                .where(Job.id.in_(list(job_ids)), Job.status == "queued")
                 .values(dispatched_at=time.time())
             )
 

@@ -80,11 +80,13 @@ def _point(rng: random.Random, spread: float = 2.0) -> list[float]:
 
 def _curvature(ff: Remote, rng: random.Random, trials: int, spread: float = 2.0) -> float:
     """The largest relative gap between f((a + b) / 2) and (f(a) + f(b)) / 2."""
-    worst = 0.0
+    points = []
     for _ in range(trials):
         a, b = _point(rng, spread), _point(rng, spread)
-        mid = [(x + y) / 2 for x, y in zip(a, b, strict=True)]
-        fa, fb, fm = (ff.forward(p).data for p in (a, b, mid))
+        points += [a, b, [(x + y) / 2 for x, y in zip(a, b, strict=True)]]
+    outs = [out.data for out in ff.forward_many(points)]
+    worst = 0.0
+    for fa, fb, fm in zip(outs[0::3], outs[1::3], outs[2::3], strict=True):
         gap = max(abs(m - (x + y) / 2) for m, x, y in zip(fm, fa, fb, strict=True))
         worst = max(worst, gap / (1e-12 + scale_of(fa, fb)))
     return worst
@@ -113,19 +115,20 @@ def test_not_affine(student: Student) -> None:
 def test_activation_not_before_first_layer(student: Student) -> None:
     """The activation acts on the hidden vector, not on the input"""
     ff, rng = _random_ff(student, "feedforward.separable")
-    worst = 0.0
+    points = []
     for _ in range(TRIALS):
         x = _point(rng)
         i, j = rng.sample(range(D), 2)
         step_i, step_j = rng.uniform(0.5, 1.5), rng.uniform(0.5, 1.5)
-
-        def at(di: float, dj: float, x: list[float] = x, i: int = i, j: int = j) -> list[float]:
+        for di, dj in ((0, 0), (step_i, 0), (0, step_j), (step_i, step_j)):
             y = list(x)
             y[i] += di
             y[j] += dj
-            return ff.forward(y).data
-
-        f00, f10, f01, f11 = at(0, 0), at(step_i, 0), at(0, step_j), at(step_i, step_j)
+            points.append(y)
+    outs = [out.data for out in ff.forward_many(points)]
+    worst = 0.0
+    for k in range(0, len(outs), 4):
+        f00, f10, f01, f11 = outs[k : k + 4]
         mixed = max(abs(a - b - c + d) for a, b, c, d in zip(f11, f10, f01, f00, strict=True))
         worst = max(worst, mixed / (1e-12 + scale_of(f00, f10, f01, f11)))
     expect(

@@ -2,10 +2,11 @@
 
 The judge sets the weights at random (so no initialisation can hide a cut
 graph), computes the loss itself from the logits, asks the worker to
-backpropagate dL/dlogits, and compares the gradients with central finite
+backpropagate dL/dlogits, and compares the gradients with finite
 differences of its own loss along random directions. A ReLU kink inside the
-step would spoil one difference, so each direction is tried with three step
-sizes and passes when any of them agrees: a wrong gradient disagrees at all.
+step would spoil a central difference, so each direction is tried with three
+step sizes, central and one-sided, and passes when any of them agrees: a wrong
+gradient disagrees with all.
 """
 
 from __future__ import annotations
@@ -56,18 +57,35 @@ def measure(student: Student) -> dict[str, Any]:
         if nonfinite or not grads:
             return result
 
-        def loss_at(step: float, direction: dict[int, float]) -> float:
-            moved = list(theta)
-            for i, w in direction.items():
-                moved[i] += step * w
-            gpt.set_params(moved)
-            return cross_entropy(gpt.forward(ids, tokens=True).data, targets)[0]
+        base = cross_entropy(out.data, targets)[0]
 
-        def numeric(direction: dict[int, float], analytic: float) -> float:
-            found = math.nan
+        def numeric(directions: list[dict[int, float]], analytic: list[float]) -> list[float]:
+            """The loss's rate of change along each direction: the first difference that
+            agrees with the analytic rate, else the last step's central difference.
+
+            Per step: the central difference, and the two one-sided ones. A ReLU kink
+            within the step spoils the central one and the side that crosses it, never
+            the other side, so a correct gradient always agrees with one of them (even
+            with a kink closer to the point than the smallest step), and a wrong one
+            with none. Every direction still open is moved in one exchange."""
+            found = [math.nan] * len(directions)
+            pending = list(range(len(directions)))
             for step in STEPS:
-                found = (loss_at(step, direction) - loss_at(-step, direction)) / (2 * step)
-                if agree(analytic, found):
+                settings = []
+                for k in pending:
+                    for sign in (step, -step):
+                        moved = list(theta)
+                        for i, w in directions[k].items():
+                            moved[i] += sign * w
+                        settings.append(moved)
+                outs = gpt.forward_with(settings, ids, tokens=True)
+                losses = [cross_entropy(out.data, targets)[0] for out in outs]
+                for j, k in enumerate(pending):
+                    up, down = losses[2 * j], losses[2 * j + 1]
+                    rates = ((up - down) / (2 * step), (up - base) / step, (base - down) / step)
+                    found[k] = next((r for r in rates if agree(analytic[k], r)), rates[0])
+                pending = [k for k in pending if not agree(analytic[k], found[k])]
+                if not pending:
                     break
             return found
 
@@ -75,14 +93,14 @@ def measure(student: Student) -> dict[str, Any]:
         checks = [{i: rng.choice((-1.0, 1.0)) for i in everything} for _ in range(DIRECTIONS)]
         nonzero = [i for i in everything if grads[i] != 0.0]
         checks += [{i: 1.0} for i in rng.sample(nonzero, min(SINGLES, len(nonzero)))]
-        for direction in checks:
-            analytic = sum(grads[i] * w for i, w in direction.items())
-            found = numeric(direction, analytic)
-            if not agree(analytic, found):
-                result["mismatches"].append([analytic, found, len(direction)])
         zero = {i: rng.choice((-1.0, 1.0)) for i in everything if grads[i] == 0.0}
+        analytic = [sum(grads[i] * w for i, w in direction.items()) for direction in checks]
+        rates = numeric([*checks, zero] if zero else checks, [*analytic, 0.0])
+        for direction, expected, found in zip(checks, analytic, rates, strict=False):
+            if not agree(expected, found):
+                result["mismatches"].append([expected, found, len(direction)])
         if zero:
-            result["zero_rate"] = numeric(zero, 0.0)
+            result["zero_rate"] = rates[-1]
             result["zero_count"] = len(zero)
         gpt.set_params(theta)
         return result

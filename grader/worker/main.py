@@ -9,14 +9,15 @@ logits and records its calls) and reports plain data. Every comparison, finite
 difference, SGD step and check of the calls lives in the judge, which
 type-checks each answer.
 
-Protocol (version 3): one JSON object per line; requests on the ``--requests``
+Protocol (version 4): one JSON object per line; requests on the ``--requests``
 pipe, answers on the ``--responses`` pipe. The student's prints go to
 stdout/stderr, which the judge counts and discards.
 
   worker -> judge   {"ready": true, "protocol": 3}
                     {"stage": "MiniGPT.forward()"}     about to run this student function
                     {"result": ...} | {"error": {...}} the request's answer
-  judge -> worker   {"op": ..., ...}                   a request (see OPS)
+  judge -> worker   {"op": ..., ...}                   a request (an op_* method of Worker)
+                    {"op": "batch", "requests": [...]} several, answered one by one
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
-PROTOCOL = 3
+PROTOCOL = 4
 MAX_TEXT = 300  # characters of an exception message, type name or stage we send
 MAX_CODE = 120
 MAX_ELEMENTS = 200_000  # numbers in one answer
@@ -609,7 +610,12 @@ def load(channel: Channel, submission: str) -> ModuleType | None:
 
 
 def serve(channel: Channel, module: ModuleType, submission: str) -> None:
-    """Say ready, then answer the judge's requests until it closes the pipe."""
+    """Say ready, then answer the judge's requests until it closes the pipe.
+
+    A ``batch`` request carries several requests: they run in order, each
+    answered as if it had come alone, and the first error ends the batch (the
+    rest never run), exactly as if the judge had stopped sending there.
+    """
     stage = "the grader's request"
 
     def on_stage(name: str) -> None:
@@ -618,31 +624,39 @@ def serve(channel: Channel, module: ModuleType, submission: str) -> None:
         channel.send({"stage": name})
 
     worker = Worker(channel, module, on_stage)
-    channel.send({"ready": True, "protocol": PROTOCOL})
-    while (request := channel.receive()) is not None:
+
+    def answer(request: Any) -> dict[str, Any]:
+        nonlocal stage
         stage = "the grader's request"
+        if not isinstance(request, dict):
+            return {"error": {"kind": "protocol", "message": "a request must be an object"}}
         handler = getattr(worker, "op_" + str(request.pop("op", "")), None)
         if handler is None:
-            channel.send({"error": {"kind": "protocol", "message": "unknown op"}})
-            continue
+            return {"error": {"kind": "protocol", "message": "unknown op"}}
         try:
-            result = handler(**request)
+            return {"result": handler(**request)}
         except (TypeError, ValueError, KeyError) as exc:
             if stage == "the grader's request":  # the request itself was malformed
-                channel.send({"error": {"kind": "protocol", "message": safe_str(exc)}})
-                continue
+                return {"error": {"kind": "protocol", "message": safe_str(exc)}}
             failure = describe_error(exc, submission, stage)
-            del exc
-            channel.send({"error": failure})
-            continue
         except BaseException as exc:
             failure = describe_error(exc, submission, stage)
-            del exc  # drop the traceback's frames (and their memory) before replying
-            channel.send({"error": failure})
-            if failure["kind"] == "memory":
-                return  # the heap may be in a bad state: let the judge start afresh
+        # (the exception is gone with its frame: its traceback's memory is freed)
+        return {"error": failure}
+
+    channel.send({"ready": True, "protocol": PROTOCOL})
+    while (request := channel.receive()) is not None:
+        batch = request.get("requests") if request.get("op") == "batch" else [request]
+        if not isinstance(batch, list) or not batch:
+            channel.send({"error": {"kind": "protocol", "message": "a batch needs requests"}})
             continue
-        channel.send({"result": result})
+        for item in batch:
+            message = answer(item)
+            channel.send(message)
+            if "error" in message:
+                if message["error"]["kind"] == "memory":
+                    return  # the heap may be in a bad state: let the judge start afresh
+                break
 
 
 def fork_server(

@@ -506,7 +506,7 @@ add(
         """
 def _traps():
     made = 0
-    targets = ("/submission/minigpt.py", "/dev/zero", "/opt/grader/grader/suite")
+    targets = (__file__, "/dev/zero", "/opt/grader/grader/suite")
     for name in ("report.json", "report-", "judge-", "pytest-of-judge", ".pytest_cache"):
         for i, target in enumerate(targets):
             for folder in ("/tmp", _os.getcwd()):

@@ -6,9 +6,11 @@ vanished worker's job comes back quickly.
 
 from __future__ import annotations
 
+import os
 import signal
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from support import REFERENCE
@@ -51,6 +53,12 @@ def test_a_worker_killed_mid_job_loses_nothing_and_grades_once(
     cluster: tuple[Service, dict[str, Proc]],
 ) -> None:
     service, workers = cluster
+    # Every thread of a worker grades niced (`grade worker --nice 10`), the API does not.
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert service.proc is not None and os.getpriority(os.PRIO_PROCESS, service.proc.pid) == ours
+    for worker in workers.values():
+        threads = [int(t.name) for t in Path(f"/proc/{worker.pid}/task").iterdir()]
+        assert {os.getpriority(os.PRIO_PROCESS, t) for t in threads} == {max(ours, 10)}
     store = Store(service.database)
     with client(service, service.token()) as http:
         job = http.post("/v1/submissions", content=REFERENCE.read_bytes()).json()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from support import REFERENCE
 
 from grader.cli import cli
 from grader.models import Feedback
+from grader.service.app import JobView
 from grader.service.store import Store
 
 from .service_support import (
@@ -133,7 +136,71 @@ def test_oversized_and_bad_requests(service: Service) -> None:
             assert answer.status_code == 422, answer.text
             assert answer.json()["error"]["message"]
         assert http.get("/v1/nothing").status_code == 404
-        assert http.get("/openapi.json").json()["paths"]["/v1/submissions"]["post"]
+
+
+def test_the_openapi_page_documents_the_submit_route(service: Service) -> None:
+    """The accept route reads its parameters by hand; the page must still list them."""
+    with client(service, None) as http:
+        post = http.get("/openapi.json").json()["paths"]["/v1/submissions"]["post"]
+    names = {(p["name"], p["in"]) for p in post["parameters"]}
+    assert {("student", "query"), ("callback_url", "query"), ("filename", "query"),
+            ("Idempotency-Key", "header"), ("Authorization", "header")} <= names  # fmt: skip
+    assert set(post["requestBody"]["content"]) == {
+        "multipart/form-data",
+        "application/octet-stream",
+    }
+    assert {"200", "202", "401", "413", "422", "429"} <= set(post["responses"])
+    assert post["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/JobView"
+    )
+
+
+def test_a_burst_gets_one_job_per_file_and_one_per_key(service: Service) -> None:
+    """Concurrent requests share commits (group commit): each still gets its own answer."""
+    token = service.token()
+    hook = f"http://127.0.0.1:{free_port()}/hook"  # nobody listens: delivery only fails
+
+    async def burst() -> list[httpx.Response]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=30) as http:
+            files = [
+                http.post(
+                    "/v1/submissions",
+                    files={"file": (f"s{i}.py", broken_source(f"burst{i}"))},
+                    data={"student": f"s{i}", "callback_url": hook},
+                )
+                for i in range(24)
+            ]
+            keyed = [
+                http.post(
+                    "/v1/submissions",
+                    content=broken_source("keyed"),
+                    headers={"Idempotency-Key": "deadline"},
+                )
+                for _ in range(8)
+            ]
+            return await asyncio.gather(*files, *keyed)
+
+    answers = asyncio.run(burst())
+    distinct, keyed = answers[:24], answers[24:]
+    assert [a.status_code for a in distinct] == [202] * 24, [a.text for a in distinct]
+    assert len({a.json()["id"] for a in distinct}) == 24
+    assert sorted(a.status_code for a in keyed) == [200] * 7 + [202]
+    assert len({a.json()["id"] for a in keyed}) == 1
+    with client(service, token) as http:
+        for i, answer in enumerate(distinct):
+            body = answer.json()
+            # The accept route builds its answer without pydantic: it must be a JobView.
+            assert JobView.model_validate(body).model_dump(mode="json") == body
+            assert answer.headers["location"] == body["url"]
+            assert body["student"] == f"s{i}" and body["submission"] == f"s{i}.py"
+            assert body["callback"] == {"url": hook, "status": "none", "attempts": 0}
+            stored = http.get(f"/v1/submissions/{body['id']}").json()
+            for field in ("id", "url", "student", "submission", "submission_sha256", "created_at"):
+                assert stored[field] == body[field]
+        for answer in distinct:
+            done = wait_done(http, answer.json()["id"])
+            assert done["gradable"] is True and done["feedback"]["error"]["kind"] == "syntax"
 
 
 def test_queue_full_is_429_with_retry_after(start_service: Callable[..., Service]) -> None:

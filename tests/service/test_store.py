@@ -139,3 +139,56 @@ def test_a_missing_image_is_not_gradable_at_once(store: Store) -> None:
     assert done is not None and done.gradable is False and done.infra_errors == 1
     assert '"score":null' in (done.feedback_json or "")
     assert "after 1 attempt:" in (done.feedback_json or "")
+
+
+def test_a_batch_commits_together_and_refuses_each_job_alone(store: Store, tmp_path: Path) -> None:
+    """Group commit: one transaction, but each submission gets its own outcome."""
+    store.create_job(new_job(store, b"k = 0\n", idempotency_key="used"), max_queue=10)
+    a = new_job(store, b"a = 1\n")
+    results = store.create_jobs(
+        [
+            a,
+            new_job(store, b"a = 1\n", token_id=a.token_id),  # a duplicate of the first
+            new_job(store, b"other = 1\n", idempotency_key="used"),  # key of another file
+            new_job(store, b"b = 1\n"),
+            new_job(store, b"c = 1\n"),  # the queue (3) is full by now
+        ],
+        max_queue=3,
+    )
+    first, duplicate, conflict, second, refused = results
+    assert not isinstance(first, Exception) and first[1]
+    assert not isinstance(duplicate, Exception) and duplicate == (first[0], False)
+    assert isinstance(conflict, IdempotencyConflict)
+    assert not isinstance(second, Exception) and second[1]
+    assert isinstance(refused, QueueFull) and refused.retry_after >= 1
+    # Committed: another connection (as another process would) sees both new jobs.
+    other = Store(f"sqlite:///{tmp_path / 'jobs.db'}")
+    for job in (first[0], second[0]):
+        seen = other.get_job(job.id)
+        assert seen is not None and seen.status == "queued" and seen.sha256 == job.sha256
+    assert [kind for kind, _ in other.events(first[0].id)] == ["accepted"]
+    other.close()
+
+
+def test_only_waiting_jobs_fill_the_queue(store: Store) -> None:
+    first, _ = store.create_job(new_job(store, b"a = 1\n"), max_queue=1)
+    assert store.claim(first.id, "w", 30)  # running still counts
+    with pytest.raises(QueueFull):
+        store.create_job(new_job(store, b"b = 1\n"), max_queue=1)
+    store.finish(first.id, "w", "{}", gradable=True, seconds=0.1)  # done does not
+    _, created = store.create_job(new_job(store, b"b = 1\n"), max_queue=1)
+    assert created
+
+
+def test_a_token_made_elsewhere_works_at_once_then_comes_from_memory(
+    store: Store, tmp_path: Path
+) -> None:
+    elsewhere = Store(f"sqlite:///{tmp_path / 'jobs.db'}")  # e.g. `grade serve token create`
+    token, _ = elsewhere.create_token("cs202")
+    elsewhere.close()
+    assert store.find_token("mgt_unknown") is None and store.cached_token("mgt_unknown") is None
+    assert store.cached_token(token) is None  # never looked up here yet
+    found = store.find_token(token)
+    assert found is not None and found[1] == "cs202"
+    assert store.cached_token(token) == found
+    assert store.cached_token(token + "x") is None
