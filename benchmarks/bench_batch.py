@@ -48,6 +48,29 @@ def machine_cpu_seconds() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+DOCKER_CGROUP_CPU = Path("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage")  # cgroup v1
+
+
+def containers_cpu_seconds() -> float | None:
+    """CPU seconds every container has spent (cgroup v1 with the cgroupfs driver), or None."""
+    try:
+        return int(DOCKER_CGROUP_CPU.read_text()) / 1e9
+    except (OSError, ValueError):
+        return None
+
+
+def daemons_cpu_seconds() -> float | None:
+    """CPU seconds of the engine's daemons (dockerd, containerd), or None if not found."""
+    total = 0.0
+    for name in ("dockerd", "containerd"):
+        found = subprocess.run(["pgrep", "-xo", name], capture_output=True, text=True)
+        if found.returncode != 0:
+            return None
+        stat = Path(f"/proc/{found.stdout.split()[0]}/stat").read_text().rsplit(")", 1)[1].split()
+        total += sum(int(x) for x in stat[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def attack_sources(folder: Path, sandbox: str) -> list[tuple[str, str]]:
     """The attack bank's files that may run on ``sandbox`` (its own script writes them)."""
     subprocess.run(
@@ -91,8 +114,14 @@ def make_class(folder: Path, size: int, scratch: Path, sandbox: str) -> Counter[
     return Counter({kind: len(files) for kind, files in mix.items()})
 
 
-def run_batch(folder: Path, jobs: int, sandbox: str) -> tuple[float, float, dict[str, object]]:
+def run_batch(
+    folder: Path, jobs: int, sandbox: str, split: dict[str, float] | None = None
+) -> tuple[float, float, dict[str, object]]:
+    """Wall and whole-machine CPU seconds of the batch, and its summary; ``split`` gets the
+    CPU seconds of the containers, the engine's daemons and `grade batch` itself."""
     with tempfile.TemporaryDirectory() as out:
+        containers, daemons = containers_cpu_seconds(), daemons_cpu_seconds()
+        before = os.times()
         cpu, started = machine_cpu_seconds(), time.perf_counter()
         subprocess.run(
             [
@@ -103,6 +132,16 @@ def run_batch(folder: Path, jobs: int, sandbox: str) -> tuple[float, float, dict
             capture_output=True,
         )
         wall, cpu = time.perf_counter() - started, machine_cpu_seconds() - cpu
+        after = os.times()
+        if split is not None:
+            split["grade batch"] = (after.children_user + after.children_system) - (
+                before.children_user + before.children_system
+            )
+            now_containers, now_daemons = containers_cpu_seconds(), daemons_cpu_seconds()
+            if containers is not None and now_containers is not None:
+                split["containers (judge + student)"] = now_containers - containers
+            if daemons is not None and now_daemons is not None:
+                split["dockerd + containerd"] = now_daemons - daemons
         summary = json.loads((Path(out) / "summary.json").read_text())
     return wall, cpu, summary
 
@@ -142,7 +181,8 @@ def main() -> int:
             mix = Counter({"copies of the reference": n})
         else:
             mix = make_class(folder, n, scratch, args.sandbox)
-        wall, cpu, summary = run_batch(folder, args.jobs, args.sandbox)
+        split: dict[str, float] = {}
+        wall, cpu, summary = run_batch(folder, args.jobs, args.sandbox, split)
     rate = n / wall
     rows = [
         ("class", ", ".join(f"{count} {kind}" for kind, count in mix.items())),
@@ -154,6 +194,11 @@ def main() -> int:
         (f"--jobs {args.jobs}", f"{wall:.1f} s  ({rate:.2f} submissions/s)"),
         ("vs before issue 10", f"{rate / BEFORE:.2f}x of {BEFORE}/s"),
         ("CPU per submission", f"{cpu / n:.2f} s (whole machine)"),
+        *((f"  of which {what}", f"{seconds / n:.3f} s") for what, seconds in split.items()),
+        (
+            "  of which the rest",
+            f"{(cpu - sum(split.values())) / n:.3f} s (shims, runc, kernel, other processes)",
+        ),
         ("target", f">= {TARGET}/s -> {'met' if rate >= TARGET else 'MISSED'}"),
     ]
     if args.sandbox == "docker":

@@ -218,7 +218,7 @@ def test_a_batch_answers_like_single_requests_and_stops_at_its_first_failure(
         assert client.request("forward", 5, handle=handle, input=[1.0, 1.0])["data"] == [1.0, 1.0]
         # A batch larger than one message is split, and still answered in order.
         many = [forward([float(i), 1.0]) for i in range(1, 30_000)]
-        chunks = chunk_requests(many)
+        chunks = list(chunk_requests(many))
         assert len(chunks) > 1
         assert all(sum(len(text) + 1 for _, text in c) <= MAX_BATCH_BYTES for c in chunks)
         found = client.request_many(many, 5)

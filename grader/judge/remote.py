@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -127,14 +127,18 @@ class Remote:
         return [self._output(a, x, tokens, False) for a, x in zip(found, inputs, strict=True)]
 
     def forward_with(
-        self, settings: list[list[float]], x: Any, *, tokens: bool = False
+        self, settings: Iterable[list[float]], x: Any, *, tokens: bool = False
     ) -> list[Output]:
         """For each parameter vector of ``settings``: set the parameters, then forward ``x``.
-        One exchange for all (finite differences need dozens of such pairs)."""
-        calls = []
-        for data in settings:
-            calls += [self._set_params_call(data), self._forward_call(x, tokens, False, 0, {})]
-        found = self.student.request_many(calls)
+        In batches (finite differences need dozens of such pairs); ``settings`` is read
+        as the batches go, so a lazy one never holds all its vectors at once."""
+
+        def calls() -> Iterator[tuple[str, dict[str, Any]]]:
+            for data in settings:
+                yield self._set_params_call(data)
+                yield self._forward_call(x, tokens, False, 0, {})
+
+        found = self.student.request_many(calls())
         return [self._output(a, x, tokens, False) for a in found[1::2]]
 
     def _forward_call(
@@ -282,7 +286,7 @@ class Student:
     def request(self, op: str, **fields: Any) -> Any:
         return self.client.request(op, self.call_timeout * self.budget, **fields)
 
-    def request_many(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    def request_many(self, calls: Iterable[tuple[str, dict[str, Any]]]) -> list[Any]:
         """Several requests in one exchange, each with the budget one request has."""
         return self.client.request_many(calls, self.call_timeout * self.budget)
 

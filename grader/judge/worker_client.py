@@ -20,6 +20,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 from .failures import StudentError, clean_text, error_record
 
 PROTOCOL = 4
-MAX_BATCH_BYTES = 1 << 20  # one batch message; the worker reads lines of up to 8 MiB
+MAX_BATCH_BYTES = 64 << 10  # one batch message: a pipe buffer, so batches never raise peak memory
 MAX_LINE_BYTES = 16 << 20  # one answer; more is a garbled answer, not a bigger buffer
 WALL_FACTOR = 3.0  # wall-clock backstop: this many times the CPU budget, plus WALL_SLACK
 WALL_SLACK = 10.0
@@ -528,7 +529,9 @@ class WorkerClient:
         """Send one request; its ``result``, or StudentError describing the failure."""
         return self.request_many([(op, fields)], timeout)[0]
 
-    def request_many(self, calls: list[tuple[str, dict[str, Any]]], timeout: float) -> list[Any]:
+    def request_many(
+        self, calls: Iterable[tuple[str, dict[str, Any]]], timeout: float
+    ) -> list[Any]:
         """Several requests in one exchange: their results, in order.
 
         The worker runs them one after another, each with ``timeout``, exactly
@@ -697,18 +700,22 @@ class WorkerClient:
         raise StudentError(error_record({**record, "stage": stage}))
 
 
-def chunk_requests(calls: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, str]]]:
-    """Each request encoded once, grouped so that no message nears the worker's line limit."""
-    chunks: list[list[tuple[str, str]]] = [[]]
+def chunk_requests(
+    calls: Iterable[tuple[str, dict[str, Any]]],
+) -> Iterator[list[tuple[str, str]]]:
+    """Each request encoded once, in groups of at most MAX_BATCH_BYTES, made as they are
+    sent: no more than one group's text (and what ``calls`` yields for it) is ever held."""
+    chunk: list[tuple[str, str]] = []
     size = 0
     for op, fields in calls:
         text = json.dumps({"op": op, **fields}, allow_nan=False)
-        if chunks[-1] and size + len(text) > MAX_BATCH_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append((op, text))
+        if chunk and size + len(text) > MAX_BATCH_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((op, text))
         size += len(text) + 1
-    return chunks
+    if chunk:
+        yield chunk
 
 
 def _death(code: int | None, stage: str, killed_by_us: bool) -> dict[str, Any]:

@@ -70,14 +70,15 @@ def measure(student: Student) -> dict[str, Any]:
             with none. Every direction still open is moved in one exchange."""
             found = [math.nan] * len(directions)
             pending = list(range(len(directions)))
+
+            def moved(direction: dict[int, float], by: float) -> list[float]:
+                data = list(theta)
+                for i, w in direction.items():
+                    data[i] += by * w
+                return data
+
             for step in STEPS:
-                settings = []
-                for k in pending:
-                    for sign in (step, -step):
-                        moved = list(theta)
-                        for i, w in directions[k].items():
-                            moved[i] += sign * w
-                        settings.append(moved)
+                settings = (moved(directions[k], by) for k in pending for by in (step, -step))
                 outs = gpt.forward_with(settings, ids, tokens=True)
                 losses = [cross_entropy(out.data, targets)[0] for out in outs]
                 for j, k in enumerate(pending):
