@@ -61,7 +61,9 @@ class Durations(_Model):
 
     total: float = Field(0.0, description="everything, from the file read to the verdict")
     sandbox_start: float = Field(
-        0.0, description="container created, the file copied in, started (Docker only)"
+        0.0,
+        description="container created and started (a file too large for the judge's "
+        "environment copied in first; Docker only)",
     )
     judge: float = Field(0.0, description="the judge's run inside the sandbox, after start-up")
     judge_startup: float = Field(
