@@ -16,8 +16,9 @@
 #   /opt/grader   judge, hidden suite, reference,  root:10001 0750/0640 (judge only)
 #                 probe.key (seeds each grading's probe inputs; made at build time)
 #   /opt/sandbox  worker + engine.py/nn.py          root:root  world-readable
-#   /submission   anonymous volume; the host copies minigpt.py in (root, 0444) when it is
-#                 too large for the judge's environment (else /tmp/submission-*/, judge's, 0555)
+#   /tmp/submission-*/minigpt.py  the file, written by the judge when it arrives on its
+#                 stdin (folder 0555, file 0444, the judge's uid): readable, never changeable
+#   /submission   root 0755: where PrairieLearn's entrypoint places the file (as root)
 #   <purelib>/minigpt_grader.pth                    root 0644: puts /opt/grader on sys.path
 #   /usr/local/bin/minigpt-prairielearn             root 0700: PrairieLearn's entrypoint
 #
@@ -108,12 +109,9 @@ LABEL org.minigpt-grader.version="${GRADER_VERSION}" \
 # No PYTHONPATH (the .pth above does its job); HOME is nowhere, like the uids' own.
 ENV HOME=/nonexistent
 
-# The submission is copied in with `docker cp` (tar members uid 0, files 0444,
-# dirs 0555) between `docker create` and `docker start`; the root filesystem is
-# mounted read-only at run time. /submission exists root 0755 so the anonymous
-# volume starts with that owner and mode.
+# PrairieLearn's entrypoint writes the file here as root (its containers have a
+# writable root); the Docker backend's root is read-only and never uses it.
 RUN mkdir -p /submission && chmod 0755 /submission
-VOLUME /submission
 
 WORKDIR /tmp
 USER 0

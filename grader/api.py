@@ -62,6 +62,39 @@ def stamp(
     return feedback
 
 
+class Backends:
+    """Sandbox backends kept for reuse, one per distinct settings (at most ``most``).
+
+    A worker that keeps grading (the service's) grades through these so that it
+    reuses one Docker client and has containers started ahead of need
+    (:mod:`grader.sandbox.spares`), as ``grade batch`` does. Thread-safe.
+    """
+
+    def __init__(self, most: int = 4) -> None:
+        self._most = most
+        self._lock = threading.Lock()
+        self._kept: dict[str, Backend] = {}
+
+    def get(self, settings: GradeSettings) -> Backend:
+        """The backend for ``settings``, made on first use (may raise SandboxUnavailable)."""
+        key = settings.model_dump_json()
+        evicted: list[Backend] = []
+        with self._lock:
+            backend = self._kept.pop(key, None) or make_backend(settings)
+            self._kept[key] = backend  # now the most recently used
+            while len(self._kept) > self._most:
+                evicted.append(self._kept.pop(next(iter(self._kept))))
+        for old in evicted:
+            old.close()
+        return backend
+
+    def close(self) -> None:
+        with self._lock:
+            kept, self._kept = list(self._kept.values()), {}
+        for backend in kept:
+            backend.close()
+
+
 def _run(
     submission: Submission,
     settings: GradeSettings,

@@ -62,8 +62,13 @@ class Durations(_Model):
     total: float = Field(0.0, description="everything, from the file read to the verdict")
     sandbox_start: float = Field(
         0.0,
-        description="container created and started (a file too large for the judge's "
-        "environment copied in first; Docker only)",
+        description="container created and started, and the file handed to its judge "
+        "(only the handing over when the container was started ahead of need; Docker only)",
+    )
+    idle: float = Field(
+        0.0,
+        description="a container started ahead of need: how long its judge, started up, "
+        "waited for this file (its start-up and imports were paid before the grading began)",
     )
     judge: float = Field(0.0, description="the judge's run inside the sandbox, after start-up")
     judge_startup: float = Field(

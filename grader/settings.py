@@ -46,11 +46,6 @@ class Limits(BaseModel):
     )
 
 
-# The submission's bytes (base64) in the judge's environment, when the sandbox
-# hands it over that way (grader.judge.__main__.inline_submission).
-SUBMISSION_ENV = "GRADER_SUBMISSION"
-
-
 class JudgeConfig(BaseModel):
     """What the judge needs to know, with paths as the judge sees them."""
 

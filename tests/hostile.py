@@ -93,7 +93,7 @@ def write_outside_scratch(target: str) -> str:
 def tamper_with_own_file(padding: int = 0) -> str:
     """Needs --unsafe-skip-policy: tries to change, move or replace its own file and its
     folder; if any of that works, its import fails loudly. ``padding`` bytes of comment
-    make it too large for the judge's environment (the file is then copied in)."""
+    make the file larger than a pipe's buffer on its way to the judge."""
     return reference_with(
         "def _tamper():\n"
         "    import os\n"
@@ -112,6 +112,29 @@ def tamper_with_own_file(padding: int = 0) -> str:
         "            continue\n"
         "        raise RuntimeError('the submission could change its own file')\n"
         "_tamper()\n" + "# padding\n" * (padding // 10)
+    )
+
+
+def reach_the_judges_stdin() -> str:
+    """Needs --unsafe-skip-policy: looks for the stream the judge received the file on
+    (any process's fd 0 other than its own pipes) to read or write it; if it can, its
+    import fails loudly."""
+    return reference_with(
+        "def _reach():\n"
+        "    import os\n"
+        "    for pid in os.listdir('/proc'):\n"
+        "        if not pid.isdigit() or int(pid) == os.getpid():\n"
+        "            continue\n"
+        "        for mode in ('rb', 'wb'):\n"
+        "            try:\n"
+        "                stream = open(f'/proc/{pid}/fd/0', mode, buffering=0)\n"
+        "            except OSError:\n"
+        "                continue\n"
+        "            with stream:\n"
+        "                target = os.readlink(f'/proc/{pid}/fd/0')\n"
+        "                if target != '/dev/null' and 'pipe' not in target:\n"
+        "                    raise RuntimeError(f'reached {target} of process {pid}')\n"
+        "_reach()"
     )
 
 

@@ -42,3 +42,36 @@ def test_host_labels_the_verdict() -> None:
     )
     assert feedback.submission == "minigpt.py" and feedback.sandbox == "process"
     assert not feedback.isolated and feedback.durations.total >= 0
+
+
+def test_backends_are_kept_per_settings_and_closed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import grader.api as api
+
+    made: list[object] = []
+    closed: list[object] = []
+
+    class Kept:
+        name = "process"
+
+        def __init__(self, settings: object) -> None:
+            made.append(self)
+
+        def run(self, submission: Submission, cancel: threading.Event | None = None) -> Feedback:
+            raise AssertionError("not run here")
+
+        def close(self) -> None:
+            closed.append(self)
+
+    monkeypatch.setattr(api, "make_backend", Kept)
+    backends = api.Backends(most=2)
+    quick, slow = process_settings(), process_settings(call_timeout=3.0)
+    first = backends.get(quick)
+    assert backends.get(process_settings()) is first, "equal settings share a backend"
+    second = backends.get(slow)
+    assert second is not first and closed == []
+    backends.get(quick)  # the most recent again, so `slow` is the oldest
+    third = backends.get(process_settings(call_timeout=4.0))
+    assert closed == [second], "beyond `most`, the least recently used is closed"
+    backends.close()
+    assert sorted(map(id, closed)) == sorted(map(id, [second, first, third]))
+    assert len(made) == 3

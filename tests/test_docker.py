@@ -7,7 +7,6 @@ even when a file gets past it.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
@@ -24,16 +23,18 @@ import pytest
 from support import REFERENCE, REPO
 
 from grader.api import grade
+from grader.judge.delivery import NO_SUBMISSION
 from grader.models import Feedback
 from grader.rubric import CHECKS
+from grader.sandbox import docker_backend
 from grader.sandbox.docker_backend import (
-    INLINE_MAX_BYTES,
-    INLINE_SUBMISSION_PATH,
-    SUBMISSION_PATH,
+    RECEIVED_SUBMISSION_PATH,
     DockerBackend,
     leftover_containers,
+    remove_unused,
 )
-from grader.settings import DEFAULT_IMAGE, SUBMISSION_ENV, GradeSettings, Limits
+from grader.settings import DEFAULT_IMAGE, GradeSettings, Limits
+from grader.submission import load_submission
 
 pytestmark = pytest.mark.docker
 
@@ -71,11 +72,12 @@ def start_grade(*args: str) -> subprocess.Popen[str]:
 
 
 def wait_for_containers(client: Any, count: int, seconds: float = 30) -> None:
-    """Until ``count`` grading containers exist (they are running the hanging code)."""
+    """Until at least ``count`` grading containers exist (running the hanging code;
+    a batch may have spares started besides)."""
     deadline = time.monotonic() + seconds
     while len(leftover_containers(client)) < count and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert len(leftover_containers(client)) == count, f"expected {count} running container(s)"
+    assert len(leftover_containers(client)) >= count, f"expected {count} running container(s)"
 
 
 @pytest.fixture(autouse=True)
@@ -237,27 +239,104 @@ def test_writes_outside_scratch_fail(
     assert not target.exists()
 
 
-@pytest.mark.parametrize("padding", [0, 100_000], ids=["inline", "copied-in"])
+@pytest.mark.parametrize("padding", [0, 200_000], ids=["small", "larger-than-a-pipe"])
 def test_the_submission_cannot_change_its_own_file(
     docker_client: Any, write_submission: Any, padding: int
 ) -> None:
-    """Both ways the file reaches the judge: in its environment (small) or copied in."""
-    source = hostile.tamper_with_own_file(padding)
-    assert (len(source.encode()) > INLINE_MAX_BYTES) == bool(padding)
     settings = {"max_source_bytes": 300_000}
-    feedback = docker_grade(write_submission(source), policy=False, **settings)
+    feedback = docker_grade(
+        write_submission(hostile.tamper_with_own_file(padding)), policy=False, **settings
+    )
     assert feedback.error is None, feedback.error
     assert feedback.status == "passed"
 
 
-def test_a_small_submission_travels_in_the_environment(docker_client: Any) -> None:
+def test_the_student_cannot_reach_the_stream_the_file_came_on(
+    docker_client: Any, write_submission: Any
+) -> None:
+    feedback = docker_grade(write_submission(hostile.reach_the_judges_stdin()), policy=False)
+    assert feedback.error is None, feedback.error
+    assert feedback.status == "passed"
+
+
+def test_the_judge_receives_the_file_on_its_stdin(docker_client: Any) -> None:
+    options = DockerBackend(GradeSettings()).container_options()
+    assert options["stdin_open"]
+    assert options["command"][-2:] == [RECEIVED_SUBMISSION_PATH, "--stdin"]
+    assert not any("minigpt" in value for value in options["environment"].values())
+
+
+def graded_with(backend: DockerBackend, path: Path = REFERENCE) -> Feedback:
+    submission = load_submission(path, backend.settings.limits.max_source_bytes)
+    return backend.run(submission)
+
+
+def wait_for_spares(backend: DockerBackend, count: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while backend.spares.ready < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert backend.spares.ready == count, "the spare container never became ready"
+
+
+def verdict(feedback: Feedback) -> Any:
+    return feedback.model_dump(exclude={"durations"})
+
+
+def test_a_backend_that_keeps_grading_uses_containers_started_ahead(docker_client: Any) -> None:
     backend = DockerBackend(GradeSettings())
-    small = backend.container_options(b"x = 1\n")
-    assert base64.b64decode(small["environment"][SUBMISSION_ENV]) == b"x = 1\n"
-    assert small["command"][-1] == INLINE_SUBMISSION_PATH
-    large = backend.container_options(b"#" * (INLINE_MAX_BYTES + 1))
-    assert SUBMISSION_ENV not in large["environment"]
-    assert large["command"][-1] == SUBMISSION_PATH
+    try:
+        first = graded_with(backend)
+        assert backend.spares.ready == 0 and len(leftover_containers(docker_client)) == 0, (
+            "one grading alone starts no spare"
+        )
+        second = graded_with(backend)
+        wait_for_spares(backend, 1)
+        time.sleep(1.0)
+        third = graded_with(backend)
+        assert first.durations.idle < 1.0 and second.durations.idle < 1.0
+        assert third.durations.idle >= 1.0, "the third grading ran in the spare"
+        assert verdict(first) == verdict(second) == verdict(third)
+        other = graded_with(backend, REPO / "tests" / "solutions" / "correct_naive.py")
+        assert other.status == "passed", "a spare grades any file, not only the same one"
+    finally:
+        backend.close()
+    assert leftover_containers(docker_client) == [], "closing removes the spare"
+
+
+def test_a_spare_that_died_or_aged_is_never_used(docker_client: Any, monkeypatch: Any) -> None:
+    backend = DockerBackend(GradeSettings())
+    try:
+        graded_with(backend)
+        graded_with(backend)
+        wait_for_spares(backend, 1)
+        for container in leftover_containers(docker_client):
+            container.kill()
+        after_death = graded_with(backend)
+        assert after_death.status == "passed" and after_death.durations.idle < 1.0
+        wait_for_spares(backend, 1)
+        monkeypatch.setattr(backend.spares, "_max_age", 0.5)
+        time.sleep(1.0)
+        aged = graded_with(backend)
+        assert aged.status == "passed" and aged.durations.idle < 0.5
+    finally:
+        backend.close()
+
+
+def test_a_judge_that_gets_no_file_gives_up_and_is_removed(docker_client: Any) -> None:
+    class Impatient(DockerBackend):
+        def judge_command(self, config: Any, submission: str) -> list[str]:
+            return [*super().judge_command(config, submission), "--wait", "1"]
+
+    container = Impatient(GradeSettings()).start_container()
+    try:
+        state = container.wait(timeout=60)
+        assert state["StatusCode"] == NO_SUBMISSION
+        assert b"nothing was graded" in container.logs(stdout=False, stderr=True)
+        assert container.logs(stdout=True, stderr=False) == b""
+        remove_unused(docker_client)
+        assert leftover_containers(docker_client) == []
+    finally:
+        docker_backend._remove(container)
 
 
 def test_student_code_runs_as_its_own_uid_without_capabilities(

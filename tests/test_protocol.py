@@ -86,8 +86,8 @@ def test_error_record_caps_and_types_every_field() -> None:
 
 def test_decode_accepts_only_protocol_messages() -> None:
     assert decode(b'{"result": {"x": 1}}') == {"result": {"x": 1}}
-    assert decode(b'{"ready": true, "protocol": 4}') is not None
-    assert decode(b'{"ready": true, "protocol": 3}') is None  # an older worker
+    assert decode(b'{"ready": true, "protocol": 5}') is not None
+    assert decode(b'{"ready": true, "protocol": 4}') is None  # an older worker
     assert decode(b'{"call": {"context": [0]}}') is None  # protocol 2 only: answered locally now
     assert decode(b'{"result": 1, "error": {}}') is None
     assert decode(b'{"error": "text"}') is None
@@ -223,6 +223,39 @@ def test_a_batch_answers_like_single_requests_and_stops_at_its_first_failure(
         assert all(sum(len(text) + 1 for _, text in c) <= MAX_BATCH_BYTES for c in chunks)
         found = client.request_many(many, 5)
         assert [r["data"][0] for r in found] == [float(i) for i in range(1, 30_000)]
+    finally:
+        client.shutdown()
+
+
+def test_last_names_the_output_kept_most_recently(tmp_path: Path) -> None:
+    """A forward(keep) and the requests on its output in one batch, through "last"."""
+    client = _client(tmp_path, ECHO)
+    try:
+        with pytest.raises(StudentError) as caught:
+            client.request("input_grads", 5, out="last")
+        assert caught.value.kind == "protocol", "nothing kept yet: no last output"
+        handle = client.request("new", 5, cls="LayerNorm", args=[2], kwargs={}, seed=1)["handle"]
+
+        def kept(x: list[float]) -> tuple[str, dict[str, Any]]:
+            return "forward", {"handle": handle, "input": x, "keep": True}
+
+        first, _, grads = client.request_many(
+            [
+                kept([1.0, 2.0]),
+                ("backward", {"out": "last", "grad": [3.0, 5.0]}),
+                ("input_grads", {"out": "last"}),
+            ],
+            5,
+        )
+        assert grads == {"grads": [3.0, 5.0]}, "d(3*a + 5*b)/d(a, b) through weights of 1"
+        second = client.request("forward", 5, handle=handle, input=[4.0, 4.0], keep=True)
+        client.request("backward", 5, out="last", grad=[1.0, 2.0])
+        assert client.request("input_grads", 5, out="last") == {"grads": [1.0, 2.0]}
+        client.request("backward", 5, out=first["out"], grad=[7.0, 0.0])
+        assert client.request("input_grads", 5, out=first["out"]) == {"grads": [7.0, 0.0]}, (
+            "an earlier key still names its own output"
+        )
+        assert second["out"] != first["out"]
     finally:
         client.shutdown()
 

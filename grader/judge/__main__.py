@@ -1,4 +1,7 @@
-"""Entry point inside the sandbox: ``python -m grader.judge --submission F``.
+"""Entry point inside the sandbox: ``python -m grader.judge --submission F [--stdin]``.
+
+With ``--stdin`` the judge starts up, then waits for the file on its standard
+input (:mod:`.delivery`): the Docker backend starts containers ahead of need.
 
 Stdout carries exactly one line, the Feedback JSON (the host reads it back);
 everything else, pytest's own output included, goes to stderr.
@@ -7,35 +10,23 @@ everything else, pytest's own output included, goes to stderr.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from ..models import Feedback
-from ..settings import SUBMISSION_ENV, JudgeConfig
-from .runner import judge_submission, print_feedback, process_age
-
-
-def inline_submission(where: Path) -> Path | None:
-    """The submission the host put in $GRADER_SUBMISSION, written as ``where``'s name
-    in a fresh folder beside it; None when the variable is not set.
-
-    Cheaper for the Docker engine than copying a file into the container (one
-    tar extraction process less per grading). The folder and the file belong to
-    the judge's uid and are read-only to everyone else, so the student's uid can
-    read the file but never change, move or replace it.
-    """
-    encoded = os.environ.pop(SUBMISSION_ENV, None)
-    if encoded is None:
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="submission-", dir=where.parent))
-    path = folder / where.name
-    path.write_bytes(base64.b64decode(encoded, validate=True))
-    path.chmod(0o444)
-    folder.chmod(0o555)
-    return path
+from ..settings import JudgeConfig
+from .delivery import (
+    NO_SUBMISSION,
+    WAIT_SECONDS,
+    NoSubmission,
+    detach_stdin,
+    private_copy,
+    read_frame,
+)
+from .runner import judge_submission, preload_suite, print_feedback, process_age
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +36,19 @@ def main(argv: list[str] | None = None) -> int:
         "--submission",
         type=Path,
         required=True,
-        help=f"the file; with ${SUBMISSION_ENV} set (base64 bytes), where to write it",
+        help="the file; with --stdin, where to write the file received",
+    )
+    parser.add_argument(
+        "--stdin",
+        action="store_true",
+        help="once started up, wait for the file on standard input (its length, a "
+        "newline, its bytes)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=WAIT_SECONDS,
+        help=f"with --stdin: seconds to wait for the file, then exit {NO_SUBMISSION}",
     )
     parser.add_argument(
         "--config",
@@ -53,8 +56,29 @@ def main(argv: list[str] | None = None) -> int:
         help="JudgeConfig as JSON (default: $GRADER_JUDGE_CONFIG, which other uids cannot read)",
     )
     args = parser.parse_args(argv)
-    submission = inline_submission(args.submission) or args.submission.resolve()
-    config_text = os.environ.pop("GRADER_JUDGE_CONFIG", "{}")
+    from_environment = os.environ.pop("GRADER_JUDGE_CONFIG", "{}")
+    config_text = args.config or from_environment
+    idle = 0.0
+    if args.stdin:
+        # Everything is imported before the file arrives: a judge started ahead of
+        # need has paid its start-up by the time a grading begins.
+        preload_suite()
+        startup = process_age()
+        began = time.monotonic()
+        try:
+            limit = JudgeConfig.model_validate_json(config_text).max_source_bytes
+        except ValueError:
+            limit = JudgeConfig().max_source_bytes  # reported below, once the file is in
+        try:
+            raw = read_frame(0, limit, args.wait)
+        except NoSubmission as exc:
+            print(f"judge: {exc}; nothing was graded", file=sys.stderr)
+            return NO_SUBMISSION
+        detach_stdin()
+        idle = time.monotonic() - began
+        submission = private_copy(raw, args.submission)
+    else:
+        submission = args.submission.resolve()
     # A private (0700) working and temporary folder: nothing another uid wrote
     # is ever in the judge's way, and its own files are nobody else's to read.
     private = tempfile.mkdtemp(prefix="judge-")
@@ -66,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     with os.fdopen(result_fd, "w", encoding="utf-8") as result:
         try:
-            config = JudgeConfig.model_validate_json(args.config or config_text)
-            feedback = judge_submission(submission, config, startup)
+            config = JudgeConfig.model_validate_json(config_text)
+            feedback = judge_submission(submission, config, startup, idle)
         except Exception as exc:  # our failure: never a student's zero
             feedback = Feedback.not_gradable(
                 f"The grader failed inside the sandbox: {type(exc).__name__}: {exc}"

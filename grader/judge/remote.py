@@ -55,9 +55,11 @@ class Output:
 
     def input_grads(self) -> Any:
         """Gradients of the inputs the judge passed in (same shape as the input)."""
-        answer = answers.record(
-            self.student.request("input_grads", out=self._key()), "grads", ("grads",)
-        )
+        return self.read_input_grads(self.student.request("input_grads", out=self._key()))
+
+    def read_input_grads(self, result: Any) -> Any:
+        """An ``input_grads`` answer about this output, type-checked."""
+        answer = answers.record(result, "grads", ("grads",))
         shape, grads = answers.tensor(answer["grads"], "the inputs' gradients", finite=False)
         if self.input_shape is not None and shape != self.input_shape:
             raise bad_answer("the inputs' gradients do not have the inputs' shape")
@@ -125,6 +127,19 @@ class Remote:
         calls = [self._forward_call(x, tokens, False, seed, kwargs) for x in inputs]
         found = self.student.request_many(calls)
         return [self._output(a, x, tokens, False) for a, x in zip(found, inputs, strict=True)]
+
+    def input_gradient(self, x: Any, grad: Any) -> tuple[Output, Any]:
+        """The output for ``x`` and d sum(grad * output) / dx, in one exchange: the
+        forward (kept), the backward from it and the inputs' gradients, as
+        ``forward(x, keep=True)``, ``backward(grad)`` and ``input_grads()`` give."""
+        calls = [
+            self._forward_call(x, False, True, 0, {}),
+            ("backward", {"out": "last", "grad": grad}),
+            ("input_grads", {"out": "last"}),
+        ]
+        forwarded, _, grads = self.student.request_many(calls)
+        out = self._output(forwarded, x, False, True)
+        return out, out.read_input_grads(grads)
 
     def forward_with(
         self, settings: Iterable[list[float]], x: Any, *, tokens: bool = False

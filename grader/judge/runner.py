@@ -97,15 +97,18 @@ def process_age() -> float:
     return max(0.0, now - started / os.sysconf("SC_CLK_TCK"))
 
 
-def judge_submission(submission: Path, config: JudgeConfig, startup: float = 0.0) -> Feedback:
+def judge_submission(
+    submission: Path, config: JudgeConfig, startup: float = 0.0, idle: float = 0.0
+) -> Feedback:
     """Grade ``submission``; every student failure ends up inside the Feedback.
 
-    ``startup`` is how long the judge took to get here (interpreter and imports).
+    ``startup`` is how long the judge took to get ready (interpreter and imports),
+    ``idle`` how long it then waited for the file.
     """
     started = time.monotonic()
     raw = submission.read_bytes()
     sink = OutputSink()
-    spent = Durations(judge_startup=startup)
+    spent = Durations(judge_startup=startup, idle=idle)
     feedback = _judge(raw, submission, config, sink, spent)
     feedback.submission = submission.name
     feedback.submission_sha256 = hashlib.sha256(raw).hexdigest()

@@ -3,11 +3,13 @@
 The container starts as root only to let ``setpriv`` switch to the judge's
 uid (10001) with exactly CAP_SETUID, CAP_SETGID and CAP_KILL (to start and
 stop the worker); the worker runs as uid 10002 with no capabilities. The
-submission travels in the judge's environment (base64), and the judge writes
-it to a folder of its own that the student's uid can read but not change; one
-too large for that is copied into an anonymous volume as a root-owned 0444
-file before start. The verdict comes back on the judge's stdout, which the
-worker cannot reach.
+judge starts up, then receives the submission on its stdin through the
+engine's attach stream (:mod:`grader.judge.delivery`) and writes it to a
+folder of its own that the student's uid can read but not change. So a
+container can be started ahead of need (:mod:`.spares`): a backend that keeps
+grading has one ready, its judge's start-up already paid, when the next file
+comes. The verdict comes back on the judge's stdout, which the worker cannot
+reach.
 
 The judge runs in an isolated interpreter (``python3 -I``): no PYTHON*
 variables, no user site, and not its working directory (``/tmp``, shared
@@ -19,9 +21,7 @@ the caps of :mod:`.base`.
 
 from __future__ import annotations
 
-import base64
-import io
-import tarfile
+import contextlib
 import threading
 import time
 from typing import Any
@@ -29,8 +29,9 @@ from typing import Any
 from .. import paths
 from ..__about__ import __version__
 from ..errors import Cancelled, ImageMissing, ImageStale, SandboxFailed, SandboxUnavailable
+from ..judge.delivery import NO_SUBMISSION, WAIT_SECONDS, frame
 from ..models import Feedback
-from ..settings import SUBMISSION_ENV, GradeSettings, JudgeConfig
+from ..settings import GradeSettings, JudgeConfig
 from ..submission import Submission
 from .base import (
     ANSWER_LIMIT,
@@ -41,6 +42,7 @@ from .base import (
     stderr_lines,
 )
 from .process import wall_timeout_feedback
+from .spares import Spares
 
 JUDGE_UID = 10001
 STUDENT_UID = 10002
@@ -61,14 +63,15 @@ JUDGE_PRIVILEGES = [
 ]
 JUDGE_PYTHON = ["python3", "-I"]  # isolated: grader comes from the image's .pth only
 JUDGE_ENTRY = [*JUDGE_PRIVILEGES, *JUDGE_PYTHON, "-m", "grader.judge", "--submission"]
-SUBMISSION_PATH = "/submission/minigpt.py"  # copied into the container's volume
+# PrairieLearn's entrypoint puts the file in the image's /submission volume itself.
+SUBMISSION_PATH = "/submission/minigpt.py"
 JUDGE_COMMAND = [*JUDGE_ENTRY, SUBMISSION_PATH]
-# A submission small enough for one environment variable (base64, under Linux's
-# 128 KiB per variable) travels in the judge's environment instead: the judge
-# writes it to a read-only folder of its own in /tmp. Copying a file in costs the
-# engine a tar extraction process (about 60 ms of CPU per grading here).
-INLINE_MAX_BYTES = 96_000
-INLINE_SUBMISSION_PATH = "/tmp/minigpt.py"
+# This backend hands the file to the judge on its stdin; the judge writes it to a
+# read-only folder of its own in /tmp, named like this.
+RECEIVED_SUBMISSION_PATH = "/tmp/minigpt.py"
+# A spare container is used only well before its judge stops waiting for a file.
+SPARE_MAX_AGE = WAIT_SECONDS - 60.0
+DELIVERY_TIMEOUT = 30.0  # writing the file to the judge's stdin
 # The container's log (stdout and stderr) on the engine's disk: one file, truncated
 # when full. Big enough for the largest answer read back (ANSWER_LIMIT) even with
 # the log's JSON escaping (up to 6 bytes per byte of output).
@@ -145,29 +148,22 @@ def check_image(client: Any, image: str) -> None:
         )
 
 
-def submission_archive(raw: bytes) -> bytes:
-    """A tar with minigpt.py owned by root, read-only for everyone."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("minigpt.py")
-        info.size = len(raw)
-        info.mode = 0o444
-        info.uid = info.gid = 0
-        info.mtime = int(time.time())
-        tar.addfile(info, io.BytesIO(raw))
-    return buffer.getvalue()
-
-
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, settings: GradeSettings) -> None:
+    def __init__(self, settings: GradeSettings, *, prestart: bool = True) -> None:
+        """``prestart=False``: never start a container ahead of need (benchmarks)."""
         self.settings = settings
         self.client = docker_client()
         check_image(self.client, settings.image)
         self.last_peak_memory: int | None = None
+        self.spares: Spares[Any] = Spares(
+            self._start_spare, _remove, max_age=SPARE_MAX_AGE, most=8 if prestart else 0
+        )
+        self._swept = False
 
     def close(self) -> None:
+        self.spares.close()
         self.client.close()
 
     def judge_command(self, config: JudgeConfig, submission: str) -> list[str]:
@@ -176,24 +172,20 @@ class DockerBackend:
         The config travels in the judge's environment (GRADER_JUDGE_CONFIG), which
         only its own uid can read; a command line is world-readable in /proc.
         """
-        return [*JUDGE_ENTRY, submission]
+        return [*JUDGE_ENTRY, submission, "--stdin"]
 
-    def container_options(self, raw: bytes | None = None) -> dict[str, Any]:
-        """Every limit of the sandbox, in the SDK's terms; with ``raw``, the submission
-        in the judge's environment when it is small enough (see INLINE_MAX_BYTES)."""
+    def container_options(self) -> dict[str, Any]:
+        """Every limit of the sandbox, in the SDK's terms."""
         from docker.types import LogConfig
 
         limits = self.settings.limits
         config = image_judge_config(self.settings)
         memory = f"{limits.memory_mb}m"
         environment = {"GRADER_JUDGE_CONFIG": config.model_dump_json(), "TMPDIR": "/judge"}
-        path = SUBMISSION_PATH
-        if raw is not None and len(raw) <= INLINE_MAX_BYTES:
-            environment[SUBMISSION_ENV] = base64.b64encode(raw).decode("ascii")
-            path = INLINE_SUBMISSION_PATH
         return {
-            "command": self.judge_command(config, path),
+            "command": self.judge_command(config, RECEIVED_SUBMISSION_PATH),
             "environment": environment,
+            "stdin_open": True,  # the file arrives there (see deliver)
             "user": "0",
             # tini as PID 1 reaps the orphans a fork bomb leaves, so their zombies do not
             # hold the pids limit and starve the workers of later checks.
@@ -247,6 +239,60 @@ class DockerBackend:
                     container.kill()
                     return None
 
+    def start_container(self) -> Any:
+        """A started grading container whose judge waits for its file."""
+        container = self.client.containers.create(self.settings.image, **self.container_options())
+        try:
+            container.start()
+        except BaseException:
+            _remove(container)
+            raise
+        return container
+
+    def deliver(self, container: Any, raw: bytes) -> None:
+        """Write the file to the judge's stdin through the engine's attach stream."""
+        attached = container.attach_socket(params={"stdin": 1, "stream": 1})
+        sock = getattr(attached, "_sock", attached)  # the SDK wraps the socket in SocketIO
+        try:
+            sock.settimeout(DELIVERY_TIMEOUT)
+            sock.sendall(frame(raw))
+        finally:
+            with contextlib.suppress(OSError):
+                sock.shutdown(2)
+            attached.close()
+            sock.close()
+
+    def _start_spare(self) -> Any:
+        if not self._swept:  # once per backend, off the grading path
+            self._swept = True
+            remove_unused(self.client)
+        return self.start_container()
+
+    def _ready_container(self, raw: bytes) -> Any:
+        """A container whose judge has the file: a spare if one is ready, else a new one."""
+        from docker.errors import DockerException
+
+        spare = self.spares.take()
+        if spare is not None:
+            try:
+                spare.reload()  # attaching to a stopped container does not fail
+                if spare.status == "running":
+                    self.deliver(spare, raw)
+                    return spare
+            except (DockerException, OSError):
+                pass
+            _remove(spare)  # it died waiting: start one for this file
+        container = self.start_container()
+        try:
+            self.deliver(container, raw)
+        except (DockerException, OSError) as exc:
+            container.reload()
+            if container.status == "running":  # else its exit status and stderr tell why
+                _remove(container)
+                message = f"Could not hand the file to the judge: {_short(exc)}"
+                raise SandboxFailed(message) from None
+        return container
+
     def run(self, submission: Submission, cancel: threading.Event | None = None) -> Feedback:
         from docker.errors import DockerException
 
@@ -254,11 +300,7 @@ class DockerBackend:
         container = None
         began = time.monotonic()
         try:
-            options = self.container_options(submission.raw)
-            container = self.client.containers.create(self.settings.image, **options)
-            if SUBMISSION_ENV not in options["environment"]:
-                container.put_archive("/submission", submission_archive(submission.raw))
-            container.start()
+            container = self._ready_container(submission.raw)
             started = time.monotonic()
             state = self._wait(container, limits.wall_timeout, cancel)
             if state is None:
@@ -280,6 +322,7 @@ class DockerBackend:
         except DockerException as exc:
             raise SandboxFailed(f"Docker failed while grading: {_short(exc)}") from None
         finally:
+            self.spares.done()
             if container is not None:
                 _remove(container)
         feedback.durations.sandbox_start = round(started - began, 3)
@@ -346,6 +389,14 @@ def _ulimits(open_files: int) -> list[Any]:
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) < 300 else text[:297] + "..."
+
+
+def remove_unused(client: Any) -> None:
+    """Remove the spares a grader that died left behind: containers that exited with
+    NO_SUBMISSION never received a file, so nobody is waiting for their answer."""
+    filters = {"label": LABEL_RUN, "status": "exited", "exited": NO_SUBMISSION}
+    for container in client.containers.list(all=True, filters=filters):
+        _remove(container)
 
 
 def leftover_containers(client: Any) -> list[Any]:

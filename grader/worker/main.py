@@ -9,15 +9,19 @@ logits and records its calls) and reports plain data. Every comparison, finite
 difference, SGD step and check of the calls lives in the judge, which
 type-checks each answer.
 
-Protocol (version 4): one JSON object per line; requests on the ``--requests``
+Protocol (version 5): one JSON object per line; requests on the ``--requests``
 pipe, answers on the ``--responses`` pipe. The student's prints go to
 stdout/stderr, which the judge counts and discards.
 
-  worker -> judge   {"ready": true, "protocol": 3}
+  worker -> judge   {"ready": true, "protocol": 5}
                     {"stage": "MiniGPT.forward()"}     about to run this student function
                     {"result": ...} | {"error": {...}} the request's answer
   judge -> worker   {"op": ..., ...}                   a request (an op_* method of Worker)
                     {"op": "batch", "requests": [...]} several, answered one by one
+
+An ``out`` field names a kept output by the key its answer gave, or is
+``"last"``: the output kept most recently, so that a forward(keep) and the
+requests on its output can travel in one batch.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
-PROTOCOL = 4
+PROTOCOL = 5
 MAX_TEXT = 300  # characters of an exception message, type name or stage we send
 MAX_CODE = 120
 MAX_ELEMENTS = 200_000  # numbers in one answer
@@ -205,11 +209,18 @@ class Worker:
         self.tokens: dict[int, int] = {}  # id(Value) -> identity token, for "leaves"/"held"
         self.keep: list[Any] = []  # keeps tokenised Values alive so ids stay unique
         self.counter = 0
+        self.last_kept: int | None = None
         return {}
 
     def _next(self) -> int:
         self.counter += 1
         return self.counter
+
+    def _keep(self, result: Any, inputs: Any, owner: int | None) -> int:
+        key = self._next()
+        self.outputs[key] = (result, inputs, owner)
+        self.last_kept = key
+        return key
 
     def _student(self, name: str, allowed: tuple[str, ...]) -> Any:
         if name not in allowed:
@@ -300,9 +311,7 @@ class Worker:
         shape, data = observe(out, "the output", [MAX_ELEMENTS])
         answer: dict[str, Any] = {"shape": shape, "data": data}
         if keep:
-            key = self._next()
-            self.outputs[key] = (out, None if tokens else x, handle)
-            answer["out"] = key
+            answer["out"] = self._keep(out, None if tokens else x, handle)
         return answer
 
     def op_count_calls(self, handle: int, cls: str, input: Any, tokens: bool = False) -> Any:
@@ -334,16 +343,17 @@ class Worker:
                 f"cross_entropy_loss returned a {type_name(loss)}; it must return one Value "
                 "so that loss.backward() works"
             )
-        key = self._next()
-        self.outputs[key] = (loss, values, None)
+        key = self._keep(loss, values, None)
         return {"loss": number(loss.data, "the loss's data"), "out": key}
 
     def _output(self, out: Any) -> tuple[Any, Any, int | None]:
+        if out == "last":
+            out = self.last_kept
         if type(out) is not int or out not in self.outputs:
             raise ValueError("unknown output")
         return self.outputs[out]
 
-    def op_backward(self, out: int, grad: Any) -> Any:
+    def op_backward(self, out: int | str, grad: Any) -> Any:
         """Backward from sum(grad * output): the judge picks the weights (dL/d output)."""
         result, inputs, owner = self._output(out)
         outputs = flatten(result)
@@ -368,7 +378,7 @@ class Worker:
                 node.grad = 0.0
         return {}
 
-    def op_input_grads(self, out: int) -> Any:
+    def op_input_grads(self, out: int | str) -> Any:
         _, inputs, _ = self._output(out)
         if inputs is None:
             raise ValueError("this output has no Value inputs")
