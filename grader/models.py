@@ -70,9 +70,13 @@ class Durations(_Model):
         description="a container started ahead of need: how long its judge, started up, "
         "waited for this file (its start-up and imports were paid before the grading began)",
     )
-    judge: float = Field(0.0, description="the judge's run inside the sandbox, after start-up")
+    judge: float = Field(
+        0.0, description="the judge's run inside the sandbox, once it had the file"
+    )
     judge_startup: float = Field(
-        0.0, description="the judge's interpreter start and imports (pytest, the hidden suite)"
+        0.0,
+        description="the judge's interpreter start, imports and pytest's collection of the "
+        "hidden suite: everything before the file is read",
     )
     worker_imports: float = Field(
         0.0, description="starting the student's processes, each importing the submission"

@@ -69,10 +69,12 @@ import enum
 import functools
 import importlib
 import string
+import threading
 import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .models import ErrorInfo
 
@@ -805,6 +807,19 @@ class Violation:
     topic: str = "code"
 
 
+# CPython 3.11 before 3.11.8 keeps the parser's recursion depth in state shared by all
+# threads (gh-106905): when a garbage collection inside one thread's ast.parse lets another
+# thread parse, the first fails with "SystemError: AST constructor recursion depth
+# mismatch". `grade batch` checks sources in several threads, so parsing takes turns.
+_PARSING = threading.Lock()
+
+
+def parse(source: str, **options: Any) -> Any:
+    """``ast.parse``, one thread at a time."""
+    with _PARSING:
+        return ast.parse(source, **options)
+
+
 def check_source(
     raw: bytes, *, max_bytes: int = MAX_SOURCE_BYTES, pack_dir: Path | None = None
 ) -> ErrorInfo | None:
@@ -833,7 +848,7 @@ def check_source(
             message="The file is empty: start from the template's minigpt.py.",
         )
     try:
-        tree = ast.parse(source, filename="minigpt.py")
+        tree = parse(source, filename="minigpt.py")
     except SyntaxError as exc:
         return ErrorInfo(
             kind="syntax",
@@ -923,7 +938,7 @@ def _pack_info(pack_dir: str) -> _Pack:
         found: set[str] = set()
         path = Path(pack_dir) / f"{module}.py"
         if path.is_file():
-            tree = ast.parse(path.read_text(encoding="utf-8"))
+            tree = parse(path.read_text(encoding="utf-8"))
             for node in tree.body:
                 if isinstance(node, ast.ClassDef | ast.FunctionDef):
                     found.add(node.name)
@@ -1792,7 +1807,7 @@ class _Checker:
             return
         text = node.value
         try:
-            expression = ast.parse(text, mode="eval")
+            expression = parse(text, mode="eval")
         except (SyntaxError, ValueError):
             self._flag(node, f"the string annotation {text!r} is not a valid type expression")
             return

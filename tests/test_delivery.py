@@ -123,6 +123,31 @@ def test_the_judge_grades_the_file_it_receives(tmp_path: Path) -> None:
         folder.chmod(0o755)
 
 
+def test_a_late_file_is_graded_by_a_judge_already_started_up(tmp_path: Path) -> None:
+    """The wait for the file shows as start-up or ``idle``, never in a grading phase."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "grader.judge",
+            "--submission",
+            str(tmp_path / "minigpt.py"),
+            "--stdin",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    time.sleep(3.0)
+    out, _ = proc.communicate(frame(REFERENCE.read_bytes()), timeout=120)
+    spent = json.loads(out)["durations"]
+    assert spent["idle"] > 0, "the judge was waiting, started up, when the file came"
+    assert spent["judge_startup"] + spent["idle"] >= 2.9, "the wait is start-up or idle time"
+    for folder in tmp_path.glob("submission-*"):
+        folder.chmod(0o755)
+
+
 def test_a_judge_given_no_file_says_so_and_grades_nothing(tmp_path: Path) -> None:
     done = judge(b"", tmp_path, "--wait", "5")
     assert done.returncode == NO_SUBMISSION

@@ -554,3 +554,40 @@ def test_library_private_names_include_known_gadgets() -> None:
 def test_allowed_modules_text() -> None:
     text = allowed_modules_text()
     assert "math" in text and "engine" in text and "__future__" not in text
+
+
+def test_sources_are_checked_safely_from_several_threads() -> None:
+    """`grade batch` checks sources in threads. On CPython 3.11 before 3.11.8 two parses
+    at once could fail with "AST constructor recursion depth mismatch" when a garbage
+    collection inside one let the other run; collections here are made frequent and
+    yield the GIL, which made that failure show about once in 200 parses."""
+    import gc
+    import threading
+    import time
+
+    raw = REFERENCE.read_bytes()
+    errors: list[BaseException] = []
+
+    def check_many() -> None:
+        for _ in range(60):
+            try:
+                assert check_source(raw, pack_dir=PACK) is None
+            except BaseException as exc:
+                errors.append(exc)
+
+    def switch(phase: str, info: dict[str, int]) -> None:
+        time.sleep(0)
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(switch)
+    gc.set_threshold(50)
+    try:
+        threads = [threading.Thread(target=check_many) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        gc.callbacks.remove(switch)
+        gc.set_threshold(*threshold)
+    assert errors == []

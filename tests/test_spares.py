@@ -115,3 +115,23 @@ def test_after_close_nothing_is_started_and_nothing_is_left() -> None:
     assert sorted(recorder.discarded) == sorted(recorder.started)
     assert spares.take() is None
     assert spares.ready == 0
+
+
+def test_a_spare_nobody_takes_is_discarded_at_its_age() -> None:
+    """An idle service keeps nothing around: the spare goes when it is too old to use."""
+    import time
+
+    recorder = Recorder()
+    spares = Spares(recorder.start, recorder.discard, max_age=0.2)
+    spares.take()
+    spares.done()
+    spares.take()
+    spares.done()
+    settle(spares)
+    assert spares.ready == 1
+    deadline = time.monotonic() + 30
+    while recorder.discarded != [1] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert recorder.discarded == [1] and spares.ready == 0
+    assert recorder.started == [1], "nothing replaces it until a grading asks again"
+    spares.close()

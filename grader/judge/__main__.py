@@ -13,24 +13,16 @@ import argparse
 import os
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..models import Feedback
 from ..settings import JudgeConfig
-from .delivery import (
-    NO_SUBMISSION,
-    WAIT_SECONDS,
-    NoSubmission,
-    detach_stdin,
-    private_copy,
-    read_frame,
-)
-from .runner import judge_submission, preload_suite, print_feedback, process_age
+from .delivery import NO_SUBMISSION, WAIT_SECONDS, detach_stdin, private_copy, read_frame
+from .runner import judge_submission, print_feedback
 
 
 def main(argv: list[str] | None = None) -> int:
-    startup = process_age()  # the interpreter's start and the imports above
     parser = argparse.ArgumentParser(prog="python -m grader.judge", description=__doc__)
     parser.add_argument(
         "--submission",
@@ -56,29 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         help="JudgeConfig as JSON (default: $GRADER_JUDGE_CONFIG, which other uids cannot read)",
     )
     args = parser.parse_args(argv)
+    args.submission = args.submission.resolve()  # before the chdir below
     from_environment = os.environ.pop("GRADER_JUDGE_CONFIG", "{}")
     config_text = args.config or from_environment
-    idle = 0.0
-    if args.stdin:
-        # Everything is imported before the file arrives: a judge started ahead of
-        # need has paid its start-up by the time a grading begins.
-        preload_suite()
-        startup = process_age()
-        began = time.monotonic()
-        try:
-            limit = JudgeConfig.model_validate_json(config_text).max_source_bytes
-        except ValueError:
-            limit = JudgeConfig().max_source_bytes  # reported below, once the file is in
-        try:
-            raw = read_frame(0, limit, args.wait)
-        except NoSubmission as exc:
-            print(f"judge: {exc}; nothing was graded", file=sys.stderr)
-            return NO_SUBMISSION
-        detach_stdin()
-        idle = time.monotonic() - began
-        submission = private_copy(raw, args.submission)
-    else:
-        submission = args.submission.resolve()
     # A private (0700) working and temporary folder: nothing another uid wrote
     # is ever in the judge's way, and its own files are nobody else's to read.
     private = tempfile.mkdtemp(prefix="judge-")
@@ -91,13 +63,29 @@ def main(argv: list[str] | None = None) -> int:
     with os.fdopen(result_fd, "w", encoding="utf-8") as result:
         try:
             config = JudgeConfig.model_validate_json(config_text)
-            feedback = judge_submission(submission, config, startup, idle)
+            feedback = judge_submission(_receiver(args, config), config)
         except Exception as exc:  # our failure: never a student's zero
             feedback = Feedback.not_gradable(
                 f"The grader failed inside the sandbox: {type(exc).__name__}: {exc}"
             )
+        if feedback is None:
+            return NO_SUBMISSION
         print_feedback(feedback, result)
     return 0
+
+
+def _receiver(args: argparse.Namespace, config: JudgeConfig) -> Callable[[], Path]:
+    """How the judge gets its file once it has started up: from its stdin, or the path."""
+    if not args.stdin:
+        path: Path = args.submission
+        return lambda: path
+
+    def receive() -> Path:
+        raw = read_frame(0, config.max_source_bytes, args.wait)  # NoSubmission: none came
+        detach_stdin()
+        return private_copy(raw, args.submission)
+
+    return receive
 
 
 if __name__ == "__main__":

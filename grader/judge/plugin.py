@@ -7,6 +7,7 @@ test belongs to and why it failed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,12 +21,23 @@ STUDENT = pytest.StashKey[Student]()
 class JudgePlugin:
     """Registered by the runner; never loaded by the student's process."""
 
-    def __init__(self, student: Student) -> None:
-        self._student = student
+    def __init__(self, begin: Callable[[], Student | None]) -> None:
+        self._begin = begin
+        self._student: Student | None = None
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "check(id): the rubric check this test counts for")
-        config.stash[STUDENT] = self._student
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        """Once the suite is collected, get the submission; without one, run no test
+        (the runner reports why)."""
+        student = self._begin()
+        if student is None:
+            return True
+        self._student = student
+        session.config.stash[STUDENT] = student
+        return None  # pytest's own loop runs the tests
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool:
@@ -36,16 +48,18 @@ class JudgePlugin:
         """
         names = pyfuncitem._fixtureinfo.argnames
         args = {name: pyfuncitem.funcargs[name] for name in names}
+        student = self._student
+        assert student is not None, "tests run only after begin gave a student"
         try:
             pyfuncitem.obj(**args)
         except StudentError as exc:
-            if not self._student.may_retry(exc):
+            if not student.may_retry(exc):
                 raise
-            self._student.client.close()
+            student.client.close()
             try:
                 pyfuncitem.obj(**args)
             except StudentError as again:
-                self._student.confirm(again)
+                student.confirm(again)
                 raise
         return True
 

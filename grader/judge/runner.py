@@ -1,12 +1,14 @@
 """Runs one submission through the hidden suite and returns its Feedback.
 
-Order matters: the source is checked before anything runs; every module the
-judge will ever import (pytest, its two plugins, the hidden suite) is imported
-before the worker exists, so nothing the student's process writes can be
-imported later; then the worker imports the submission (a failure there is
-the student's error, reported once), pytest runs the hidden suite in this
-process with the judge plugin, and the pytest-json-report file is turned into
-the verdict.
+Order matters: every module the judge will ever import (pytest, its two
+plugins, the hidden suite) is imported, and pytest has started and collected
+the suite, before the file is even read, so nothing the student's process
+writes can be imported later and a judge started ahead of need has done all
+of it by the time its file comes. Then, from pytest's test loop (the judge
+plugin's ``begin``): the source is checked before anything runs, the worker
+imports the submission (a failure there is the student's error, reported
+once), the hidden suite's tests run in this process, and the
+pytest-json-report file is turned into the verdict.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,6 +35,7 @@ from ..__about__ import __version__
 from ..models import Durations, ErrorInfo, Feedback, OutputInfo
 from ..policy import check_source
 from ..settings import JudgeConfig
+from .delivery import NoSubmission
 from .failures import StudentError
 from .plugin import JudgePlugin
 from .remote import Student
@@ -72,6 +76,15 @@ def preload_suite() -> int:
     return len(modules)
 
 
+def prepare(config: JudgeConfig) -> None:
+    """Do now what any grading needs and no file decides: import the hidden suite and
+    let the source policy read the pack. A judge started ahead of need calls this
+    before its file arrives, so a grading does not wait for either."""
+    preload_suite()
+    if config.policy:
+        check_source(b"from engine import Value\n", pack_dir=config.pack_dir)
+
+
 def grading_seed(raw: bytes, key_file: Path | None) -> str:
     """Seed of this grading's probe inputs: fixed for these bytes, unknown to them.
 
@@ -97,24 +110,34 @@ def process_age() -> float:
     return max(0.0, now - started / os.sysconf("SC_CLK_TCK"))
 
 
-def judge_submission(
-    submission: Path, config: JudgeConfig, startup: float = 0.0, idle: float = 0.0
-) -> Feedback:
-    """Grade ``submission``; every student failure ends up inside the Feedback.
+def judge_submission(receive: Callable[[], Path], config: JudgeConfig) -> Feedback | None:
+    """Grade the file ``receive`` gives; every student failure ends up inside the Feedback.
 
-    ``startup`` is how long the judge took to get ready (interpreter and imports),
-    ``idle`` how long it then waited for the file.
+    Everything no file decides comes first: the hidden suite's import, pytest's
+    start-up and collection, the policy's view of the pack. Only then is
+    ``receive`` called: it may block until the file arrives (a judge started
+    ahead of need), or raise NoSubmission, and then there is no verdict (None).
     """
-    started = time.monotonic()
-    raw = submission.read_bytes()
     sink = OutputSink()
-    spent = Durations(judge_startup=startup, idle=idle)
-    feedback = _judge(raw, submission, config, sink, spent)
-    feedback.submission = submission.name
-    feedback.submission_sha256 = hashlib.sha256(raw).hexdigest()
+    spent = Durations()
+    prepare(config)
+    grading = _Grading(receive, config, sink, spent)
+    with tempfile.TemporaryDirectory(prefix="report-") as private:
+        report = Path(private) / "report.json"
+        try:
+            code = run_pytest(JudgePlugin(grading.begin), report)
+        finally:
+            if grading.client is not None:
+                grading.client.shutdown()
+        ended = time.monotonic()
+        if grading.raw is None:
+            return None
+        feedback = grading.refused or _verdict(code, report, grading, spent, ended)
+    feedback.submission = grading.name
+    feedback.submission_sha256 = hashlib.sha256(grading.raw).hexdigest()
     feedback.grader_version = __version__
     feedback.suite_hash = paths.suite_hash()
-    spent.judge = time.monotonic() - started
+    spent.judge = time.monotonic() - grading.received
     feedback.durations = Durations.model_validate(
         {k: round(v, 3) for k, v in spent.model_dump().items()}
     )
@@ -122,59 +145,95 @@ def judge_submission(
     return feedback
 
 
-def _judge(
-    raw: bytes, submission: Path, config: JudgeConfig, sink: OutputSink, spent: Durations
-) -> Feedback:
-    if config.policy:
-        problem = check_source(raw, max_bytes=config.max_source_bytes, pack_dir=config.pack_dir)
-        if problem is not None:
-            return Feedback.from_error(problem)
-    began = time.monotonic()
-    preload_suite()
-    spent.judge_startup += time.monotonic() - began
-    spec = WorkerSpec(
-        python=config.python,
-        worker_main=config.worker_dir / "main.py",
-        pack_dir=config.pack_dir,
-        submission=submission.resolve(),
-        memory_bytes=config.worker_memory_mb << 20,
-        prefix=tuple(config.worker_prefix),
-        sweep=config.sweep_processes,
-    )
-    client = WorkerClient(spec, import_timeout=config.import_timeout, output=sink)
-    try:
-        client.start()
-    except StudentError as exc:
-        client.shutdown()
-        spent.worker_imports = client.spent.starts
-        kind = IMPORT_ERROR_KINDS.get(exc.kind, "import")
-        message = f"Importing your file failed: {exc}"
-        if exc.kind == "timeout":
-            message = (
-                f"Importing your file did not finish within {config.import_timeout:g} s: "
-                'move training and other long work under `if __name__ == "__main__":`'
-            )
-        return Feedback.from_error(ErrorInfo(kind=kind, message=message, line=exc.line))
-    with tempfile.TemporaryDirectory(prefix="report-") as private:
+class _Grading:
+    """One grading's state, filled in once the file is there (pytest calls ``begin``
+    after collecting the suite, before the first test)."""
+
+    def __init__(
+        self, receive: Callable[[], Path], config: JudgeConfig, sink: OutputSink, spent: Durations
+    ) -> None:
+        self.receive = receive
+        self.config = config
+        self.sink = sink
+        self.spent = spent
+        self.raw: bytes | None = None  # None: no file came
+        self.name = ""
+        self.received = time.monotonic()
+        self.refused: Feedback | None = None  # why the suite does not run on this file
+        self.client: WorkerClient | None = None
+
+    def begin(self) -> Student | None:
+        """The submission to run the suite on, or None (no file; a refused file, a failed
+        import: then ``refused`` holds the verdict)."""
+        self.spent.judge_startup = process_age()
+        waiting = time.monotonic()
         try:
-            student = Student(client, config.call_timeout, grading_seed(raw, config.probe_key_file))
-            report = Path(private) / "report.json"
-            began = time.monotonic()
-            code = run_pytest(JudgePlugin(student), report)
-            ran = time.monotonic() - began
-            outcomes = read_report(code, report)
-        finally:
-            client.shutdown()
+            path = self.receive()
+        except NoSubmission as exc:
+            print(f"judge: {exc}; nothing was graded", file=sys.stderr)
+            return None
+        self.received = time.monotonic()
+        self.spent.idle = self.received - waiting
+        self.raw = path.read_bytes()
+        self.name = path.name
+        config = self.config
+        if config.policy:
+            problem = check_source(
+                self.raw, max_bytes=config.max_source_bytes, pack_dir=config.pack_dir
+            )
+            if problem is not None:
+                self.refused = Feedback.from_error(problem)
+                return None
+        spec = WorkerSpec(
+            python=config.python,
+            worker_main=config.worker_dir / "main.py",
+            pack_dir=config.pack_dir,
+            submission=path.resolve(),
+            memory_bytes=config.worker_memory_mb << 20,
+            prefix=tuple(config.worker_prefix),
+            sweep=config.sweep_processes,
+        )
+        self.client = WorkerClient(spec, import_timeout=config.import_timeout, output=self.sink)
+        try:
+            self.client.start()
+        except StudentError as exc:
+            self.spent.worker_imports = self.client.spent.starts
+            self.refused = Feedback.from_error(import_error(exc, config.import_timeout))
+            return None
+        seed = grading_seed(self.raw, config.probe_key_file)
+        return Student(self.client, config.call_timeout, seed)
+
+
+def import_error(exc: StudentError, import_timeout: float) -> ErrorInfo:
+    """A failed import of the submission, as the student's error."""
+    kind = IMPORT_ERROR_KINDS.get(exc.kind, "import")
+    message = f"Importing your file failed: {exc}"
+    if exc.kind == "timeout":
+        message = (
+            f"Importing your file did not finish within {import_timeout:g} s: "
+            'move training and other long work under `if __name__ == "__main__":`'
+        )
+    return ErrorInfo(kind=kind, message=message, line=exc.line)
+
+
+def _verdict(
+    code: int, report: Path, grading: _Grading, spent: Durations, ended: float
+) -> Feedback:
+    """The verdict of a suite that ran, from pytest's report."""
+    client = grading.client
+    assert client is not None
+    outcomes = read_report(code, report)
     if os.environ.get("GRADER_TIMINGS") == "1":  # benchmarks read each op's CPU margin
         print("GRADER_TIMINGS " + json.dumps(client.slowest), file=sys.stderr)
     spent.worker_imports = client.spent.starts
     spent.probes = client.spent.requests
     spent.probes_cpu = client.spent.requests_cpu
-    spent.checks = max(0.0, ran - spent.worker_imports - spent.probes)
+    spent.checks = max(0.0, ended - grading.received - spent.worker_imports - spent.probes)
     if outcomes is None:
         return Feedback.not_gradable("The grader failed: the hidden suite did not run fully.")
+    began = time.monotonic()
     feedback = feedback_from_outcomes(outcomes)
-    spent.report = time.monotonic() - began - ran
+    spent.report = time.monotonic() - began
     return feedback
 
 

@@ -5,9 +5,10 @@ only *when* it starts changes. A backend that grades one file never makes a
 spare (the first grading only records demand); one that keeps grading (a
 batch, a service worker) keeps as many ready as gradings it has seen running
 at once, started in the background while the current ones run. A spare older
-than ``max_age`` is never used: it is discarded and, if demand continues,
-replaced. Failing to start a spare is not an error: the grading that finds
-none starts its own sandbox and reports any failure then.
+than ``max_age`` is never used: it is discarded when it reaches that age
+(so an idle service keeps nothing around) and replaced only when demand
+comes back. Failing to start a spare is not an error: the grading that
+finds none starts its own sandbox and reports any failure then.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Spares(Generic[T]):
         self._served = 0
         self._closed = False
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spare-sandbox")
+        self._timers: dict[int, threading.Timer] = {}  # by id() of the spare, to expire it
 
     @property
     def ready(self) -> int:
@@ -66,6 +68,7 @@ class Spares(Generic[T]):
             now = self._clock()
             while self._ready:
                 born, candidate = self._ready.popleft()
+                self._stop_timer(candidate)
                 if now - born <= self._max_age:
                     spare = candidate
                     break
@@ -91,6 +94,9 @@ class Spares(Generic[T]):
         with self._lock:
             left = [spare for _, spare in self._ready]
             self._ready.clear()
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
         for spare in left:
             self._discard_quietly(spare)
 
@@ -111,8 +117,27 @@ class Spares(Generic[T]):
             self._starting -= 1
             if not self._closed:
                 self._ready.append((self._clock(), spare))
+                timer = threading.Timer(self._max_age, self._expire, (spare,))
+                timer.daemon = True
+                self._timers[id(spare)] = timer
+                timer.start()
                 return
         self._discard_quietly(spare)
+
+    def _expire(self, spare: T) -> None:
+        """A spare nobody took in time: out of the stock, then discarded."""
+        with self._lock:
+            self._timers.pop(id(spare), None)
+            kept = [entry for entry in self._ready if entry[1] is not spare]
+            if len(kept) == len(self._ready):
+                return  # taken (or discarded) meanwhile
+            self._ready = deque(kept)
+        self._discard_later(spare)
+
+    def _stop_timer(self, spare: T) -> None:
+        timer = self._timers.pop(id(spare), None)
+        if timer is not None:
+            timer.cancel()
 
     def _discard_later(self, spare: T) -> None:
         try:
