@@ -281,6 +281,9 @@ class DockerBackend:
                     return spare
             except (DockerException, OSError):
                 pass
+            except BaseException:  # Ctrl-C: nothing is left behind
+                _remove(spare)
+                raise
             _remove(spare)  # it died waiting: start one for this file
         container = self.start_container()
         try:
@@ -291,6 +294,9 @@ class DockerBackend:
                 _remove(container)
                 message = f"Could not hand the file to the judge: {_short(exc)}"
                 raise SandboxFailed(message) from None
+        except BaseException:
+            _remove(container)
+            raise
         return container
 
     def run(self, submission: Submission, cancel: threading.Event | None = None) -> Feedback:

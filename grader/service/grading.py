@@ -24,7 +24,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from ..api import grade_submission, stamp
+from ..api import Backends, grade_submission, stamp
 from ..errors import Cancelled, InfrastructureError
 from ..models import Feedback
 from ..settings import GradeSettings
@@ -82,12 +82,15 @@ def run_job(
     config: WorkerConfig,
     cancel: threading.Event | None = None,
     on_done: Callable[[str], None] | None = None,
+    backends: Backends | None = None,
 ) -> Outcome:
     """Grade job ``job_id`` if this worker wins it. Never raises for the job's sake.
 
     ``cancel`` (graceful stop) gives the job back to the queue unfinished. An
     infrastructure error is retried with exponential backoff, then recorded as
     ``gradable: false``; ``on_done`` is called once the verdict is recorded.
+    ``backends``, kept by a worker across its jobs, lets it reuse its sandbox
+    backends (a Docker client, containers started ahead of need).
     """
     cancel = cancel or threading.Event()
     job = store.claim(job_id, worker, config.lease_seconds)
@@ -96,7 +99,7 @@ def run_job(
     started = time.monotonic()
     with Heartbeat(store, job_id, worker, config.lease_seconds, cancel):
         try:
-            feedback = _grade_with_retries(store, job, worker, config, cancel)
+            feedback = _grade_with_retries(store, job, worker, config, cancel, backends)
         except Cancelled:
             store.release(job_id, worker)
             return "released"
@@ -115,7 +118,12 @@ def run_job(
 
 
 def _grade_with_retries(
-    store: Store, job: JobRecord, worker: str, config: WorkerConfig, cancel: threading.Event
+    store: Store,
+    job: JobRecord,
+    worker: str,
+    config: WorkerConfig,
+    cancel: threading.Event,
+    backends: Backends | None,
 ) -> Feedback:
     settings = GradeSettings.model_validate_json(job.settings_json)
     submission = Submission(name=job.filename, raw=job.source, size=len(job.source))
@@ -136,8 +144,12 @@ def _grade_with_retries(
         sleep=sleep,
         reraise=True,
     )
+    def attempt() -> Feedback:
+        backend = backends.get(settings) if backends is not None else None
+        return grade_submission(submission, settings, cancel, backend)
+
     try:
-        return retrying(grade_submission, submission, settings, cancel)
+        return retrying(attempt)
     except InfrastructureError as exc:
         store.note_infra_error(job.id, worker, str(exc))
         attempts = int(retrying.statistics.get("attempt_number", 1))
