@@ -7,14 +7,17 @@ grades through :func:`grader.api.grade_submission`, the path ``grade`` and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, TypeVar
 
 from tenacity import (
     RetryCallState,
@@ -35,6 +38,41 @@ from .store import JobRecord, Store
 log = logging.getLogger("grader.service")
 
 Outcome = Literal["done", "duplicate", "skipped", "released"]
+_T = TypeVar("_T")
+
+
+def lower_priority(niceness: int) -> None:
+    """Raise the calling thread's niceness to ``niceness`` (never lowers it; Linux: per thread).
+
+    Processes the thread starts afterwards (the sandbox, the judge) inherit it.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            tid = threading.get_native_id()
+            current = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, max(current, niceness))
+
+
+class NicedRunner:
+    """Runs the grading itself in threads at a lower CPU priority than the caller's.
+
+    The sandbox and the judge inherit that niceness, so on a machine that also
+    runs the API a deadline burst is accepted first. The job's database work
+    (claim, lease, verdict) stays in the caller's thread at normal priority: it
+    holds the database's write lock, and a niced holder would make the API wait
+    for it behind every busy process (priority inversion).
+    """
+
+    def __init__(self, niceness: int, threads: int) -> None:
+        self.pool = ThreadPoolExecutor(
+            max(1, threads), "niced", initializer=lower_priority, initargs=(niceness,)
+        )
+
+    def __call__(self, function: Callable[..., _T], *args: Any) -> _T:
+        return self.pool.submit(function, *args).result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def worker_name(prefix: str = "worker") -> str:
@@ -82,12 +120,14 @@ def run_job(
     config: WorkerConfig,
     cancel: threading.Event | None = None,
     on_done: Callable[[str], None] | None = None,
+    runner: NicedRunner | None = None,
 ) -> Outcome:
     """Grade job ``job_id`` if this worker wins it. Never raises for the job's sake.
 
     ``cancel`` (graceful stop) gives the job back to the queue unfinished. An
     infrastructure error is retried with exponential backoff, then recorded as
     ``gradable: false``; ``on_done`` is called once the verdict is recorded.
+    ``runner`` runs the grading itself (niced), else this thread does.
     """
     cancel = cancel or threading.Event()
     job = store.claim(job_id, worker, config.lease_seconds)
@@ -96,7 +136,7 @@ def run_job(
     started = time.monotonic()
     with Heartbeat(store, job_id, worker, config.lease_seconds, cancel):
         try:
-            feedback = _grade_with_retries(store, job, worker, config, cancel)
+            feedback = _grade_with_retries(store, job, worker, config, cancel, runner)
         except Cancelled:
             store.release(job_id, worker)
             return "released"
@@ -115,7 +155,12 @@ def run_job(
 
 
 def _grade_with_retries(
-    store: Store, job: JobRecord, worker: str, config: WorkerConfig, cancel: threading.Event
+    store: Store,
+    job: JobRecord,
+    worker: str,
+    config: WorkerConfig,
+    cancel: threading.Event,
+    runner: NicedRunner | None,
 ) -> Feedback:
     settings = GradeSettings.model_validate_json(job.settings_json)
     submission = Submission(name=job.filename, raw=job.source, size=len(job.source))
@@ -137,7 +182,9 @@ def _grade_with_retries(
         reraise=True,
     )
     try:
-        return retrying(grade_submission, submission, settings, cancel)
+        if runner is None:
+            return retrying(grade_submission, submission, settings, cancel)
+        return retrying(runner, grade_submission, submission, settings, cancel)
     except InfrastructureError as exc:
         store.note_infra_error(job.id, worker, str(exc))
         attempts = int(retrying.statistics.get("attempt_number", 1))
