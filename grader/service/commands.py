@@ -216,7 +216,7 @@ def serve_command(
 
     from .app import create_app
     from .config import WorkerConfig
-    from .dispatch import CeleryDispatcher, Dispatcher, EmbeddedDispatcher
+    from .dispatch import GRADING_NICENESS, CeleryDispatcher, Dispatcher, EmbeddedDispatcher
     from .runtime import ServiceRuntime
 
     _logging()
@@ -229,7 +229,10 @@ def serve_command(
     )
     dispatcher: Dispatcher
     if broker:
-        dispatcher = CeleryDispatcher(store, broker, queue)
+        # A supervisor's sends to the broker yield to its API processes (see CeleryDispatcher).
+        dispatcher = CeleryDispatcher(
+            store, broker, queue, niceness=GRADING_NICENESS if api_processes else 0
+        )
         mode = f"jobs to Celery workers on queue {queue!r}"
     else:
         _check_sandbox(settings)

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from .callbacks import deliver_with_retries
 from .config import VISIBILITY_TIMEOUT, WorkerConfig
-from .grading import NicedRunner, run_job, worker_name
+from .grading import NicedRunner, lower_priority, run_job, worker_name
 from .store import Store
 
 log = logging.getLogger("grader.service")
@@ -42,6 +42,9 @@ class Dispatcher(ABC):
         """The feeder's hand-over of jobs other processes accepted: submit, note them sent."""
         self.submit_many(job_ids)
         store.mark_dispatched(job_ids)
+
+    def note_sent(self, store: Store) -> None:  # noqa: B027 (only a remote queue sends later)
+        """Called by the feeder each pass: note what was sent since (in its thread)."""
 
     @abstractmethod
     def callback(self, job_id: str) -> None:
@@ -149,12 +152,19 @@ class CeleryDispatcher(Dispatcher):
 
     mode = "celery"
 
-    def __init__(self, store: Store, broker: str, queue: str) -> None:
+    def __init__(self, store: Store, broker: str, queue: str, niceness: int = 0) -> None:
         from .celery_app import configure
 
         self.store, self.queue = store, queue
         self.app = configure(broker, queue)
-        self._sender = ThreadPoolExecutor(1, thread_name_prefix="broker")
+        # Niced in a supervisor (``niceness``): sending a burst to the broker then yields
+        # the CPU to the API processes. A niced thread must not hold the database's write
+        # lock, so what it sent for the feeder is noted by the feeder's thread.
+        self._sender = ThreadPoolExecutor(
+            1, "broker", initializer=lower_priority, initargs=(niceness,)
+        )
+        self._sent: list[str] = []
+        self._sent_lock = threading.Lock()
 
     def submit(self, job_id: str) -> None:
         self.submit_many([job_id])
@@ -163,7 +173,19 @@ class CeleryDispatcher(Dispatcher):
         self._schedule(self._send, list(job_ids))
 
     def hand_over(self, store: Store, job_ids: Sequence[str]) -> None:
-        self.submit_many(job_ids)  # noted as dispatched once the broker has them
+        # Noted as dispatched once the broker has them, by note_sent (the feeder's thread).
+        self._schedule(self._send_for_feeder, list(job_ids))
+
+    def _send_for_feeder(self, job_ids: list[str]) -> None:
+        sent = self._send_only(job_ids)
+        with self._sent_lock:
+            self._sent += sent
+
+    def note_sent(self, store: Store) -> None:
+        with self._sent_lock:
+            sent, self._sent = self._sent, []
+        if sent:
+            store.mark_dispatched(sent)
 
     def callback(self, job_id: str) -> None:
         self._schedule(self._send_callback, job_id)
@@ -174,7 +196,8 @@ class CeleryDispatcher(Dispatcher):
         except RuntimeError:  # stopping: the sweeper of the next start sends it
             log.warning("stopping: not sending %s now", argument)
 
-    def _send(self, job_ids: list[str]) -> None:
+    def _send_only(self, job_ids: list[str]) -> list[str]:
+        """Send to the broker; the ids it took (a job not sent stays undispatched)."""
         from .celery_app import GRADE_TASK
 
         sent: list[str] = []
@@ -187,6 +210,10 @@ class CeleryDispatcher(Dispatcher):
                     sent.append(job_id)
         except Exception as exc:  # broker down: the job stays undispatched, the sweeper resends
             log.warning("could not send %d job(s) to the broker: %s", len(job_ids) - len(sent), exc)
+        return sent
+
+    def _send(self, job_ids: list[str]) -> None:
+        sent = self._send_only(job_ids)
         try:
             self.store.mark_dispatched(sent)
         except Exception:  # sent but not noted: the sweeper sends a (harmless) duplicate
@@ -203,6 +230,10 @@ class CeleryDispatcher(Dispatcher):
     def stop(self) -> None:
         """Send what was accepted before the stop, then close."""
         self._sender.shutdown(wait=True)
+        try:
+            self.note_sent(self.store)
+        except Exception:  # sent but not noted: the next start's sweeper resends (harmless)
+            log.exception("could not note the jobs sent last")
 
     def problem(self) -> str | None:
         try:
@@ -287,6 +318,7 @@ class Feeder:
 
     def feed(self) -> list[str]:
         """One pass; returns the ids handed over."""
+        self.dispatcher.note_sent(self.store)
         found = self.store.never_dispatched()
         new = [job_id for job_id in found if job_id not in self._handed]
         self._handed.intersection_update(found)
