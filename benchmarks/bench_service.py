@@ -2,7 +2,9 @@
 
     python benchmarks/bench_service.py [--submissions 200] [--sandbox docker|process]
                                        [--connections 32] [--client-processes 4]
-                                       [--modes embedded,celery]
+                                       [--modes embedded,celery] [--repeat N]
+                                       [--no-batch] [--accept-only]
+                                       [--serve-args "--api-processes 0"] [--py-spy PREFIX]
 
 The class is mixed like bench_batch's (45% correct, 40% single-bug variants,
 15% hostile attacks; only attacks harmless to the host with --sandbox
@@ -26,7 +28,16 @@ the service and the grading, so they are made light enough not to be what is
 measured: --client-processes processes on uvloop (each with its share of the
 connections, started together at a barrier), multipart bodies encoded by httpx
 before the burst, and each connection a bare httpcore connection (httpx's
-transport, without its pool). The client's CPU per request is printed too.
+transport, without its pool). The client's CPU per request is printed too, and
+the API's: `grade serve` and its API processes, over the burst.
+
+To find where the time goes: --accept-only stops each service after its burst
+(no verdicts, no lost-job count), --no-batch skips `grade batch`, --repeat
+starts N fresh services per mode (p99 of one burst is its third-slowest
+request, so it varies), --serve-args passes flags to `grade serve`, and
+--py-spy records the API process during the burst (`pip install py-spy`; at
+its sampling rate it slows the API several times over, so read it for shares,
+not for times).
 """
 
 from __future__ import annotations
