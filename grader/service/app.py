@@ -19,7 +19,6 @@ import gc
 import json
 import logging
 import os
-import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -48,7 +47,6 @@ from .store import JobRecord, NewJob, QueueFull, ServiceError, Store
 
 log = logging.getLogger("grader.service")
 
-SWITCH_INTERVAL = 0.0005  # seconds (Python's default: 0.005); see create_app's lifespan
 MULTIPART_SLACK = 16 * 1024  # boundaries, part headers and the small form fields
 MAX_LABEL = 200
 MAX_URL = 2000
@@ -374,11 +372,6 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         # out of the collector's way, so a collection in a burst walks only new objects.
         gc.collect()
         gc.freeze()
-        # The group commit runs in a thread while the event loop parses the next requests,
-        # and each time the commit's thread comes back from SQLite it waits for the loop to
-        # give up the interpreter: up to the switch interval (5 ms) each time, so a one-job
-        # commit measured 15-50 ms in a burst. A shorter interval bounds those waits.
-        sys.setswitchinterval(SWITCH_INTERVAL)
         try:
             yield
         finally:
