@@ -2,7 +2,9 @@
 
     python benchmarks/bench_service.py [--submissions 200] [--sandbox docker|process]
                                        [--connections 32] [--client-processes 4]
-                                       [--modes embedded,celery]
+                                       [--modes embedded,celery] [--repeat N]
+                                       [--no-batch] [--accept-only]
+                                       [--serve-args "--api-processes 0"] [--py-spy PREFIX]
 
 The class is mixed like bench_batch's (45% correct, 40% single-bug variants,
 15% hostile attacks; only attacks harmless to the host with --sandbox
@@ -26,7 +28,16 @@ the service and the grading, so they are made light enough not to be what is
 measured: --client-processes processes on uvloop (each with its share of the
 connections, started together at a barrier), multipart bodies encoded by httpx
 before the burst, and each connection a bare httpcore connection (httpx's
-transport, without its pool). The client's CPU per request is printed too.
+transport, without its pool). The client's CPU per request is printed too, and
+the API's: `grade serve` and its API processes, over the burst.
+
+To find where the time goes: --accept-only stops each service after its burst
+(no verdicts, no lost-job count), --no-batch skips `grade batch`, --repeat
+starts N fresh services per mode (p99 of one burst is its third-slowest
+request, so it varies), --serve-args passes flags to `grade serve`, and
+--py-spy records the API process during the burst (`pip install py-spy`; at
+its sampling rate it slows the API several times over, so read it for shares,
+not for times).
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -80,8 +92,9 @@ def wait_for(check: object, deadline: float, what: str) -> None:
 class Cluster:
     """The service under test and what it needs, all children of this script."""
 
-    def __init__(self, root: Path, sandbox: str, mode: str) -> None:
-        self.root, self.sandbox, self.mode = root, sandbox, mode
+    def __init__(self, root: Path, sandbox: str, mode: str, serve_args: list[str]) -> None:
+        self.root, self.sandbox, self.mode, self.serve_args = root, sandbox, mode, serve_args
+        self.serve: subprocess.Popen[bytes] | None = None
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -136,7 +149,7 @@ class Cluster:
                     ],
                     f"{name}.log",
                 )
-        self.spawn(serve, "serve.log")
+        self.serve = self.spawn([*serve, *self.serve_args], "serve.log")
 
         def healthy() -> bool:
             try:
@@ -155,6 +168,18 @@ class Cluster:
         token = store.create_token("bench")[0]
         store.close()
         return token
+
+    def api_pids(self) -> list[int]:
+        """`grade serve` and the API processes it spawned (--api-processes), not judges."""
+        assert self.serve is not None
+        pid = self.serve.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        spawned = [
+            int(child)
+            for child in children
+            if b"multiprocessing.spawn" in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
+        return [pid, *spawned]
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -294,14 +319,47 @@ def wait_all_done(url: str, token: str, ids: list[str], deadline: float) -> tupl
     return finished, lost
 
 
-def run_service(
-    root: Path, mode: str, sandbox: str, uploads: list[Upload], connections: int, processes: int
-) -> dict[str, float]:
-    cluster = Cluster(root / mode, sandbox, mode)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (all its threads, not its children)."""
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_service(root: Path, mode: str, sandbox: str, uploads: list[Upload], connections: int,
+                processes: int, options: argparse.Namespace) -> dict[str, float]:  # fmt: skip
+    cluster = Cluster(root, sandbox, mode, shlex.split(options.serve_args))
+    spy: subprocess.Popen[bytes] | None = None
     try:
         token = cluster.start()
+        api = cluster.api_pids()
+        if options.py_spy:
+            spy = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--rate",
+                    "2000",
+                    "--format",
+                    "speedscope",
+                    "--threads",
+                    "--output",
+                    f"{options.py_spy}-{root.name}.json",
+                    *(["--idle"] if options.idle else []),
+                    "--pid",
+                    str(api[0]),
+                ]
+            )
+            time.sleep(2)
+        before = sum(cpu_seconds(pid) for pid in api)
         latencies, ids, begun, cpu = post_all(cluster.url, token, uploads, connections, processes)
-        finished, lost = wait_all_done(cluster.url, token, ids, deadline=3600)
+        api_cpu = sum(cpu_seconds(pid) for pid in api) - before
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+        if options.accept_only:
+            finished, lost = time.monotonic(), 0
+        else:
+            finished, lost = wait_all_done(cluster.url, token, ids, deadline=3600)
     finally:
         cluster.stop()
     ms = sorted(x * 1000 for x in latencies)
@@ -312,6 +370,7 @@ def run_service(
         "all_done": finished - begun,
         "lost": float(lost + len(uploads) - len(set(ids))),
         "client_cpu_ms": cpu / len(uploads) * 1000,
+        "api_cpu_ms": api_cpu / len(uploads) * 1000,
     }
 
 
@@ -322,6 +381,18 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--modes", default="embedded,celery")
+    parser.add_argument(
+        "--no-batch", action="store_true", help="skip `grade batch` (accept latency only)"
+    )
+    parser.add_argument("--serve-args", default="", help="extra `grade serve` flags")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="bursts per mode (fresh service each)"
+    )
+    parser.add_argument(
+        "--accept-only", action="store_true", help="stop after the burst (latency only)"
+    )
+    parser.add_argument("--py-spy", metavar="PREFIX", help="profile the API during the burst")
+    parser.add_argument("--idle", action="store_true", help="py-spy: include idle stacks")
     args = parser.parse_args()
     n = args.submissions
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
@@ -332,32 +403,45 @@ def main() -> int:
         mix = make_class(folder, n, root / "attacks", args.sandbox)
         files = sorted(folder.glob("*.py"))
         uploads = encode_uploads(files)
-        batch_wall, _, _ = run_batch(folder, 2, args.sandbox)
-        rows = [
-            ("class", ", ".join(f"{count} {kind}" for kind, count in mix.items())),
-            ("grade batch --jobs 2", f"{batch_wall:.1f} s ({n / batch_wall:.2f}/s)"),
-        ]
+        rows = [("class", ", ".join(f"{count} {kind}" for kind, count in mix.items()))]
+        batch_wall = None
+        if not args.no_batch:
+            batch_wall, _, _ = run_batch(folder, 2, args.sandbox)
+            rows.append(("grade batch --jobs 2", f"{batch_wall:.1f} s ({n / batch_wall:.2f}/s)"))
         for mode in args.modes.split(","):
-            result = run_service(
-                root, mode, args.sandbox, uploads, args.connections, args.client_processes
-            )
-            ratio = batch_wall / result["all_done"]
             label = "embedded (2 workers)" if mode == "embedded" else "Celery (2 workers)"
-            rows += [
-                (
-                    f"{label}: accept",
-                    f"p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
-                    f"max {result['max']:.1f} ms "
-                    f"({'met' if result['p99'] < P99_TARGET_MS else 'MISSED'} < 50 ms; "
-                    f"client CPU {result['client_cpu_ms']:.2f} ms/request)",
-                ),
-                (
-                    f"{label}: all done",
-                    f"{result['all_done']:.1f} s, {ratio:.2f}x batch throughput "
-                    f"({'met' if ratio >= THROUGHPUT_TARGET else 'MISSED'} >= 0.9x)",
-                ),
-                (f"{label}: jobs lost", f"{int(result['lost'])}"),
-            ]
+            for run in range(args.repeat):
+                result = run_service(
+                    root / f"{mode}{run}",
+                    mode,
+                    args.sandbox,
+                    uploads,
+                    args.connections,
+                    args.client_processes,
+                    args,
+                )
+                rows.append(
+                    (
+                        f"{label}: accept",
+                        f"p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
+                        f"max {result['max']:.1f} ms "
+                        f"({'met' if result['p99'] < P99_TARGET_MS else 'MISSED'} < 50 ms); "
+                        f"CPU/request: API {result['api_cpu_ms']:.2f} ms, "
+                        f"client {result['client_cpu_ms']:.2f} ms",
+                    )
+                )
+                done = f"{result['all_done']:.1f} s"
+                if batch_wall is not None:
+                    ratio = batch_wall / result["all_done"]
+                    done += (
+                        f", {ratio:.2f}x batch throughput "
+                        f"({'met' if ratio >= THROUGHPUT_TARGET else 'MISSED'} >= 0.9x)"
+                    )
+                rows += [
+                    (f"{label}: all done", done),
+                    (f"{label}: jobs lost", f"{int(result['lost'])}"),
+                ]
+                print(*rows[-3:], sep="\n", flush=True)
     print(
         f"grading service, a burst of {n}, {args.sandbox} sandbox, "
         f"{args.connections} connections from {args.client_processes} client processes, 2 cores"

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
+import os
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -36,10 +38,12 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from ..__about__ import __version__
 from ..models import Feedback
+from ..settings import GradeSettings
 from .auth import Principal, token_of
+from .dispatch import Handoff
 from .metrics import make_registry, metrics_text
 from .runtime import ServiceRuntime
-from .store import JobRecord, NewJob, QueueFull, ServiceError
+from .store import JobRecord, NewJob, QueueFull, ServiceError, Store
 
 log = logging.getLogger("grader.service")
 
@@ -231,6 +235,41 @@ async def _parse_upload(
 UNAUTHORIZED = "Missing or unknown bearer token (Authorization: Bearer <token>)."
 
 
+TokenLookups = dict[str, "asyncio.Future[tuple[int, str] | None]"]
+
+
+async def _look_up(request: Request, token: str) -> tuple[int, str] | None:
+    """The token from the database, once for all the requests that bring it meanwhile.
+
+    The first requests of a burst all carry a token this process has not seen
+    yet: one lookup answers them all, instead of a thread and a query each.
+    """
+    store = request.app.state.runtime.store
+    lookups: TokenLookups = request.app.state.token_lookups
+    pending = lookups.get(token)
+    if pending is not None:
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            if not pending.cancelled():  # this request itself was cancelled
+                raise
+        return await run_in_threadpool(store.find_token, token)  # the first one's was
+    future: asyncio.Future[tuple[int, str] | None] = asyncio.get_running_loop().create_future()
+    lookups[token] = future
+    future.add_done_callback(lambda _: lookups.pop(token, None))
+    try:
+        found = await run_in_threadpool(store.find_token, token)
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except Exception as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: no warning when no other request waited
+        raise
+    future.set_result(found)
+    return found
+
+
 async def authenticate(request: Request) -> Principal:
     """The caller's course, from its bearer token (401 without a valid one).
 
@@ -241,7 +280,7 @@ async def authenticate(request: Request) -> Principal:
     token = token_of(request.headers.get("authorization"))
     found = None
     if token is not None:
-        found = store.cached_token(token) or await run_in_threadpool(store.find_token, token)
+        found = store.cached_token(token) or await _look_up(request, token)
     if found is None:
         raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
     return Principal(token_id=found[0], course=found[1])
@@ -345,6 +384,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.token_lookups = {}
     registry = make_registry(runtime.store)
     group_commit = GroupCommit(runtime)
     limit = runtime.settings.limits.max_source_bytes
@@ -494,3 +534,31 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         return Response(metrics_text(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+# How the supervising `grade serve --api-processes N` tells its API processes what to
+# serve: uvicorn starts them fresh (spawn) and builds each one's app with
+# :func:`api_process_app`, which reads this variable.
+API_PROCESS_ENV = "GRADER_SERVE_API_PROCESS"
+
+
+def api_process_spec(database: str, settings: GradeSettings, max_queue: int, mode: str,
+                     broker: str | None, queue: str) -> str:  # fmt: skip
+    """What an API process needs to know, as the value of :data:`API_PROCESS_ENV`."""
+    return json.dumps(
+        {"database": database, "settings": settings.model_dump_json(), "max_queue": max_queue,
+         "mode": mode, "broker": broker, "queue": queue}
+    )  # fmt: skip
+
+
+def api_process_app() -> FastAPI:
+    """The app of one API process (uvicorn's factory): it accepts and answers, never grades."""
+    spec = json.loads(os.environ[API_PROCESS_ENV])
+    runtime = ServiceRuntime(
+        Store(spec["database"]),
+        Handoff(spec["mode"], spec["broker"], spec["queue"]),
+        GradeSettings.model_validate_json(spec["settings"]),
+        max_queue=int(spec["max_queue"]),
+        role="api",
+    )
+    return create_app(runtime)

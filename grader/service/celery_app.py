@@ -19,7 +19,7 @@ from celery.utils.time import get_exponential_backoff_interval
 
 from .callbacks import DeliveryFailed, deliver_once
 from .config import VISIBILITY_TIMEOUT, WorkerConfig
-from .grading import run_job
+from .grading import NicedRunner, run_job
 from .store import Store
 
 log = logging.getLogger("grader.service")
@@ -50,11 +50,17 @@ def configure(broker: str, queue: str) -> Celery:
 
 @dataclass
 class WorkerRuntime:
-    """What the tasks of this worker process use (set by ``grade worker``)."""
+    """What the tasks of this worker process use (set by ``grade worker``).
+
+    ``runner`` grades at niceness ``nice`` (see :class:`NicedRunner`): made once
+    the worker knows its concurrency.
+    """
 
     store: Store
     config: WorkerConfig
     queue: str
+    nice: int = 10
+    runner: NicedRunner | None = None
 
 
 _runtime: WorkerRuntime | None = None
@@ -79,7 +85,9 @@ def grade_task(self: Task[Any, Any], job_id: str) -> str:
     def send_callback(done_id: str) -> None:
         app.send_task(CALLBACK_TASK, args=[done_id], queue=runtime.queue)
 
-    return run_job(runtime.store, job_id, worker, runtime.config, on_done=send_callback)
+    return run_job(
+        runtime.store, job_id, worker, runtime.config, on_done=send_callback, runner=runtime.runner
+    )
 
 
 @app.task(name=CALLBACK_TASK, bind=True)
@@ -105,6 +113,8 @@ def callback_task(self: Task[Any, Any], job_id: str) -> None:
 def run_worker(runtime: WorkerRuntime, broker: str, name: str, concurrency: int) -> None:
     """Start a Celery worker in this process (blocks; SIGTERM finishes running jobs)."""
     configure(broker, runtime.queue)
+    if runtime.nice:
+        runtime.runner = NicedRunner(runtime.nice, concurrency)
     install_runtime(runtime)
     app.worker_main(
         [
@@ -119,3 +129,5 @@ def run_worker(runtime: WorkerRuntime, broker: str, name: str, concurrency: int)
             "--without-heartbeat",
         ]
     )
+    if runtime.runner is not None:
+        runtime.runner.close()

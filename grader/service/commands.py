@@ -117,13 +117,6 @@ def _check_sandbox(settings: Any) -> None:
             fail(exc)
 
 
-def _lower_priority(niceness: int) -> None:
-    """Raise this thread's niceness to ``niceness`` (never lowers it; Unix only)."""
-    if hasattr(os, "setpriority"):
-        current = os.getpriority(os.PRIO_PROCESS, 0)
-        os.setpriority(os.PRIO_PROCESS, 0, max(current, niceness))
-
-
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -177,6 +170,15 @@ def _need_extra() -> None:
     show_default=True,
     help="Seconds between passes that requeue expired leases and unsent jobs.",
 )
+@click.option(
+    "--api-processes",
+    type=click.IntRange(min=0, max=64),
+    default=1,
+    show_default=True,
+    help="HTTP API processes started beside this one, which grades (embedded), hands jobs "
+    "to the broker and sweeps: a deadline burst is accepted without competing with the "
+    "grading for one interpreter. 0: everything in this one process.",
+)
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 @click.pass_context
 def serve_command(
@@ -194,6 +196,7 @@ def serve_command(
     callback_backoff: float,
     queue: str,
     sweep_interval: float,
+    api_processes: int,
     access_log: bool,
     settings: GradeSettings,
 ) -> None:
@@ -202,7 +205,8 @@ def serve_command(
     \b
     Without --broker it grades here with --workers threads; with --broker it
     queues jobs for `grade worker` processes. The limits and sandbox flags are
-    those of `grade` and apply to every job it accepts.
+    those of `grade` and apply to every job it accepts. With --api-processes N,
+    N processes answer HTTP and this one grades, hands over and sweeps.
     Tokens: grade serve token create COURSE
     """
     if ctx.invoked_subcommand is not None:
@@ -212,7 +216,7 @@ def serve_command(
 
     from .app import create_app
     from .config import WorkerConfig
-    from .dispatch import CeleryDispatcher, Dispatcher, EmbeddedDispatcher
+    from .dispatch import GRADING_NICENESS, CeleryDispatcher, Dispatcher, EmbeddedDispatcher
     from .runtime import ServiceRuntime
 
     _logging()
@@ -225,28 +229,69 @@ def serve_command(
     )
     dispatcher: Dispatcher
     if broker:
-        dispatcher = CeleryDispatcher(store, broker, queue)
+        # A supervisor's sends to the broker yield to its API processes (see CeleryDispatcher).
+        dispatcher = CeleryDispatcher(
+            store, broker, queue, niceness=GRADING_NICENESS if api_processes else 0
+        )
         mode = f"jobs to Celery workers on queue {queue!r}"
     else:
         _check_sandbox(settings)
         dispatcher = EmbeddedDispatcher(store, config, workers)
         mode = f"{workers} embedded workers, {settings.sandbox} sandbox"
     runtime = ServiceRuntime(
-        store, dispatcher, settings, config, max_queue=max_queue, sweep_interval=sweep_interval
+        store,
+        dispatcher,
+        settings,
+        config,
+        max_queue=max_queue,
+        sweep_interval=sweep_interval,
+        role="supervisor" if api_processes else "all",
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(runtime),
-            host=host,
-            port=port,
-            log_level="info",
-            access_log=access_log,
-            timeout_graceful_shutdown=10,
-        )
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "access_log": access_log,
+        "timeout_graceful_shutdown": 10,
+    }
     say(f"grade serve: http://{host}:{port} ({mode}; database {store.engine.url!r})")
-    server.run()
-    store.close()
+    if not api_processes:
+        uvicorn.Server(uvicorn.Config(create_app(runtime), **options)).run()
+        store.close()
+        return
+    _serve_with_api_processes(runtime, api_processes, broker, queue, options)
+
+
+def _serve_with_api_processes(runtime: Any, processes: int, broker: str | None, queue: str,
+                              options: dict[str, Any]) -> None:  # fmt: skip
+    """uvicorn's own supervisor runs the API processes (spawned, sharing one listening
+    socket, restarted if one dies); this process grades (or feeds the broker) and sweeps.
+
+    SIGTERM or Ctrl-C: uvicorn stops the API processes first (each finishes the
+    requests it has), then the runtime stops like a one-process service does:
+    running gradings are given back to the queue, queued jobs stay queued.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from .app import API_PROCESS_ENV, api_process_spec
+
+    os.environ[API_PROCESS_ENV] = api_process_spec(
+        runtime.store.url, runtime.settings, runtime.max_queue, runtime.dispatcher.mode,
+        broker, queue,
+    )  # fmt: skip
+    config = uvicorn.Config(
+        "grader.service.app:api_process_app", factory=True, workers=processes, **options
+    )
+    socket = config.bind_socket()
+    runtime.start()
+    try:
+        Multiprocess(config, sockets=[socket]).run()
+    finally:
+        runtime.stop()
+        runtime.store.close()
+        socket.close()
+        say("grade serve: shutdown complete")
 
 
 @serve_command.group("token")
@@ -305,8 +350,9 @@ def token_create_command(
     type=click.IntRange(0, 19),
     default=10,
     show_default=True,
-    help="CPU niceness of the worker's grading (and of process-sandbox judges): on a "
-    "machine shared with `grade serve`, the API answers a burst first. 0: normal.",
+    help="CPU niceness of the worker's gradings (the threads that run the sandbox, and "
+    "process-sandbox judges): on a machine shared with `grade serve`, the API answers a "
+    "burst first. Its database work keeps normal priority. 0: normal.",
 )
 def worker_command(
     broker: str,
@@ -343,8 +389,7 @@ def worker_command(
         callback_retries=callback_retries,
         callback_backoff=callback_backoff,
     )
-    runtime = WorkerRuntime(store, config, queue)
-    _lower_priority(nice)  # before Celery starts its threads: they inherit it
+    runtime = WorkerRuntime(store, config, queue, nice)
     run_worker(runtime, broker, name or f"grader-{os.getpid()}@%h", concurrency)
     store.close()
 

@@ -9,10 +9,7 @@ every queued job and every callback not yet delivered.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -21,7 +18,7 @@ from typing import TypeVar
 
 from .callbacks import deliver_with_retries
 from .config import VISIBILITY_TIMEOUT, WorkerConfig
-from .grading import run_job, worker_name
+from .grading import NicedRunner, lower_priority, run_job, worker_name
 from .store import Store
 
 log = logging.getLogger("grader.service")
@@ -40,6 +37,14 @@ class Dispatcher(ABC):
         """Hand over jobs accepted together; must not block on a remote queue."""
         for job_id in job_ids:
             self.submit(job_id)
+
+    def hand_over(self, store: Store, job_ids: Sequence[str]) -> None:
+        """The feeder's hand-over of jobs other processes accepted: submit, note them sent."""
+        self.submit_many(job_ids)
+        store.mark_dispatched(job_ids)
+
+    def note_sent(self, store: Store) -> None:  # noqa: B027 (only a remote queue sends later)
+        """Called by the feeder each pass: note what was sent since (in its thread)."""
 
     @abstractmethod
     def callback(self, job_id: str) -> None:
@@ -61,20 +66,6 @@ class Dispatcher(ABC):
 GRADING_NICENESS = 10
 
 
-def _lower_priority() -> None:
-    """Run this grading thread, and the sandbox processes it starts, at a lower priority.
-
-    On Linux a niceness belongs to a thread and is inherited by the processes it
-    forks, so the API's own thread stays at full priority: a deadline burst is
-    accepted quickly even while every core grades.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            tid = threading.get_native_id()
-            current = os.getpriority(os.PRIO_PROCESS, tid)
-            os.setpriority(os.PRIO_PROCESS, tid, max(current, GRADING_NICENESS))
-
-
 class EmbeddedDispatcher(Dispatcher):
     """N grading threads in the API process, each calling the library.
 
@@ -89,6 +80,9 @@ class EmbeddedDispatcher(Dispatcher):
     def __init__(self, store: Store, config: WorkerConfig, workers: int) -> None:
         self.store, self.config = store, config
         self.pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="grader")
+        # The gradings (and the sandbox processes they start) run niced in these threads,
+        # so accepting stays quick while every core grades; the job's database work not.
+        self.runner = NicedRunner(GRADING_NICENESS, workers)
         self.callbacks = ThreadPoolExecutor(4, thread_name_prefix="callback")
         self.stopping = threading.Event()
         self._running: set[threading.Event] = set()
@@ -99,14 +93,21 @@ class EmbeddedDispatcher(Dispatcher):
             self.pool.submit(self._run, job_id)
 
     def _run(self, job_id: str) -> None:
-        _lower_priority()
         cancel = threading.Event()
         with self._lock:
             if self.stopping.is_set():
                 return
             self._running.add(cancel)
         try:
-            run_job(self.store, job_id, worker_name("embedded"), self.config, cancel, self.callback)
+            run_job(
+                self.store,
+                job_id,
+                worker_name("embedded"),
+                self.config,
+                cancel,
+                self.callback,
+                self.runner,
+            )
         except Exception:  # the database went away: the lease will requeue the job
             log.exception("job %s could not be run", job_id)
         finally:
@@ -124,8 +125,10 @@ class EmbeddedDispatcher(Dispatcher):
             log.exception("callback of job %s could not be sent", job_id)
 
     def resume(self, store: Store) -> None:
-        for job_id in store.queued_ids():
+        queued = store.queued_ids()
+        for job_id in queued:
             self.submit(job_id)
+        store.mark_dispatched(queued)  # so a feeder (--api-processes) does not hand them again
         super().resume(store)
 
     def stop(self) -> None:
@@ -134,6 +137,7 @@ class EmbeddedDispatcher(Dispatcher):
             for cancel in self._running:
                 cancel.set()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.runner.close()
         self.callbacks.shutdown(wait=True, cancel_futures=True)
 
 
@@ -148,18 +152,40 @@ class CeleryDispatcher(Dispatcher):
 
     mode = "celery"
 
-    def __init__(self, store: Store, broker: str, queue: str) -> None:
+    def __init__(self, store: Store, broker: str, queue: str, niceness: int = 0) -> None:
         from .celery_app import configure
 
         self.store, self.queue = store, queue
         self.app = configure(broker, queue)
-        self._sender = ThreadPoolExecutor(1, thread_name_prefix="broker")
+        # Niced in a supervisor (``niceness``): sending a burst to the broker then yields
+        # the CPU to the API processes. A niced thread must not hold the database's write
+        # lock, so what it sent for the feeder is noted by the feeder's thread.
+        self._sender = ThreadPoolExecutor(
+            1, "broker", initializer=lower_priority, initargs=(niceness,)
+        )
+        self._sent: list[str] = []
+        self._sent_lock = threading.Lock()
 
     def submit(self, job_id: str) -> None:
         self.submit_many([job_id])
 
     def submit_many(self, job_ids: Sequence[str]) -> None:
         self._schedule(self._send, list(job_ids))
+
+    def hand_over(self, store: Store, job_ids: Sequence[str]) -> None:
+        # Noted as dispatched once the broker has them, by note_sent (the feeder's thread).
+        self._schedule(self._send_for_feeder, list(job_ids))
+
+    def _send_for_feeder(self, job_ids: list[str]) -> None:
+        sent = self._send_only(job_ids)
+        with self._sent_lock:
+            self._sent += sent
+
+    def note_sent(self, store: Store) -> None:
+        with self._sent_lock:
+            sent, self._sent = self._sent, []
+        if sent:
+            store.mark_dispatched(sent)
 
     def callback(self, job_id: str) -> None:
         self._schedule(self._send_callback, job_id)
@@ -170,7 +196,8 @@ class CeleryDispatcher(Dispatcher):
         except RuntimeError:  # stopping: the sweeper of the next start sends it
             log.warning("stopping: not sending %s now", argument)
 
-    def _send(self, job_ids: list[str]) -> None:
+    def _send_only(self, job_ids: list[str]) -> list[str]:
+        """Send to the broker; the ids it took (a job not sent stays undispatched)."""
         from .celery_app import GRADE_TASK
 
         sent: list[str] = []
@@ -183,6 +210,10 @@ class CeleryDispatcher(Dispatcher):
                     sent.append(job_id)
         except Exception as exc:  # broker down: the job stays undispatched, the sweeper resends
             log.warning("could not send %d job(s) to the broker: %s", len(job_ids) - len(sent), exc)
+        return sent
+
+    def _send(self, job_ids: list[str]) -> None:
+        sent = self._send_only(job_ids)
         try:
             self.store.mark_dispatched(sent)
         except Exception:  # sent but not noted: the sweeper sends a (harmless) duplicate
@@ -199,6 +230,10 @@ class CeleryDispatcher(Dispatcher):
     def stop(self) -> None:
         """Send what was accepted before the stop, then close."""
         self._sender.shutdown(wait=True)
+        try:
+            self.note_sent(self.store)
+        except Exception:  # sent but not noted: the next start's sweeper resends (harmless)
+            log.exception("could not note the jobs sent last")
 
     def problem(self) -> str | None:
         try:
@@ -207,6 +242,90 @@ class CeleryDispatcher(Dispatcher):
         except Exception as exc:
             return f"broker unreachable: {type(exc).__name__}"
         return None
+
+
+class Handoff(Dispatcher):
+    """The dispatcher of an API process (``grade serve --api-processes N``): hands over nothing.
+
+    The API process only commits what it accepts; the supervising ``grade serve``
+    process's :class:`Feeder` finds the new jobs in the database and hands them to
+    its graders or to the broker. So an API process spends nothing on a queue
+    during a burst, and the jobs are handed over by one process only.
+    """
+
+    def __init__(self, mode: str, broker: str | None = None, queue: str = "") -> None:
+        self.mode, self.broker, self.queue = mode, broker, queue
+
+    def submit(self, job_id: str) -> None:
+        """Nothing to do: the job is committed, and the feeder takes it from there."""
+
+    def submit_many(self, job_ids: Sequence[str]) -> None:
+        """As :meth:`submit`."""
+
+    def callback(self, job_id: str) -> None:
+        """An API process never finishes a job, so it never has a callback to send."""
+
+    def resume(self, store: Store) -> None:
+        """The supervisor resumes what a previous run left."""
+
+    def problem(self) -> str | None:
+        if self.broker is None:
+            return None
+        from .celery_app import configure
+
+        try:
+            with configure(self.broker, self.queue).connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+        except Exception as exc:
+            return f"broker unreachable: {type(exc).__name__}"
+        return None
+
+
+FEED_INTERVAL = 0.2
+
+
+class Feeder:
+    """Every ``interval`` s, hands the jobs the API processes committed to ``dispatcher``.
+
+    Runs only in the supervising process of ``grade serve --api-processes N``:
+    the database is the only link between the API processes and the graders (a
+    job is handed over once it is committed, and claims still decide who grades
+    it), so an API process that dies takes nothing with it.
+    """
+
+    def __init__(
+        self, store: Store, dispatcher: Dispatcher, interval: float = FEED_INTERVAL
+    ) -> None:
+        self.store, self.dispatcher, self.interval = store, dispatcher, interval
+        # Handed over but maybe not yet noted as dispatched (Celery notes it once sent).
+        self._handed: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="feeder", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.feed()
+            except Exception:
+                log.exception("feeding failed; trying again in %s s", self.interval)
+
+    def feed(self) -> list[str]:
+        """One pass; returns the ids handed over."""
+        self.dispatcher.note_sent(self.store)
+        found = self.store.never_dispatched()
+        new = [job_id for job_id in found if job_id not in self._handed]
+        self._handed.intersection_update(found)
+        if new:
+            self.dispatcher.hand_over(self.store, new)
+            self._handed.update(new)
+        return new
 
 
 class Sweeper:

@@ -7,14 +7,17 @@ grades through :func:`grader.api.grade_submission`, the path ``grade`` and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, TypeVar
 
 from tenacity import (
     RetryCallState,
@@ -35,6 +38,41 @@ from .store import JobRecord, Store
 log = logging.getLogger("grader.service")
 
 Outcome = Literal["done", "duplicate", "skipped", "released"]
+_T = TypeVar("_T")
+
+
+def lower_priority(niceness: int) -> None:
+    """Raise the calling thread's niceness to ``niceness`` (never lowers it; Linux: per thread).
+
+    Processes the thread starts afterwards (the sandbox, the judge) inherit it.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            tid = threading.get_native_id()
+            current = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, max(current, niceness))
+
+
+class NicedRunner:
+    """Runs the grading itself in threads at a lower CPU priority than the caller's.
+
+    The sandbox and the judge inherit that niceness, so on a machine that also
+    runs the API a deadline burst is accepted first. The job's database work
+    (claim, lease, verdict) stays in the caller's thread at normal priority: it
+    holds the database's write lock, and a niced holder would make the API wait
+    for it behind every busy process (priority inversion).
+    """
+
+    def __init__(self, niceness: int, threads: int) -> None:
+        self.pool = ThreadPoolExecutor(
+            max(1, threads), "niced", initializer=lower_priority, initargs=(niceness,)
+        )
+
+    def __call__(self, function: Callable[..., _T], *args: Any) -> _T:
+        return self.pool.submit(function, *args).result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def worker_name(prefix: str = "worker") -> str:
@@ -82,6 +120,7 @@ def run_job(
     config: WorkerConfig,
     cancel: threading.Event | None = None,
     on_done: Callable[[str], None] | None = None,
+    runner: NicedRunner | None = None,
     backends: Backends | None = None,
 ) -> Outcome:
     """Grade job ``job_id`` if this worker wins it. Never raises for the job's sake.
@@ -89,6 +128,7 @@ def run_job(
     ``cancel`` (graceful stop) gives the job back to the queue unfinished. An
     infrastructure error is retried with exponential backoff, then recorded as
     ``gradable: false``; ``on_done`` is called once the verdict is recorded.
+    ``runner`` runs the grading itself (niced), else this thread does.
     ``backends``, kept by a worker across its jobs, lets it reuse its sandbox
     backends (a Docker client, containers started ahead of need).
     """
@@ -99,7 +139,9 @@ def run_job(
     started = time.monotonic()
     with Heartbeat(store, job_id, worker, config.lease_seconds, cancel):
         try:
-            feedback = _grade_with_retries(store, job, worker, config, cancel, backends)
+            feedback = _grade_with_retries(
+                store, job, worker, config, cancel, runner, backends
+            )
         except Cancelled:
             store.release(job_id, worker)
             return "released"
@@ -123,6 +165,7 @@ def _grade_with_retries(
     worker: str,
     config: WorkerConfig,
     cancel: threading.Event,
+    runner: NicedRunner | None,
     backends: Backends | None,
 ) -> Feedback:
     settings = GradeSettings.model_validate_json(job.settings_json)
@@ -149,7 +192,7 @@ def _grade_with_retries(
         return grade_submission(submission, settings, cancel, backend)
 
     try:
-        return retrying(attempt)
+        return retrying(attempt) if runner is None else retrying(runner, attempt)
     except InfrastructureError as exc:
         store.note_infra_error(job.id, worker, str(exc))
         attempts = int(retrying.statistics.get("attempt_number", 1))

@@ -1,13 +1,21 @@
-"""One running service: its store, its dispatcher, its sweeper, its grading settings."""
+"""One running service: its store, its dispatcher, its sweeper, its grading settings.
+
+A runtime has one of three roles. ``all`` (``grade serve``): one process
+accepts, hands over and sweeps. With ``grade serve --api-processes N`` the
+work is split: N ``api`` processes only accept (commit and answer), and the
+``supervisor`` process (the one that started them) hands the committed jobs
+over (:class:`Feeder`), grades them in embedded mode, and sweeps.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..settings import GradeSettings
 from .config import WorkerConfig, grading_key
-from .dispatch import Dispatcher, Sweeper
+from .dispatch import Dispatcher, Feeder, Sweeper
 from .store import JobRecord, NewJob, ServiceError, Store
 
 
@@ -21,18 +29,31 @@ class ServiceRuntime:
     config: WorkerConfig = field(default_factory=WorkerConfig)
     max_queue: int = 1000
     sweep_interval: float = 2.0
+    role: Literal["all", "api", "supervisor"] = "all"
 
     def __post_init__(self) -> None:
         self.settings_json = self.settings.model_dump_json()
         self.grading_key = grading_key(self.settings)
         self.sweeper = Sweeper(self.store, self.dispatcher, self.sweep_interval)
+        self.feeder = Feeder(self.store, self.dispatcher)
 
     def start(self) -> None:
+        if self.role == "api":  # the supervisor resumes, sweeps and hands over
+            return
         self.sweeper.sweep()
         self.dispatcher.resume(self.store)
         self.sweeper.start()
+        if self.role == "supervisor":
+            self.feeder.start()
 
     def stop(self) -> None:
+        """Graceful stop: the API processes have stopped first (they take no new job)."""
+        if self.role == "api":
+            return
+        if self.role == "supervisor":
+            self.feeder.stop()
+            if self.dispatcher.mode == "celery":  # what the last moments accepted, to the broker
+                self.feeder.feed()
         self.sweeper.stop()
         self.dispatcher.stop()
 

@@ -23,7 +23,9 @@ are remembered for a minute so a request costs no token query.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import sys
 import threading
 import time
 import uuid
@@ -56,6 +58,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ..errors import GraderError
+
+if sys.platform != "win32":
+    import fcntl
 
 JobStatus = Literal["queued", "running", "done"]
 CallbackStatus = Literal["none", "pending", "delivered", "failed"]
@@ -302,7 +307,46 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _sqlite_setup(engine: Engine) -> None:
+class _WriteLock:
+    """One write transaction at a time on a SQLite file: first among this process's
+    threads (a lock), then among the processes sharing the file (an ``flock`` on a
+    file beside it).
+
+    SQLite serialises writers itself, but a writer that finds the file locked
+    sleeps in its busy handler (1, 2, 5, 10... up to 100 ms at a time) and keeps
+    losing to a process that commits often: two API processes committing a burst
+    made one of them wait 100 ms. A blocked ``flock`` wakes the moment the lock is
+    released. Every process of the service takes it; one that does not (another
+    tool) is still kept out by SQLite's own lock, only less promptly.
+    """
+
+    def __init__(self, database: str | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        if database and database != ":memory:" and sys.platform != "win32":
+            self._fd = os.open(f"{database}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        if self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._thread_lock.release()
+                raise
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _sqlite_setup(engine: Engine, *, immediate: bool = True) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy's BEGIN below, not the driver's
@@ -316,7 +360,9 @@ def _sqlite_setup(engine: Engine) -> None:
     def on_begin(connection: Any) -> None:
         # Take the write lock up front: a deferred transaction that reads and
         # then writes fails at once under WAL when another process wrote meanwhile.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads only (the reader engine) never wait for it: WAL lets them run
+        # beside a writer, on the last committed state.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class Store:
@@ -324,26 +370,43 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        # SQLite: one transaction at a time per process, queued on a lock here
-        # rather than in SQLite's busy handler, whose sleeps grow to 100 ms.
+        # SQLite: one write transaction at a time, queued on a lock here rather
+        # than in SQLite's busy handler, whose sleeps grow to 100 ms (_WriteLock);
+        # reads go through a second engine whose transactions take no lock.
         self._lock: AbstractContextManager[object] = nullcontext()
+        self._write_lock: _WriteLock | None = None
         if url.startswith("sqlite"):
             self.engine = create_engine(url, pool_size=4, max_overflow=4)
             _sqlite_setup(self.engine)
-            self._lock = threading.Lock()
+            self._write_lock = _WriteLock(self.engine.url.database)
+            self._lock = self._write_lock
+            self._reader = create_engine(url, pool_size=4, max_overflow=8)
+            _sqlite_setup(self._reader, immediate=False)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
+            self._reader = self.engine
         Base.metadata.create_all(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._read = sessionmaker(self._reader, expire_on_commit=False)
         # token digest -> ((token id, course), monotonic time it is trusted until)
         self._tokens: dict[str, tuple[tuple[int, str], float]] = {}
 
     def close(self) -> None:
         self.engine.dispose()
+        self._reader.dispose()
+        if self._write_lock is not None:
+            self._write_lock.close()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A write transaction (one at a time on SQLite)."""
         with self._lock, self._session.begin() as session:
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only transaction: never waits for a writer (SQLite: WAL)."""
+        with self._read.begin() as session:
             yield session
 
     @staticmethod
@@ -382,7 +445,7 @@ class Store:
         if cached is not None:
             return cached
         digest = token_digest(token)
-        with self.session() as session:
+        with self.read_session() as session:
             row = session.execute(
                 select(Token.id, Token.course).where(Token.digest == digest)
             ).first()
@@ -393,7 +456,7 @@ class Store:
         return found
 
     def course_secret(self, course: str) -> str | None:
-        with self.session() as session:
+        with self.read_session() as session:
             row = session.get(Course, course)
             return row.secret if row else None
 
@@ -653,8 +716,20 @@ class Store:
                 )
             )
 
+    def never_dispatched(self, limit: int = 1000) -> list[str]:
+        """Queued jobs not yet handed to any queue, oldest first (what the feeder takes)."""
+        with self.read_session() as session:
+            return list(
+                session.scalars(
+                    select(Job.id)
+                    .where(Job.status == "queued", Job.dispatched_at.is_(None))
+                    .order_by(Job.created_at)
+                    .limit(limit)
+                )
+            )
+
     def queued_ids(self) -> list[str]:
-        with self.session() as session:
+        with self.read_session() as session:
             return list(
                 session.scalars(
                     select(Job.id).where(Job.status == "queued").order_by(Job.created_at)
@@ -691,13 +766,13 @@ class Store:
             )
 
     def pending_callbacks(self) -> list[str]:
-        with self.session() as session:
+        with self.read_session() as session:
             return list(session.scalars(select(Job.id).where(Job.callback_status == "pending")))
 
     # -- reading ------------------------------------------------------------
 
     def get_job(self, job_id: str, course: str | None = None) -> JobRecord | None:
-        with self.session() as session:
+        with self.read_session() as session:
             job = session.get(Job, job_id)
             if job is None or (course is not None and job.course != course):
                 return None
@@ -712,18 +787,18 @@ class Store:
         if status is not None:
             query = query.where(Job.status == status)
         query = query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
-        with self.session() as session:
+        with self.read_session() as session:
             return [JobRecord.of(job) for job in session.scalars(query)]
 
     def events(self, job_id: str) -> list[tuple[str, str | None]]:
-        with self.session() as session:
+        with self.read_session() as session:
             rows = session.execute(
                 select(Event.kind, Event.worker).where(Event.job_id == job_id).order_by(Event.id)
             )
             return [(kind, worker) for kind, worker in rows]
 
     def stats(self, buckets: Sequence[float] = GRADING_BUCKETS) -> Stats:
-        with self.session() as session:
+        with self.read_session() as session:
             by_status: dict[str, int] = {status: 0 for status in STATUSES}
             for status, count in session.execute(
                 select(Job.status, func.count()).group_by(Job.status)
@@ -757,5 +832,5 @@ class Store:
             )
 
     def ping(self) -> None:
-        with self.session() as session:
+        with self.read_session() as session:
             session.execute(select(1))

@@ -34,6 +34,17 @@ pytestmark = pytest.mark.service
 LEASE = ["--lease", "3"]
 
 
+def children(pid: int) -> list[int]:
+    """The processes that any thread of ``pid`` started."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # the thread ended meanwhile
+            continue
+    return found
+
+
 @pytest.fixture
 def cluster(
     start_service: Callable[..., Service], redis_url: str
@@ -53,12 +64,8 @@ def test_a_worker_killed_mid_job_loses_nothing_and_grades_once(
     cluster: tuple[Service, dict[str, Proc]],
 ) -> None:
     service, workers = cluster
-    # Every thread of a worker grades niced (`grade worker --nice 10`), the API does not.
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     assert service.proc is not None and os.getpriority(os.PRIO_PROCESS, service.proc.pid) == ours
-    for worker in workers.values():
-        threads = [int(t.name) for t in Path(f"/proc/{worker.pid}/task").iterdir()]
-        assert {os.getpriority(os.PRIO_PROCESS, t) for t in threads} == {max(ours, 10)}
     store = Store(service.database)
     with client(service, service.token()) as http:
         job = http.post("/v1/submissions", content=REFERENCE.read_bytes()).json()
@@ -69,6 +76,11 @@ def test_a_worker_killed_mid_job_loses_nothing_and_grades_once(
 
         holder = wait_until(owner, 30, "a worker to claim the job")
         victim = next(w for name, w in workers.items() if holder.startswith(f"{name}@"))
+        # The grading runs niced (`grade worker --nice 10`): the judge it started inherits
+        # that; the worker's own threads, which hold the database's write lock, do not.
+        judges = wait_until(lambda: children(victim.pid), 30, "the judge to start")
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in judges} == {max(ours, 10)}
+        assert os.getpriority(os.PRIO_PROCESS, victim.pid) == ours
         victim.stop(signal.SIGKILL)
         done = wait_done(http, job["id"], deadline=90)
     assert done["score"] == 100 and done["gradable"] is True

@@ -262,7 +262,8 @@ def test_grade_submit_prints_and_exits_like_grade(service: Service, tmp_path: Pa
 def test_sigterm_requeues_running_jobs_and_a_restart_resumes(
     start_service: Callable[..., Service],
 ) -> None:
-    service = start_service("--workers", "1")
+    # The one-process layout (test_api_processes.py has the same with an API process).
+    service = start_service("--workers", "1", "--api-processes", "0")
     with client(service, service.token()) as http:
         slow = http.post("/v1/submissions", content=REFERENCE.read_bytes()).json()
         quick = [

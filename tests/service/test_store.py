@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from grader.service.config import WorkerConfig
+from grader.service.dispatch import Dispatcher, EmbeddedDispatcher, Feeder
 from grader.service.grading import run_job
 from grader.service.store import IdempotencyConflict, NewJob, QueueFull, Store
 from grader.settings import GradeSettings, Limits
@@ -192,3 +195,65 @@ def test_a_token_made_elsewhere_works_at_once_then_comes_from_memory(
     assert found is not None and found[1] == "cs202"
     assert store.cached_token(token) == found
     assert store.cached_token(token + "x") is None
+
+
+def test_a_write_locks_out_other_processes_and_reads_never_wait(
+    store: Store, tmp_path: Path
+) -> None:
+    """Writers of every process queue on a file lock beside the database; readers do not."""
+    import fcntl
+
+    other = Store(f"sqlite:///{tmp_path / 'jobs.db'}")  # its own connections and lock file handle
+    job, _ = store.create_job(new_job(store), max_queue=10)
+    lock_file = tmp_path / "jobs.db.lock"
+    try:
+        with store.session() as session, lock_file.open("rb") as probe:
+            session.execute(select(1))  # the write transaction has begun
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # A read from another store answers meanwhile (with the old write-only path it
+            # would wait on SQLite's lock until its busy timeout and fail).
+            seen = other.get_job(job.id)
+            assert seen is not None and seen.status == "queued"
+            assert other.never_dispatched() == [job.id]
+        with lock_file.open("rb") as probe:  # released with the transaction
+            fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        other.close()
+
+
+def test_the_feeder_hands_each_committed_job_over_once(store: Store) -> None:
+    """What API processes commit reaches the supervisor's dispatcher once, even when
+    the dispatcher notes it sent only later (Celery), and a restart's resume is not fed."""
+    handed: list[str] = []
+
+    class Recorder(Dispatcher):
+        mode = "celery"
+
+        def submit(self, job_id: str) -> None:
+            handed.append(job_id)
+
+        def hand_over(self, store: Store, job_ids: Sequence[str]) -> None:
+            self.submit_many(job_ids)  # like Celery: noted as dispatched later, or never
+
+        def callback(self, job_id: str) -> None:
+            raise AssertionError("no callback expected")
+
+    feeder = Feeder(store, Recorder())
+    first = [
+        store.create_job(new_job(store, f"# {i}\n".encode()), max_queue=10)[0] for i in range(3)
+    ]
+    assert feeder.feed() == [job.id for job in first]
+    assert feeder.feed() == []  # not noted as dispatched yet: still not handed twice
+    store.mark_dispatched([first[0].id])
+    late = store.create_job(new_job(store, b"# late\n"), max_queue=10)[0]
+    assert feeder.feed() == [late.id]
+    assert handed == [*(job.id for job in first), late.id]
+    # The embedded dispatcher notes what a restart resumed and what it is handed.
+    embedded = EmbeddedDispatcher(store, WorkerConfig(), workers=1)
+    embedded.stop()  # grades nothing: only its bookkeeping is under test
+    embedded.resume(store)
+    assert store.never_dispatched() == []
+    after = store.create_job(new_job(store, b"# after\n"), max_queue=10)[0]
+    assert Feeder(store, embedded).feed() == [after.id]
+    assert store.never_dispatched() == []

@@ -1,0 +1,166 @@
+"""`grade serve --api-processes N`: N uvicorn processes answer HTTP, the supervising
+process grades (embedded) or feeds the broker, and sweeps; all over real HTTP.
+
+The database is the only link between the API processes and the graders, so
+these tests check what could break across processes: every accepted job is
+graded exactly once and by the supervisor, none is lost, an Idempotency-Key
+raced across processes still gives one job, and SIGTERM gives running jobs back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from support import REFERENCE
+
+from grader.service.store import Store
+
+from .service_support import (
+    Proc,
+    Service,
+    broken_source,
+    client,
+    start_worker,
+    wait_done,
+    wait_until,
+)
+
+pytestmark = pytest.mark.service
+
+
+def api_children(service: Service) -> list[int]:
+    """The API processes uvicorn spawned under `grade serve` (not the judges it runs)."""
+    assert service.proc is not None
+    pid = service.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        int(child)
+        for child in children
+        if b"multiprocessing.spawn" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+def burst(service: Service, token: str, distinct: int, keyed: int) -> list[httpx.Response]:
+    """``distinct`` different files and ``keyed`` copies under one Idempotency-Key, at once,
+    each on a connection of its own (so both API processes get some)."""
+
+    async def post(**request: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=30) as http:
+            return await http.post("/v1/submissions", **request)  # type: ignore[arg-type]
+
+    async def everything() -> list[httpx.Response]:
+        files = [
+            post(files={"file": (f"s{i}.py", broken_source(f"p{i}"))}, data={"student": f"s{i}"})
+            for i in range(distinct)
+        ]
+        same = [
+            post(content=broken_source("keyed"), headers={"Idempotency-Key": "k1"})
+            for _ in range(keyed)
+        ]
+        return await asyncio.gather(*files, *same)
+
+    return asyncio.run(everything())
+
+
+def test_two_api_processes_accept_a_burst_and_each_job_is_graded_once(
+    start_service: Callable[..., Service],
+) -> None:
+    service = start_service("--workers", "2", "--api-processes", "2")
+    assert service.proc is not None
+    apis = api_children(service)
+    assert len(apis) == 2
+    token = service.token()
+    answers = burst(service, token, distinct=30, keyed=8)
+    distinct, keyed = answers[:30], answers[30:]
+    assert [a.status_code for a in distinct] == [202] * 30, [a.text for a in distinct]
+    ids = [a.json()["id"] for a in distinct]
+    assert len(set(ids)) == 30
+    assert sorted(a.status_code for a in keyed) == [200] * 7 + [202]
+    assert len({a.json()["id"] for a in keyed}) == 1
+    ids.append(keyed[0].json()["id"])
+    with client(service, token) as http:
+        assert http.get("/healthz").json()["mode"] == "embedded"
+        for job_id in ids:
+            assert wait_done(http, job_id)["feedback"]["error"]["kind"] == "syntax"
+    store = Store(service.database)
+    try:
+        for job_id in ids:
+            events = store.events(job_id)
+            kinds = [kind for kind, _ in events]
+            assert kinds.count("claimed") == 1 and kinds.count("done") == 1, events
+            # Graded by the supervisor's workers, never in an API process.
+            grader = next(worker for kind, worker in events if kind == "claimed")
+            assert grader is not None and f":{service.proc.pid}:" in grader
+        assert store.never_dispatched() == []
+    finally:
+        store.close()
+
+
+def test_sigterm_to_the_supervisor_requeues_and_a_restart_resumes(
+    start_service: Callable[..., Service],
+) -> None:
+    service = start_service("--workers", "1", "--api-processes", "1")
+    apis = api_children(service)
+    with client(service, service.token()) as http:
+        slow = http.post("/v1/submissions", content=REFERENCE.read_bytes()).json()
+        quick = [
+            http.post("/v1/submissions", content=broken_source(f"t{i}")).json() for i in range(3)
+        ]
+        wait_until(
+            lambda: http.get(f"/v1/submissions/{slow['id']}").json()["status"] == "running",
+            30,
+            "the slow job to start",
+        )
+    assert service.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    assert service.proc is not None and "shutdown complete" in service.proc.tail()
+    for pid in apis:  # the API processes stopped (and were reaped) before it
+        assert not Path(f"/proc/{pid}").exists()
+    store = Store(service.database)
+    try:
+        assert store.get_job(slow["id"]).status == "queued"  # type: ignore[union-attr]
+        assert any(kind == "released" for kind, _ in store.events(slow["id"]))
+    finally:
+        store.close()
+    service.start()
+    with client(service, service.token()) as http:
+        for job in [slow, *quick]:
+            assert wait_done(http, job["id"], deadline=90)["gradable"] is True
+        assert http.get(f"/v1/submissions/{slow['id']}").json()["score"] == 100
+
+
+def test_celery_workers_get_what_an_api_process_accepted(
+    start_service: Callable[..., Service], redis_url: str
+) -> None:
+    """With a broker, the supervisor (not the API process) sends the jobs to Celery."""
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    service = start_service("--broker", redis_url, "--queue", queue, "--api-processes", "2")
+    worker: Proc = start_worker(service.data_dir, redis_url, queue, "w1")
+    try:
+        token = service.token()
+        with client(service, token) as http:
+            assert http.get("/healthz").json()["mode"] == "celery"
+            ids = [
+                http.post("/v1/submissions", content=broken_source(f"c{i}")).json()["id"]
+                for i in range(4)
+            ]
+            for job_id in ids:
+                assert wait_done(http, job_id, deadline=60)["gradable"] is True
+        store = Store(service.database)
+        try:
+            for job_id in ids:
+                events = store.events(job_id)
+                claimers = [w for kind, w in events if kind == "claimed"]
+                assert len(claimers) == 1 and claimers[0] is not None, events
+                assert claimers[0].startswith("w1@")
+                assert [kind for kind, _ in events].count("done") == 1
+        finally:
+            store.close()
+    finally:
+        worker.stop()
