@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery, Task
 from celery.utils.time import get_exponential_backoff_interval
 
+from ..api import Backends
 from .callbacks import DeliveryFailed, deliver_once
 from .config import VISIBILITY_TIMEOUT, WorkerConfig
 from .grading import NicedRunner, run_job
@@ -61,6 +62,7 @@ class WorkerRuntime:
     queue: str
     nice: int = 10
     runner: NicedRunner | None = None
+    backends: Backends = field(default_factory=Backends)  # reused by every task
 
 
 _runtime: WorkerRuntime | None = None
@@ -86,7 +88,13 @@ def grade_task(self: Task[Any, Any], job_id: str) -> str:
         app.send_task(CALLBACK_TASK, args=[done_id], queue=runtime.queue)
 
     return run_job(
-        runtime.store, job_id, worker, runtime.config, on_done=send_callback, runner=runtime.runner
+        runtime.store,
+        job_id,
+        worker,
+        runtime.config,
+        on_done=send_callback,
+        runner=runtime.runner,
+        backends=runtime.backends,
     )
 
 
@@ -131,3 +139,4 @@ def run_worker(runtime: WorkerRuntime, broker: str, name: str, concurrency: int)
     )
     if runtime.runner is not None:
         runtime.runner.close()
+    runtime.backends.close()  # and with them their spare containers

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from ..api import Backends
 from .callbacks import deliver_with_retries
 from .config import VISIBILITY_TIMEOUT, WorkerConfig
 from .grading import NicedRunner, lower_priority, run_job, worker_name
@@ -83,6 +84,9 @@ class EmbeddedDispatcher(Dispatcher):
         # The gradings (and the sandbox processes they start) run niced in these threads,
         # so accepting stays quick while every core grades; the job's database work not.
         self.runner = NicedRunner(GRADING_NICENESS, workers)
+        # One sandbox backend per settings for every job: a Docker client reused, and
+        # containers started ahead of need while a burst is graded.
+        self.backends = Backends()
         self.callbacks = ThreadPoolExecutor(4, thread_name_prefix="callback")
         self.stopping = threading.Event()
         self._running: set[threading.Event] = set()
@@ -107,6 +111,7 @@ class EmbeddedDispatcher(Dispatcher):
                 cancel,
                 self.callback,
                 self.runner,
+                self.backends,
             )
         except Exception:  # the database went away: the lease will requeue the job
             log.exception("job %s could not be run", job_id)
@@ -138,6 +143,7 @@ class EmbeddedDispatcher(Dispatcher):
                 cancel.set()
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.runner.close()
+        self.backends.close()  # and with them their spare containers
         self.callbacks.shutdown(wait=True, cancel_futures=True)
 
 

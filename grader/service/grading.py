@@ -139,9 +139,7 @@ def run_job(
     started = time.monotonic()
     with Heartbeat(store, job_id, worker, config.lease_seconds, cancel):
         try:
-            feedback = _grade_with_retries(
-                store, job, worker, config, cancel, runner, backends
-            )
+            feedback = _grade_with_retries(store, job, worker, config, cancel, runner, backends)
         except Cancelled:
             store.release(job_id, worker)
             return "released"
@@ -187,6 +185,7 @@ def _grade_with_retries(
         sleep=sleep,
         reraise=True,
     )
+
     def attempt() -> Feedback:
         backend = backends.get(settings) if backends is not None else None
         return grade_submission(submission, settings, cancel, backend)

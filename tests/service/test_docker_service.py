@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support import REFERENCE
+
+from grader.sandbox.docker_backend import leftover_containers
 
 from .service_support import (
     REPO,
@@ -39,5 +42,28 @@ def test_embedded_service_grades_in_docker(docker_client: Any, tmp_path: Path) -
         with client(service, token) as http:
             job = http.post("/v1/submissions", content=broken_source("docker")).json()
             assert wait_done(http, job["id"], deadline=120)["feedback"]["error"]["kind"] == "syntax"
+            # A worker that keeps grading starts its next container ahead of need.
+            source = REFERENCE.read_bytes() + b"\n# another student\n"
+            job = http.post("/v1/submissions", content=source).json()
+            assert wait_done(http, job["id"], deadline=300)["feedback"]["score"] == 100
+        assert wait_for(lambda: len(running_graders(docker_client)) >= 1), (
+            "no container was started ahead of the next job"
+        )
     finally:
         service.stop()
+    assert wait_for(lambda: leftover_containers(docker_client) == []), (
+        "the service's spare container outlived it"
+    )
+
+
+def running_graders(docker_client: Any) -> list[Any]:
+    return [c for c in leftover_containers(docker_client) if c.status == "running"]
+
+
+def wait_for(condition: Any, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
