@@ -13,6 +13,8 @@ class Recorder:
     """Starts numbered stand-ins for sandboxes and records which are discarded."""
 
     def __init__(self, fail: bool = False) -> None:
+        self.gate = threading.Event()  # starts wait here until the test opens it
+        self.gate.set()
         self.numbers = itertools.count(1)
         self.started: list[int] = []
         self.discarded: list[int] = []
@@ -21,6 +23,7 @@ class Recorder:
         self.lock = threading.Lock()
 
     def start(self) -> int:
+        self.gate.wait(10)
         if self.fail:
             raise RuntimeError("the engine is down")
         with self.lock:
@@ -70,10 +73,12 @@ def test_a_second_grading_has_the_third_one_served_by_a_spare() -> None:
 
 def test_as_many_spares_as_gradings_seen_at_once() -> None:
     recorder = Recorder()
+    recorder.gate.clear()  # none is ready before the third grading begins
     spares = recorder.spares()
     spares.take()
     spares.take()
-    spares.take()
+    assert spares.take() is None
+    recorder.gate.set()
     settle(spares)
     assert spares.ready == 3
     spares.close()
@@ -127,8 +132,6 @@ def test_a_spare_nobody_takes_is_discarded_at_its_age() -> None:
     spares.done()
     spares.take()
     spares.done()
-    settle(spares)
-    assert spares.ready == 1
     deadline = time.monotonic() + 30
     while recorder.discarded != [1] and time.monotonic() < deadline:
         time.sleep(0.05)
