@@ -93,17 +93,15 @@ def test_the_private_copy_is_read_only_in_a_read_only_folder(tmp_path: Path) -> 
     path.parent.chmod(0o755)  # let pytest clean up
 
 
+def judge_command(tmp_path: Path, *extra: str) -> list[str]:
+    """The judge waiting for its file on stdin, to be written in ``tmp_path``."""
+    where = str(tmp_path / "minigpt.py")
+    return [sys.executable, "-m", "grader.judge", "--submission", where, "--stdin", *extra]
+
+
 def judge(stdin: bytes, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grader.judge",
-            "--submission",
-            str(tmp_path / "minigpt.py"),
-            "--stdin",
-            *extra,
-        ],
+        judge_command(tmp_path, *extra),
         input=stdin,
         capture_output=True,
         cwd=REPO,
@@ -126,14 +124,7 @@ def test_the_judge_grades_the_file_it_receives(tmp_path: Path) -> None:
 def test_a_late_file_is_graded_by_a_judge_already_started_up(tmp_path: Path) -> None:
     """The wait for the file shows as start-up or ``idle``, never in a grading phase."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "grader.judge",
-            "--submission",
-            str(tmp_path / "minigpt.py"),
-            "--stdin",
-        ],
+        judge_command(tmp_path),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -290,7 +290,33 @@ class Handoff(Dispatcher):
 FEED_INTERVAL = 0.2
 
 
-class Feeder:
+class _Periodic:
+    """A background thread that runs one pass every ``self.interval`` s until stopped;
+    a failed pass is logged and the next one tries again."""
+
+    interval: float
+
+    def __init__(self, name: str, one_pass: Callable[[], object]) -> None:
+        self._name, self._one_pass = name, one_pass
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._one_pass()
+            except Exception:
+                log.exception("%s pass failed; trying again in %s s", self._name, self.interval)
+
+
+class Feeder(_Periodic):
     """Every ``interval`` s, hands the jobs the API processes committed to ``dispatcher``.
 
     Runs only in the supervising process of ``grade serve --api-processes N``:
@@ -305,22 +331,7 @@ class Feeder:
         self.store, self.dispatcher, self.interval = store, dispatcher, interval
         # Handed over but maybe not yet noted as dispatched (Celery notes it once sent).
         self._handed: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="feeder", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.feed()
-            except Exception:
-                log.exception("feeding failed; trying again in %s s", self.interval)
+        super().__init__("feeder", self.feed)
 
     def feed(self) -> list[str]:
         """One pass; returns the ids handed over."""
@@ -334,28 +345,13 @@ class Feeder:
         return new
 
 
-class Sweeper:
+class Sweeper(_Periodic):
     """Every ``interval`` s: requeue expired leases, resend what never reached the queue."""
 
     def __init__(self, store: Store, dispatcher: Dispatcher, interval: float = 2.0) -> None:
         self.store, self.dispatcher, self.interval = store, dispatcher, interval
         self.redispatch_after = float(VISIBILITY_TIMEOUT)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.sweep()
-            except Exception:
-                log.exception("sweep failed; trying again in %s s", self.interval)
+        super().__init__("sweeper", self.sweep)
 
     def sweep(self) -> list[str]:
         """One pass; returns the ids handed over again."""

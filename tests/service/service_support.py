@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import REPO
+from support import REFERENCE, REPO
 
 REQUIRE_DOCKER = os.environ.get("GRADER_REQUIRE_DOCKER") == "1"
 
@@ -154,6 +154,21 @@ class Service:
 def client(service: Service, token: str | None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.Client(base_url=service.url, headers=headers, timeout=10)
+
+
+def slow_running_quick_queued(http: httpx.Client, tag: str) -> tuple[dict[str, Any], list[Any]]:
+    """Submit the reference (slow) and three broken files (quick); return once the slow
+    one runs: a service to stop with a job running and jobs queued."""
+    slow = http.post("/v1/submissions", content=REFERENCE.read_bytes()).json()
+    quick = [
+        http.post("/v1/submissions", content=broken_source(f"{tag}{i}")).json() for i in range(3)
+    ]
+    wait_until(
+        lambda: http.get(f"/v1/submissions/{slow['id']}").json()["status"] == "running",
+        30,
+        "the slow job to start",
+    )
+    return slow, quick
 
 
 def wait_done(http: httpx.Client, job_id: str, deadline: float = 60.0) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import REFERENCE
 
 from grader.service.store import Store
 
@@ -26,9 +25,9 @@ from .service_support import (
     Service,
     broken_source,
     client,
+    slow_running_quick_queued,
     start_worker,
     wait_done,
-    wait_until,
 )
 
 pytestmark = pytest.mark.service
@@ -109,15 +108,7 @@ def test_sigterm_to_the_supervisor_requeues_and_a_restart_resumes(
     service = start_service("--workers", "1", "--api-processes", "1")
     apis = api_children(service)
     with client(service, service.token()) as http:
-        slow = http.post("/v1/submissions", content=REFERENCE.read_bytes()).json()
-        quick = [
-            http.post("/v1/submissions", content=broken_source(f"t{i}")).json() for i in range(3)
-        ]
-        wait_until(
-            lambda: http.get(f"/v1/submissions/{slow['id']}").json()["status"] == "running",
-            30,
-            "the slow job to start",
-        )
+        slow, quick = slow_running_quick_queued(http, "t")
     assert service.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
     assert service.proc is not None and "shutdown complete" in service.proc.tail()
     for pid in apis:  # the API processes stopped (and were reaped) before it

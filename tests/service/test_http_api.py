@@ -23,8 +23,8 @@ from .service_support import (
     broken_source,
     client,
     free_port,
+    slow_running_quick_queued,
     wait_done,
-    wait_until,
 )
 
 pytestmark = pytest.mark.service
@@ -265,15 +265,7 @@ def test_sigterm_requeues_running_jobs_and_a_restart_resumes(
     # The one-process layout (test_api_processes.py has the same with an API process).
     service = start_service("--workers", "1", "--api-processes", "0")
     with client(service, service.token()) as http:
-        slow = http.post("/v1/submissions", content=REFERENCE.read_bytes()).json()
-        quick = [
-            http.post("/v1/submissions", content=broken_source(f"q{i}")).json() for i in range(3)
-        ]
-        wait_until(
-            lambda: http.get(f"/v1/submissions/{slow['id']}").json()["status"] == "running",
-            30,
-            "the slow job to start",
-        )
+        slow, quick = slow_running_quick_queued(http, "q")
     # uvicorn re-raises the signal once its shutdown is complete.
     assert service.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
     assert service.proc is not None and "shutdown complete" in service.proc.tail()
