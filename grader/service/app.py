@@ -19,6 +19,9 @@ import gc
 import json
 import logging
 import os
+import signal
+import threading
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -547,13 +550,36 @@ def api_process_spec(database: str, settings: GradeSettings, max_queue: int, mod
     """What an API process needs to know, as the value of :data:`API_PROCESS_ENV`."""
     return json.dumps(
         {"database": database, "settings": settings.model_dump_json(), "max_queue": max_queue,
-         "mode": mode, "broker": broker, "queue": queue}
+         "mode": mode, "broker": broker, "queue": queue, "supervisor": os.getpid()}
     )  # fmt: skip
+
+
+PARENT_CHECK_SECONDS = 1.0
+
+
+def stop_when_orphaned(parent: int, interval: float = PARENT_CHECK_SECONDS) -> threading.Thread:
+    """SIGTERM this process once ``parent`` is gone (we were re-parented).
+
+    uvicorn stops its API processes when the supervisor stops, but a supervisor
+    killed outright (SIGKILL, the OOM killer) would leave them answering with no
+    one grading or feeding; SIGTERM lets each finish the requests it has.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.warning("grade serve (pid %d) is gone: this API process stops", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def api_process_app() -> FastAPI:
     """The app of one API process (uvicorn's factory): it accepts and answers, never grades."""
     spec = json.loads(os.environ[API_PROCESS_ENV])
+    stop_when_orphaned(int(spec["supervisor"]))
     runtime = ServiceRuntime(
         Store(spec["database"]),
         Handoff(spec["mode"], spec["broker"], spec["queue"]),

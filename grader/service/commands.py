@@ -254,16 +254,24 @@ def serve_command(
         "access_log": access_log,
         "timeout_graceful_shutdown": 10,
     }
-    say(f"grade serve: http://{host}:{port} ({mode}; database {store.engine.url!r})")
+    started = f"{mode}; database {store.engine.url!r}"
     if not api_processes:
-        uvicorn.Server(uvicorn.Config(create_app(runtime), **options)).run()
+        server = uvicorn.Config(create_app(runtime), **options)
+        socket = server.bind_socket()
+        _say_listening(socket, host, started)
+        uvicorn.Server(server).run(sockets=[socket])
         store.close()
         return
-    _serve_with_api_processes(runtime, api_processes, broker, queue, options)
+    _serve_with_api_processes(runtime, api_processes, broker, queue, options, started)
+
+
+def _say_listening(socket: Any, host: str, started: str) -> None:
+    """The address really bound (``--port 0`` picks a free port) and how jobs are graded."""
+    say(f"grade serve: http://{host}:{socket.getsockname()[1]} ({started})")
 
 
 def _serve_with_api_processes(runtime: Any, processes: int, broker: str | None, queue: str,
-                              options: dict[str, Any]) -> None:  # fmt: skip
+                              options: dict[str, Any], started: str) -> None:  # fmt: skip
     """uvicorn's own supervisor runs the API processes (spawned, sharing one listening
     socket, restarted if one dies); this process grades (or feeds the broker) and sweeps.
 
@@ -284,6 +292,7 @@ def _serve_with_api_processes(runtime: Any, processes: int, broker: str | None, 
         "grader.service.app:api_process_app", factory=True, workers=processes, **options
     )
     socket = config.bind_socket()
+    _say_listening(socket, options["host"], started)
     runtime.start()
     try:
         Multiprocess(config, sockets=[socket]).run()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -288,6 +289,12 @@ class Handoff(Dispatcher):
 
 
 FEED_INTERVAL = 0.2
+# A burst is accepted before it is graded: while jobs keep arriving (the newest is
+# younger than BURST_QUIET s) the feeder holds them, for at most BURST_HOLD s, so the
+# gradings' container starts (Docker's daemons are not niced) do not compete with the
+# API for the cores while the platform waits for its 202s. A lone job goes at once.
+BURST_QUIET = 0.3
+BURST_HOLD = 3.0
 
 
 class _Periodic:
@@ -323,26 +330,45 @@ class Feeder(_Periodic):
     the database is the only link between the API processes and the graders (a
     job is handed over once it is committed, and claims still decide who grades
     it), so an API process that dies takes nothing with it.
+
+    While a burst arrives it holds the new jobs (see :data:`BURST_QUIET`): a
+    job waits at most ``hold`` s plus one interval for its hand-over.
     """
 
     def __init__(
-        self, store: Store, dispatcher: Dispatcher, interval: float = FEED_INTERVAL
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        interval: float = FEED_INTERVAL,
+        quiet: float = BURST_QUIET,
+        hold: float = BURST_HOLD,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.dispatcher, self.interval = store, dispatcher, interval
+        self.quiet, self.hold, self._clock = quiet, hold, clock
         # Handed over but maybe not yet noted as dispatched (Celery notes it once sent).
         self._handed: set[str] = set()
         super().__init__("feeder", self.feed)
 
     def feed(self) -> list[str]:
-        """One pass; returns the ids handed over."""
+        """One pass; returns the ids handed over (none while a burst is held)."""
         self.dispatcher.note_sent(self.store)
-        found = self.store.never_dispatched()
-        new = [job_id for job_id in found if job_id not in self._handed]
-        self._handed.intersection_update(found)
+        found = self.store.never_dispatched_since()
+        self._handed.intersection_update(job_id for job_id, _ in found)
+        arrived = [(job_id, at) for job_id, at in found if job_id not in self._handed]
+        if len(arrived) > 1 and self._burst_arriving([at for _, at in arrived]):
+            return []
+        new = [job_id for job_id, _ in arrived]
         if new:
             self.dispatcher.hand_over(self.store, new)
             self._handed.update(new)
         return new
+
+    def _burst_arriving(self, accepted: list[float]) -> bool:
+        """Jobs still arriving (the newest is recent) and none held too long yet. A clock
+        set back (the newest "from the future") holds nothing."""
+        now = self._clock()
+        return 0.0 <= now - max(accepted) < self.quiet and now - min(accepted) < self.hold
 
 
 class Sweeper(_Periodic):

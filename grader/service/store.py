@@ -717,16 +717,19 @@ class Store:
             )
 
     def never_dispatched(self, limit: int = 1000) -> list[str]:
-        """Queued jobs not yet handed to any queue, oldest first (what the feeder takes)."""
+        """Queued jobs not yet handed to any queue, oldest first."""
+        return [job_id for job_id, _ in self.never_dispatched_since(limit)]
+
+    def never_dispatched_since(self, limit: int = 1000) -> list[tuple[str, float]]:
+        """As :meth:`never_dispatched`, with when each was accepted (what the feeder takes)."""
         with self.read_session() as session:
-            return list(
-                session.scalars(
-                    select(Job.id)
-                    .where(Job.status == "queued", Job.dispatched_at.is_(None))
-                    .order_by(Job.created_at)
-                    .limit(limit)
-                )
+            rows = session.execute(
+                select(Job.id, Job.created_at)
+                .where(Job.status == "queued", Job.dispatched_at.is_(None))
+                .order_by(Job.created_at)
+                .limit(limit)
             )
+            return [(job_id, created) for job_id, created in rows]
 
     def queued_ids(self) -> list[str]:
         with self.read_session() as session:

@@ -10,6 +10,7 @@ raced across processes still gives one job, and SIGTERM gives running jobs back.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import uuid
 from collections.abc import Callable
@@ -21,6 +22,8 @@ import pytest
 from grader.service.store import Store
 
 from .service_support import (
+    GRADE,
+    START_DEADLINE,
     Proc,
     Service,
     broken_source,
@@ -28,6 +31,7 @@ from .service_support import (
     slow_running_quick_queued,
     start_worker,
     wait_done,
+    wait_until,
 )
 
 pytestmark = pytest.mark.service
@@ -155,3 +159,50 @@ def test_celery_workers_get_what_an_api_process_accepted(
             store.close()
     finally:
         worker.stop()
+
+
+def ended(pid: int) -> bool:
+    """The process exited (gone, or a zombie its new parent has not reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_api_processes_stop_when_the_supervisor_is_killed(
+    start_service: Callable[..., Service],
+) -> None:
+    """SIGKILL leaves uvicorn no chance to stop its API processes: they must notice the
+    supervisor is gone and stop, not go on accepting jobs nobody grades."""
+    service = start_service("--workers", "1", "--api-processes", "2")
+    apis = api_children(service)
+    assert len(apis) == 2
+    assert service.stop(signal.SIGKILL) == -signal.SIGKILL
+    wait_until(lambda: all(ended(pid) for pid in apis), 20, "the API processes to stop")
+    with pytest.raises(httpx.TransportError):  # nobody listens any more
+        httpx.get(f"{service.url}/healthz", timeout=2)
+
+
+def test_port_0_listens_on_a_free_port_and_says_which(tmp_path: Path) -> None:
+    for processes in ("0", "1"):
+        data = tmp_path / f"data{processes}"
+        args = [*GRADE, "serve", "--port", "0", "--data-dir", str(data), "--sandbox", "process"]
+        proc = Proc([*args, "--api-processes", processes], tmp_path / f"{processes}.log").start()
+        try:
+            url = wait_until(lambda p=proc: _said_url(p), START_DEADLINE, "the address")
+            wait_until(lambda u=url: _answers(f"{u}/healthz"), START_DEADLINE, f"{url}")
+        finally:
+            assert proc.stop() in (0, -signal.SIGTERM), proc.tail()
+
+
+def _said_url(proc: Proc) -> str | None:
+    """The address `grade serve` says it listens on, once it says a real port."""
+    found = re.search(r"grade serve: (http://127\.0\.0\.1:(\d+)) ", proc.tail())
+    return found.group(1) if found and found.group(2) != "0" else None
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

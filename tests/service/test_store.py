@@ -239,7 +239,7 @@ def test_the_feeder_hands_each_committed_job_over_once(store: Store) -> None:
         def callback(self, job_id: str) -> None:
             raise AssertionError("no callback expected")
 
-    feeder = Feeder(store, Recorder())
+    feeder = Feeder(store, Recorder(), quiet=0.0)  # no burst hold here (tested below)
     first = [
         store.create_job(new_job(store, f"# {i}\n".encode()), max_queue=10)[0] for i in range(3)
     ]
@@ -257,3 +257,52 @@ def test_the_feeder_hands_each_committed_job_over_once(store: Store) -> None:
     after = store.create_job(new_job(store, b"# after\n"), max_queue=10)[0]
     assert Feeder(store, embedded).feed() == [after.id]
     assert store.never_dispatched() == []
+
+
+def test_the_feeder_holds_a_burst_while_it_arrives(store: Store) -> None:
+    """Jobs arriving in a burst are handed over once none came for `quiet` s, or once the
+    oldest has waited `hold` s; a lone job, or a clock set back, is never held."""
+    handed: list[str] = []
+
+    class Recorder(Dispatcher):
+        mode = "embedded"
+
+        def submit(self, job_id: str) -> None:
+            handed.append(job_id)
+
+        def callback(self, job_id: str) -> None:
+            raise AssertionError("no callback expected")
+
+    now = [0.0]
+    feeder = Feeder(store, Recorder(), quiet=0.3, hold=3.0, clock=lambda: now[0])
+    lone = store.create_job(new_job(store, b"# lone\n"), max_queue=10)[0]
+    now[0] = lone.created_at
+    assert feeder.feed() == [lone.id]  # alone: at once, even the moment it came
+
+    burst = [
+        store.create_job(new_job(store, f"# {i}\n".encode()), max_queue=10)[0] for i in range(3)
+    ]
+    newest = burst[-1].created_at
+    now[0] = newest + 0.1
+    assert feeder.feed() == []  # still arriving
+    assert store.never_dispatched() == [job.id for job in burst]  # held, not lost
+    now[0] = newest + 0.31
+    assert feeder.feed() == [job.id for job in burst]  # quiet: all of them, oldest first
+
+    more = [
+        store.create_job(new_job(store, f"# more {i}\n".encode()), max_queue=10)[0]
+        for i in range(2)
+    ]
+    patient = Feeder(store, Recorder(), quiet=10.0, hold=3.0, clock=lambda: now[0])
+    now[0] = more[-1].created_at + 2.9
+    assert patient.feed() == []
+    now[0] = more[0].created_at + 3.01  # still arriving, but the oldest waited long enough
+    assert patient.feed() == [job.id for job in more]
+
+    late = [
+        store.create_job(new_job(store, f"# late {i}\n".encode()), max_queue=10)[0]
+        for i in range(2)
+    ]
+    now[0] = late[0].created_at - 60.0  # the clock was set back a minute
+    assert feeder.feed() == [job.id for job in late]
+    assert handed == [lone.id, *(j.id for j in burst), *(j.id for j in more), *(j.id for j in late)]
