@@ -60,8 +60,9 @@ fi
 
 if [ -z "$pid" ]; then
     log "starting dockerd (log: $LOG)"
-    # setsid + nohup: detached from this shell's session so it outlives the script.
-    setsid nohup dockerd >>"$LOG" 2>&1 </dev/null &
+    # In a session of its own (it outlives the script), holding none of our caller's
+    # descriptors (a flock, say) but its log.
+    bash "$(dirname "$0")/run-detached.sh" nohup dockerd >>"$LOG" 2>&1 </dev/null &
     pid=$!
 fi
 

@@ -47,8 +47,10 @@ fi
 mkdir -p "$DIR"
 log "starting redis-server on 127.0.0.1:$PORT (data and log in $DIR)"
 # appendonly: a queued job survives a broker restart; protected-mode stays on.
-redis-server --bind 127.0.0.1 --port "$PORT" --dir "$DIR" --appendonly yes \
-    --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log"
+# run-detached.sh: the daemon keeps none of our caller's descriptors (a flock, say).
+bash "$(dirname "$0")/run-detached.sh" redis-server --bind 127.0.0.1 --port "$PORT" \
+    --dir "$DIR" --appendonly yes --daemonize yes --pidfile "$DIR/redis.pid" \
+    --logfile "$DIR/redis.log" </dev/null
 
 for _ in $(seq 1 "$WAIT_SECONDS"); do
     if redis_ok; then

@@ -8,6 +8,7 @@ fixtures and hooks.
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 from grader import paths
@@ -40,3 +41,10 @@ def check_results(failing: dict[str, list[Issue]]) -> list[CheckResult]:
         )
         for c in CHECKS
     ]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -23,19 +23,13 @@ from typing import Any
 
 import httpx
 import pytest
-from support import REFERENCE, REPO
+from support import REFERENCE, REPO, free_port
 
 REQUIRE_DOCKER = os.environ.get("GRADER_REQUIRE_DOCKER") == "1"
 
 GRADE = [sys.executable, "-m", "grader"]
 SYNTAX_ERROR = b"def broken(:\n    pass\n"
 START_DEADLINE = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def broken_source(tag: str) -> bytes:

@@ -1,0 +1,81 @@
+"""The set-up scripts' daemons must not keep what their caller had open.
+
+`scripts/ensure-redis.sh` and `ensure-docker.sh` start daemons that outlive them.
+Started from `flock LOCK bash scripts/...` (how benchmarks and test runs take turns
+here), a daemon that inherited the lock's descriptor would hold the lock for as
+long as it runs, and every later `flock LOCK` would wait forever.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from support import REPO, free_port
+
+SCRIPTS = REPO / "scripts"
+
+
+def lock_is_free(path: Path) -> bool:
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
+def open_targets(pid: int) -> list[str]:
+    folder = Path(f"/proc/{pid}/fd")
+    return [os.readlink(entry) for entry in folder.iterdir() if int(entry.name) > 2]
+
+
+def test_run_detached_closes_every_inherited_descriptor(tmp_path: Path) -> None:
+    lock = tmp_path / "held.lock"
+    # A caller that holds the lock on fd 9 starts a "daemon" and exits.
+    script = f'exec 9>"{lock}"; flock 9; bash "{SCRIPTS}/run-detached.sh" sleep 60 '
+    script += "</dev/null >/dev/null 2>&1 & echo $!"
+    started = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=True, timeout=30
+    )
+    pid = int(started.stdout.split()[0])
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}/comm").read_text().strip() != "sleep":  # exec'd yet?
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.05)
+        assert open_targets(pid) == []
+        assert os.getsid(pid) == pid  # a session of its own
+        assert lock_is_free(lock)
+    finally:
+        os.kill(pid, 9)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="bash scripts/ensure-redis.sh")
+def test_ensure_redis_under_flock_leaves_the_lock_free(tmp_path: Path) -> None:
+    port = free_port()
+    lock = tmp_path / "bench.lock"
+    env = {**os.environ, "REDIS_PORT": str(port), "REDIS_DIR": str(tmp_path / "redis")}
+    subprocess.run(
+        ["flock", str(lock), "bash", str(SCRIPTS / "ensure-redis.sh")],
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+    pid = int((tmp_path / "redis" / "redis.pid").read_text())
+    try:
+        assert str(lock) not in open_targets(pid)
+        assert lock_is_free(lock)
+    finally:
+        subprocess.run(
+            ["redis-cli", "-h", "127.0.0.1", "-p", str(port), "shutdown", "nosave"],
+            capture_output=True,
+            timeout=30,
+        )
