@@ -192,7 +192,11 @@ def main() -> int:
             f"{summary.get('not_gradable')} not gradable",
         ),
         (f"--jobs {args.jobs}", f"{wall:.1f} s  ({rate:.2f} submissions/s)"),
-        ("vs before issue 10", f"{rate / BEFORE:.2f}x of {BEFORE}/s"),
+        (
+            "vs before issue 10",
+            f"{rate / BEFORE:.2f}x of {BEFORE}/s"
+            + ("" if args.copies else " (measured on copies of the reference: --copies compares)"),
+        ),
         ("CPU per submission", f"{cpu / n:.2f} s (whole machine)"),
         *((f"  of which {what}", f"{seconds / n:.3f} s") for what, seconds in split.items()),
         (
