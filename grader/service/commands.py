@@ -257,12 +257,26 @@ def serve_command(
     started = f"{mode}; database {store.engine.url!r}"
     if not api_processes:
         server = uvicorn.Config(create_app(runtime), **options)
-        socket = server.bind_socket()
+        socket = _listen(server)
         _say_listening(socket, host, started)
         uvicorn.Server(server).run(sockets=[socket])
         store.close()
         return
     _serve_with_api_processes(runtime, api_processes, broker, queue, options, started)
+
+
+def _listen(config: Any) -> Any:
+    """The listening socket; a port in use is our message and exit code, not a traceback
+    (uvicorn logs the cause, then exits)."""
+    try:
+        return config.bind_socket()
+    except SystemExit:
+        fail(
+            GraderError(
+                f"grade serve cannot listen on {config.host}:{config.port} (see the error above).",
+                fix="Stop what listens there, or pick another --port (--port 0: any free port).",
+            )
+        )
 
 
 def _say_listening(socket: Any, host: str, started: str) -> None:
@@ -291,7 +305,7 @@ def _serve_with_api_processes(runtime: Any, processes: int, broker: str | None, 
     config = uvicorn.Config(
         "grader.service.app:api_process_app", factory=True, workers=processes, **options
     )
-    socket = config.bind_socket()
+    socket = _listen(config)
     _say_listening(socket, options["host"], started)
     runtime.start()
     try:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import socket
+import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from grader.errors import EXIT_INFRASTRUCTURE
 from grader.service.store import Store
 
 from .service_support import (
@@ -206,3 +209,18 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for processes in ("0", "1"):
+            args = [*GRADE, "serve", "--port", str(port), "--sandbox", "process"]
+            args += ["--data-dir", str(tmp_path / processes), "--api-processes", processes]
+            done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+            assert done.returncode == EXIT_INFRASTRUCTURE, done.stderr
+            assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+            assert "--port 0" in done.stderr
+            assert "Traceback" not in done.stderr
