@@ -54,7 +54,7 @@ from .submission import Submission, load_submission
 from .util import write_atomic
 
 GRADE_DIR = Path("/grade")
-SUBMISSION_DIR = Path("/submission")  # the image's volume, root 0755
+SUBMISSION_DIR = Path("/submission")  # made by the image, root 0755
 JUDGE_SCRATCH = Path("/judge")  # the judge's TMPDIR: its uid, 0700
 JUDGE_ENV_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_TIMEOUT = 280.0  # under PrairieLearn's `timeout` of 300 s recommended in the README

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-from support import REPO, free_port
+from support import REPO, free_port, redis_server
 
 SCRIPTS = REPO / "scripts"
 
@@ -57,8 +55,8 @@ def test_run_detached_closes_every_inherited_descriptor(tmp_path: Path) -> None:
         os.kill(pid, 9)
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="bash scripts/ensure-redis.sh")
 def test_ensure_redis_under_flock_leaves_the_lock_free(tmp_path: Path) -> None:
+    redis_server()
     port = free_port()
     lock = tmp_path / "bench.lock"
     env = {**os.environ, "REDIS_PORT": str(port), "REDIS_DIR": str(tmp_path / "redis")}

@@ -63,7 +63,7 @@ JUDGE_PRIVILEGES = [
 ]
 JUDGE_PYTHON = ["python3", "-I"]  # isolated: grader comes from the image's .pth only
 JUDGE_ENTRY = [*JUDGE_PRIVILEGES, *JUDGE_PYTHON, "-m", "grader.judge", "--submission"]
-# PrairieLearn's entrypoint puts the file in the image's /submission volume itself.
+# PrairieLearn's entrypoint puts the file in the image's /submission folder itself.
 SUBMISSION_PATH = "/submission/minigpt.py"
 JUDGE_COMMAND = [*JUDGE_ENTRY, SUBMISSION_PATH]
 # This backend hands the file to the judge on its stdin; the judge writes it to a

@@ -9,7 +9,6 @@ tests check; tests/service/test_docker_service.py covers Docker end to end).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,9 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import REFERENCE, REPO, free_port
-
-REQUIRE_DOCKER = os.environ.get("GRADER_REQUIRE_DOCKER") == "1"
+from support import REFERENCE, REPO, free_port, redis_server
 
 GRADE = [sys.executable, "-m", "grader"]
 SYNTAX_ERROR = b"def broken(:\n    pass\n"
@@ -194,12 +191,7 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server of our own on a free loopback port (scripts/ensure-redis.sh installs it)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed (bash scripts/ensure-redis.sh)"
-        if REQUIRE_DOCKER:
-            pytest.fail(message)
-        pytest.skip(message)
+    binary = redis_server()
     folder = tmp_path_factory.mktemp("redis")
     port = free_port()
     args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
