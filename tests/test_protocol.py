@@ -86,8 +86,8 @@ def test_error_record_caps_and_types_every_field() -> None:
 
 def test_decode_accepts_only_protocol_messages() -> None:
     assert decode(b'{"result": {"x": 1}}') == {"result": {"x": 1}}
-    assert decode(b'{"ready": true, "protocol": 5}') is not None
-    assert decode(b'{"ready": true, "protocol": 4}') is None  # an older worker
+    assert decode(b'{"ready": true, "protocol": 6}') is not None
+    assert decode(b'{"ready": true, "protocol": 5}') is None  # an older worker
     assert decode(b'{"call": {"context": [0]}}') is None  # protocol 2 only: answered locally now
     assert decode(b'{"result": 1, "error": {}}') is None
     assert decode(b'{"error": "text"}') is None
@@ -181,6 +181,42 @@ def test_requests_round_trip_and_a_hang_is_a_cpu_timeout(tmp_path: Path) -> None
         assert caught.value.kind == "timeout" and caught.value.retriable
         assert "Embedding.forward()" in str(caught.value)
         assert not client.running, "a hung worker is killed"
+    finally:
+        client.shutdown()
+
+
+SHARED = """
+from engine import Value
+from nn import Module
+
+class LayerNorm(Module):
+    def __init__(self, dim, eps=1e-5):
+        self.w = [Value(1.0) for _ in range(dim)]
+    def parameters(self):
+        return self.w + self.w[:1]  # the first one twice: 4 listed, 3 distinct
+    def forward(self, x):
+        return [a * w for a, w in zip(x, self.w)]
+"""
+
+
+def test_randomize_sets_what_the_judge_draws_and_counts_need_no_data(tmp_path: Path) -> None:
+    from grader.judge.remote import Student
+
+    client = _client(tmp_path, SHARED)
+    try:
+        norm = Student(client, 5.0, "seed").build("LayerNorm", 3, seed=1)
+        counted = norm.count()
+        assert (counted.listed, counted.distinct) == (4, 3)
+        drawn = norm.randomize(12345, 0.5)
+        assert len(drawn) == 3 and len(set(drawn)) == 3 and drawn != [1.0, 1.0, 1.0]
+        listed = norm.parameters()
+        assert listed.data == drawn, "the worker set exactly the values the judge drew"
+        assert norm.forward([1.0, 1.0, 1.0]).data == drawn
+        assert norm.randomize(12345, 0.5) == drawn and norm.randomize(6789, 0.5) != drawn
+        for lie in ({"listed": 2, "distinct": 3}, {"listed": 2, "distinct": 0}, {"listed": -1}):
+            with pytest.raises(StudentError) as caught:
+                norm._counted(lie)
+            assert caught.value.kind == "bad_answer"
     finally:
         client.shutdown()
 

@@ -74,19 +74,18 @@ class Output:
 
 
 @dataclass
-class Params:
-    """parameters() as the student listed it."""
+class Counts:
+    """How many Values parameters() lists, and how many distinct ones among them."""
 
-    identity: list[int]  # for each listed item, the index of its first occurrence
+    listed: int
+    distinct: int
+
+
+@dataclass
+class Params(Counts):
+    """parameters() as the student listed it, with its data."""
+
     data: list[float]  # one per distinct Value, in listing order
-
-    @property
-    def listed(self) -> int:
-        return len(self.identity)
-
-    @property
-    def distinct(self) -> int:
-        return len(self.data)
 
 
 class Remote:
@@ -100,7 +99,7 @@ class Remote:
         self.name = name
         self.args = args
         self.generation = student.client.generation
-        self.params: Params | None = None
+        self.params: Counts | None = None
 
     def _handle(self) -> int:
         self.student.check_generation(self.generation)
@@ -206,6 +205,7 @@ class Remote:
         return None
 
     def parameters(self) -> Params:
+        """What parameters() lists, with the data of each distinct Value."""
         answer = answers.record(
             self.student.request("params", handle=self._handle()),
             "parameters",
@@ -215,12 +215,36 @@ class Remote:
         identity = answers.ints(answer["identity"], "the parameters' identities", max_len=10**6)
         if any(not 0 <= i < len(data) for i in identity) or len(set(identity)) != len(data):
             raise bad_answer("the parameters' identities do not match their data")
-        self.params = Params(identity, data)
+        self.params = Params(len(identity), len(data), data)
+        return self.params
+
+    def count(self) -> Counts:
+        """How many Values parameters() lists, and how many distinct ones: no data."""
+        answer = self.student.request("params", handle=self._handle(), data=False)
+        return self._counted(answer)
+
+    def randomize(self, seed: int, scale: float) -> list[float]:
+        """Set each distinct parameter to the next ``Random(seed).gauss(0, scale)`` draw
+        (the worker draws them: no values travel) and return those draws, drawn here."""
+        answer = self.student.request("randomize", handle=self._handle(), seed=seed, scale=scale)
+        counted = self._counted(answer)
+        draw = random.Random(seed).gauss
+        values = [draw(0.0, scale) for _ in range(counted.distinct)]
+        self.params = Params(counted.listed, counted.distinct, values)
+        return values
+
+    def _counted(self, answer: Any) -> Counts:
+        found = answers.record(answer, "the parameters' count", ("listed", "distinct"))
+        listed = answers.integer(found["listed"], "a count")
+        distinct = answers.integer(found["distinct"], "a count")
+        if not 0 <= distinct <= listed <= 10**6 or (listed > 0 and distinct == 0):
+            raise bad_answer("the parameters' counts do not add up")
+        self.params = Counts(listed, distinct)
         return self.params
 
     def _count(self) -> int:
         if self.params is None:
-            self.parameters()
+            self.count()
         assert self.params is not None
         return self.params.distinct
 

@@ -67,10 +67,7 @@ def randomize(remote: Remote, rng: random.Random, scale: float = 1.0) -> list[fl
     A property that every correct model has whatever its weights does not
     depend on how the student initialised them (zeros, N(0, 0.02), ...).
     """
-    count = remote.parameters().distinct
-    values = [rng.gauss(0.0, scale) for _ in range(count)]
-    remote.set_params(values)
-    return values
+    return remote.randomize(rng.randrange(2**63), scale)
 
 
 def in_fresh_workers(

@@ -31,7 +31,7 @@ D, HEADS = MODEL["embed_dim"], MODEL["num_heads"]
 
 def _block_size(student: Student) -> int:
     rng = student.rng("blocks.size")
-    return build(student, rng, "TransformerBlock", D, HEADS).parameters().distinct
+    return build(student, rng, "TransformerBlock", D, HEADS).count().distinct
 
 
 def test_each_layer_has_its_own_block(student: Student) -> None:
@@ -40,7 +40,7 @@ def test_each_layer_has_its_own_block(student: Student) -> None:
     counts = []
     for layers in (1, 2, 3):
         rng = student.rng(f"blocks.count.{layers}")
-        counts.append(model(student, rng, {**MODEL, "num_layers": layers}).parameters().distinct)
+        counts.append(model(student, rng, {**MODEL, "num_layers": layers}).count().distinct)
     steps = [b - a for a, b in itertools.pairwise(counts)]
     v, d, n = MODEL["vocab_size"], D, MODEL["max_seq_len"]
     outside = {  # token and position tables, a final norm (gain/bias or none), the head

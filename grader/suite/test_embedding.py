@@ -33,7 +33,7 @@ def test_table_size(student: Student) -> None:
     """The table holds num_embeddings * embedding_dim parameters"""
     for v, d in ((7, 5), (3, 4)):
         rng = student.rng(f"embedding.size.{v}")
-        n = build(student, rng, "Embedding", v, d).parameters().distinct
+        n = build(student, rng, "Embedding", v, d).count().distinct
         expect(
             n == v * d,
             f"Embedding({v}, {d}).parameters() lists {n} Values; expected {v} x {d} = {v * d}",

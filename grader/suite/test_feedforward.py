@@ -38,7 +38,7 @@ def _counts(d: int, h: int) -> set[int]:
 
 def _count(student: Student, d: int, **kwargs: int) -> int:
     rng = student.rng(f"feedforward.count.{d}.{kwargs}")
-    return build(student, rng, "FeedForward", d, **kwargs).parameters().distinct
+    return build(student, rng, "FeedForward", d, **kwargs).count().distinct
 
 
 def test_hidden_size_defaults_to_4d(student: Student) -> None:

@@ -26,7 +26,7 @@ BRANCH_HINT = (
 def _zeroed(student: Student, name: str, cls: str, *args: int) -> tuple[Remote, random.Random]:
     rng = student.rng(name)
     obj = build(student, rng, cls, *args)
-    obj.set_params([0.0] * obj.parameters().distinct)
+    obj.set_params([0.0] * obj.count().distinct)
     return obj, rng
 
 

@@ -4,16 +4,16 @@ This process is the student's: their code runs here, so nothing it says is
 trusted. It does no measuring and no judging. It only holds the student's
 objects and does what the judge asks with them (build this class with this
 seed, forward this input, backward with these output weights, read or set
-these parameters, call ``generate`` with a model that answers with the judge's
-logits and records its calls) and reports plain data. Every comparison, finite
-difference, SGD step and check of the calls lives in the judge, which
-type-checks each answer.
+these parameters or draw them from a seed, call ``generate`` with a model that
+answers with the judge's logits and records its calls) and reports plain data.
+Every comparison, finite difference, SGD step and check of the calls lives in
+the judge, which type-checks each answer.
 
-Protocol (version 5): one JSON object per line; requests on the ``--requests``
+Protocol (version 6): one JSON object per line; requests on the ``--requests``
 pipe, answers on the ``--responses`` pipe. The student's prints go to
 stdout/stderr, which the judge counts and discards.
 
-  worker -> judge   {"ready": true, "protocol": 5}
+  worker -> judge   {"ready": true, "protocol": 6}
                     {"stage": "MiniGPT.forward()"}     about to run this student function
                     {"result": ...} | {"error": {...}} the request's answer
   judge -> worker   {"op": ..., ...}                   a request (an op_* method of Worker)
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
-PROTOCOL = 5
+PROTOCOL = 6
 MAX_TEXT = 300  # characters of an exception message, type name or stage we send
 MAX_CODE = 120
 MAX_ELEMENTS = 200_000  # numbers in one answer
@@ -252,8 +252,29 @@ class Worker:
         self.objects[handle] = obj
         return {"handle": handle}
 
-    def op_params(self, handle: int) -> Any:
-        """parameters() as listed: how many, which are the same object, their data."""
+    def op_params(self, handle: int, data: bool = True) -> Any:
+        """parameters() as listed: which are the same object and their data; with ``data``
+        false only how many (most checks need just the count)."""
+        distinct, identity = self._listed(handle)
+        if not data:
+            return {"listed": len(identity), "distinct": len(distinct)}
+        values = [number(p.data, f"parameter {i}'s data") for i, p in enumerate(distinct)]
+        return {"identity": identity, "data": values}
+
+    def op_randomize(self, handle: int, seed: int, scale: float) -> Any:
+        """Each distinct parameter set to the next draw of ``Random(seed).gauss(0, scale)``
+        and its grad to 0. The judge draws the same numbers itself, so none travel: the
+        same as ``set_params`` with them, in one message instead of two long ones."""
+        distinct, identity = self._listed(handle)
+        draw = random.Random(seed).gauss
+        for p in distinct:
+            p.data = draw(0.0, scale)
+            p.grad = 0.0
+        return {"listed": len(identity), "distinct": len(distinct)}
+
+    def _listed(self, handle: int) -> tuple[list[Any], list[int]]:
+        """The distinct Values of the object's parameters(), registered for set_params
+        and grads, and for each listed item the index of its first occurrence."""
         obj = self._object(handle)
         self.stage(f"{type_name(obj)}.parameters()")
         listed = obj.parameters()
@@ -272,8 +293,7 @@ class Worker:
                 distinct.append(item)
             identity.append(first[id(item)])
         self.params[handle] = distinct
-        data = [number(p.data, f"parameter {i}'s data") for i, p in enumerate(distinct)]
-        return {"identity": identity, "data": data}
+        return distinct, identity
 
     def _registered(self, handle: int) -> list[Any]:
         self._object(handle)
