@@ -22,7 +22,7 @@ from pathlib import Path
 from timing import table
 
 from grader import paths
-from grader.settings import JudgeConfig
+from grader.judge.config import JudgeConfig
 
 SOLUTIONS = paths.PROJECT_DIR / "tests" / "solutions"
 
@@ -30,7 +30,7 @@ SOLUTIONS = paths.PROJECT_DIR / "tests" / "solutions"
 def grade_with_seed(path: Path, seed: int, scratch: Path) -> tuple[str, int, str]:
     key = scratch / f"key-{seed}"
     key.write_text(f"seed-{seed}")
-    config = JudgeConfig(probe_key_file=key).model_dump_json()
+    config = JudgeConfig(probe_key_file=key).to_json()
     proc = subprocess.run(
         [sys.executable, "-m", "grader.judge", "--submission", str(path), "--config", config],
         capture_output=True,

@@ -12,9 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .__about__ import SCHEMA_VERSION as SCHEMA_VERSION  # re-exported: part of the contract
 from .rubric import CHECKS, MAX_SCORE
-
-SCHEMA_VERSION = "1.0"
 
 Status = Literal["passed", "failed", "error"]
 ErrorKind = Literal["syntax", "policy", "import", "timeout", "memory", "crash", "infrastructure"]

@@ -74,9 +74,10 @@ import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .models import ErrorInfo
+if TYPE_CHECKING:
+    from .models import ErrorInfo, ErrorKind
 
 MAX_SOURCE_BYTES = 100_000
 MAX_LISTED = 5
@@ -827,7 +828,7 @@ def check_source(
     if len(raw) > max_bytes:
         return too_large(len(raw), max_bytes)
     if b"\0" in raw:
-        return ErrorInfo(
+        return _error(
             kind="policy",
             message="The file contains NUL bytes: it looks binary, not Python source. "
             "Submit the text file minigpt.py.",
@@ -836,21 +837,21 @@ def check_source(
         source = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        return ErrorInfo(
+        return _error(
             kind="policy",
             message=f"The file is not valid UTF-8 (byte {exc.start} on line {line}). "
             "Save it as UTF-8 text.",
             line=line,
         )
     if not source.strip():
-        return ErrorInfo(
+        return _error(
             kind="policy",
             message="The file is empty: start from the template's minigpt.py.",
         )
     try:
         tree = parse(source, filename="minigpt.py")
     except SyntaxError as exc:
-        return ErrorInfo(
+        return _error(
             kind="syntax",
             message=f"Syntax error on line {exc.lineno}: {exc.msg}. "
             "Run `python minigpt.py` locally to see it.",
@@ -867,8 +868,16 @@ def check_source(
     return _as_error(violations)
 
 
+def _error(kind: ErrorKind, message: str, line: int | None = None) -> ErrorInfo:
+    """A refusal as the result model's ErrorInfo, imported only now: the judge checks
+    every file, and the files it accepts must not cost it pydantic's import."""
+    from .models import ErrorInfo
+
+    return ErrorInfo(kind=kind, message=message, line=line)
+
+
 def too_large(size: int, max_bytes: int) -> ErrorInfo:
-    return ErrorInfo(
+    return _error(
         kind="policy",
         message=f"The file is {size:,} bytes; submissions are limited to {max_bytes:,} bytes. "
         "Submit only minigpt.py, without data or output pasted in.",
@@ -876,7 +885,7 @@ def too_large(size: int, max_bytes: int) -> ErrorInfo:
 
 
 def _too_deep() -> ErrorInfo:
-    return ErrorInfo(
+    return _error(
         kind="policy",
         message="The code is nested too deeply to be read: split long expressions "
         "and deeply nested blocks into smaller functions.",
@@ -903,7 +912,7 @@ def _as_error(violations: list[Violation]) -> ErrorInfo:
             "Submissions may use plain Python, their own classes and the allowed modules' "
             "public names; evaluating code, files, reflection and internals are off limits."
         )
-    return ErrorInfo(
+    return _error(
         kind="policy",
         message=f"Not allowed in a submission: {lines}{more}. {rule}",
         line=shown[0].line,

@@ -40,6 +40,7 @@ from pathlib import Path
 from .api import grade_submission, stamp
 from .errors import GraderError, SandboxFailed, UsageError
 from .formats.prairielearn import to_prairielearn_json
+from .judge.config import JudgeConfig
 from .models import ErrorInfo, Feedback
 from .sandbox.base import parse_judge_output, stderr_lines
 from .sandbox.docker_backend import (
@@ -49,7 +50,7 @@ from .sandbox.docker_backend import (
     image_judge_config,
 )
 from .sandbox.process import collect_judge, stop_judge, wall_timeout_feedback
-from .settings import GradeSettings, JudgeConfig, Limits
+from .settings import GradeSettings, Limits
 from .submission import Submission, load_submission
 from .util import write_atomic
 
@@ -84,7 +85,7 @@ class InImageBackend:
             "LANG": "C.UTF-8",
             "HOME": "/nonexistent",
             "TMPDIR": str(JUDGE_SCRATCH),
-            "GRADER_JUDGE_CONFIG": self.judge_config().model_dump_json(),
+            "GRADER_JUDGE_CONFIG": self.judge_config().to_json(),
         }
         proc = subprocess.Popen(
             JUDGE_COMMAND,

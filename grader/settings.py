@@ -1,16 +1,13 @@
-"""Typed settings: the sandbox limits on the host, and the judge's own config.
+"""Typed settings of the host: the sandbox limits and how to grade.
 
-:class:`JudgeConfig` crosses the host/sandbox boundary as JSON, so it only
-holds plain values and paths as they are seen *inside* the sandbox.
+The judge's own configuration, which crosses into the sandbox as JSON, is
+:class:`grader.judge.config.JudgeConfig` (plain data: the judge never imports pydantic).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import paths
 from .models import SandboxKind
 from .policy import MAX_SOURCE_BYTES
 
@@ -44,40 +41,6 @@ class Limits(BaseModel):
     max_source_bytes: int = Field(
         MAX_SOURCE_BYTES, ge=1, description="Largest submission accepted, in bytes."
     )
-
-
-class JudgeConfig(BaseModel):
-    """What the judge needs to know, with paths as the judge sees them."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    call_timeout: float = 10.0
-    import_timeout: float = 10.0
-    worker_memory_mb: int = 512
-    max_source_bytes: int = MAX_SOURCE_BYTES
-    policy: bool = True
-    python: str = "python3"
-    worker_prefix: list[str] = Field(default_factory=list)
-    worker_dir: Path = paths.WORKER_DIR
-    pack_dir: Path = paths.TEMPLATE_DIR
-    sweep_processes: bool = Field(
-        False, description="kill every signalable process after a worker (Docker only)"
-    )
-    probe_key_file: Path | None = Field(
-        None, description="key of the grading seed (judge-only file); None: the suite hash"
-    )
-
-    @classmethod
-    def from_limits(cls, limits: Limits, **overrides: object) -> JudgeConfig:
-        return cls.model_validate(
-            {
-                "call_timeout": limits.call_timeout,
-                "import_timeout": limits.import_timeout,
-                "worker_memory_mb": limits.worker_memory_mb,
-                "max_source_bytes": limits.max_source_bytes,
-                **overrides,
-            }
-        )
 
 
 class GradeSettings(BaseModel):

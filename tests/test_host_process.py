@@ -19,10 +19,11 @@ from support import REFERENCE, process_settings
 
 from grader.api import grade
 from grader.errors import SandboxFailed
+from grader.judge.config import JudgeConfig
 from grader.models import SCHEMA_VERSION, Feedback
 from grader.sandbox.base import ANSWER_LIMIT, Capture
 from grader.sandbox.process import ProcessBackend
-from grader.settings import GradeSettings, JudgeConfig
+from grader.settings import GradeSettings
 from grader.submission import Submission
 
 ANSWER = json.dumps(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,10 @@ import pytest
 from support import REFERENCE, SKELETON, process_settings
 
 from grader.api import grade
+from grader.judge.config import ConfigError, JudgeConfig
 from grader.models import Feedback
 from grader.rubric import CHECKS, MAX_SCORE
+from grader.sandbox.base import parse_judge_output
 
 GENERATE_CHECKS = {
     "generate_output",
@@ -214,3 +218,58 @@ def test_durations_account_for_every_phase() -> None:
 def test_a_refused_file_spends_nothing_on_probes(write_submission: Any) -> None:
     spent = grade(write_submission("import os\n"), process_settings()).durations
     assert spent.probes == spent.worker_imports == spent.probes_cpu == 0
+
+
+def _judge_in_a_fresh_interpreter(path: Path, cwd: Path) -> tuple[Feedback, bool]:
+    """The judge's verdict on ``path``, and whether it imported pydantic to give it."""
+    script = (
+        "import sys\n"
+        "from grader.judge.__main__ import main\n"
+        "main(sys.argv[1:])\n"
+        "print('pydantic' in sys.modules, file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "--submission", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+    return parse_judge_output(proc.stdout), proc.stderr.splitlines()[-1] == "True"
+
+
+def test_a_graded_file_never_imports_pydantic(tmp_path: Path) -> None:
+    """pydantic's import is a third of the judge's start-up: only the rare paths pay it."""
+    for path in (REFERENCE, SKELETON):
+        feedback, imported = _judge_in_a_fresh_interpreter(path, tmp_path)
+        assert feedback.gradable and feedback.durations.probes > 0
+        assert not imported, path
+    broken = tmp_path / "minigpt.py"
+    broken.write_text("def f(:\n")
+    feedback, imported = _judge_in_a_fresh_interpreter(broken, tmp_path)
+    assert feedback.error is not None and feedback.error.kind == "syntax" and imported
+
+
+def test_the_judge_config_round_trips_and_refuses_what_it_does_not_know() -> None:
+    config = JudgeConfig(
+        call_timeout=2.5,
+        worker_prefix=["setpriv", "--reuid=10002"],
+        probe_key_file=Path("/opt/grader/probe.key"),
+        sweep_processes=True,
+    )
+    assert JudgeConfig.from_json(config.to_json()) == config
+    assert JudgeConfig.from_json("{}") == JudgeConfig()
+    assert JudgeConfig.from_json('{"call_timeout": 3}').call_timeout == 3.0
+    for bad in (
+        '{"call_timeout": "3"}',
+        '{"policy": 1}',
+        '{"worker_memory_mb": true}',
+        '{"worker_prefix": ["a", 2]}',
+        '{"pack_dir": null}',
+        '{"probe_key_file": 5}',
+        '{"unknown": 1}',
+        "[1]",
+        "not json",
+    ):
+        with pytest.raises(ConfigError):
+            JudgeConfig.from_json(bad)

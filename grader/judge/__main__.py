@@ -16,10 +16,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..models import Feedback
-from ..settings import JudgeConfig
+from .config import JudgeConfig
 from .delivery import NO_SUBMISSION, WAIT_SECONDS, detach_stdin, private_copy, read_frame
-from .runner import judge_submission, print_feedback
+from .runner import judge_submission, not_gradable, print_feedback
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     with os.fdopen(result_fd, "w", encoding="utf-8") as result:
         try:
-            config = JudgeConfig.model_validate_json(config_text)
+            config = JudgeConfig.from_json(config_text)
             feedback = judge_submission(_receiver(args, config), config)
         except Exception as exc:  # our failure: never a student's zero
-            feedback = Feedback.not_gradable(
+            feedback = not_gradable(
                 f"The grader failed inside the sandbox: {type(exc).__name__}: {exc}"
             )
         if feedback is None:

@@ -1,4 +1,4 @@
-"""Runs one submission through the hidden suite and returns its Feedback.
+"""Runs one submission through the hidden suite and returns its Feedback's data.
 
 Order matters: every module the judge will ever import (pytest, its two
 plugins, the hidden suite) is imported, and pytest has started and collected
@@ -9,6 +9,10 @@ plugin's ``begin``): the source is checked before anything runs, the worker
 imports the submission (a failure there is the student's error, reported
 once), the hidden suite's tests run in this process, and the
 pytest-json-report file is turned into the verdict.
+
+The verdict is plain data (see :mod:`.verdict`): pydantic is imported only on
+the rare paths (a refused file, a failed import, our own failure), never for a
+file the suite runs on.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pytest
 import pytest_jsonreport.plugin
@@ -32,15 +36,17 @@ import pytest_timeout
 
 from .. import paths
 from ..__about__ import __version__
-from ..models import Durations, ErrorInfo, Feedback, OutputInfo
 from ..policy import check_source
-from ..settings import JudgeConfig
+from .config import JudgeConfig
 from .delivery import NoSubmission
 from .failures import StudentError
 from .plugin import JudgePlugin
 from .remote import Student
-from .verdict import Outcome, feedback_from_outcomes
+from .verdict import Outcome, verdict
 from .worker_client import OutputSink, WorkerClient, WorkerSpec
+
+if TYPE_CHECKING:
+    from ..models import ErrorInfo
 
 IMPORT_ERROR_KINDS = {
     "timeout": "timeout",
@@ -110,8 +116,9 @@ def process_age() -> float:
     return max(0.0, now - started / os.sysconf("SC_CLK_TCK"))
 
 
-def judge_submission(receive: Callable[[], Path], config: JudgeConfig) -> Feedback | None:
-    """Grade the file ``receive`` gives; every student failure ends up inside the Feedback.
+def judge_submission(receive: Callable[[], Path], config: JudgeConfig) -> dict[str, Any] | None:
+    """Grade the file ``receive`` gives: a Feedback's data, with every student failure
+    inside it.
 
     Everything no file decides comes first: the hidden suite's import, pytest's
     start-up and collection, the policy's view of the pack. Only then is
@@ -119,7 +126,7 @@ def judge_submission(receive: Callable[[], Path], config: JudgeConfig) -> Feedba
     ahead of need), or raise NoSubmission, and then there is no verdict (None).
     """
     sink = OutputSink()
-    spent = Durations()
+    spent: dict[str, float] = {}  # seconds per phase, named as in models.Durations
     prepare(config)
     grading = _Grading(receive, config, sink, spent)
     with tempfile.TemporaryDirectory(prefix="report-") as private:
@@ -133,16 +140,31 @@ def judge_submission(receive: Callable[[], Path], config: JudgeConfig) -> Feedba
         if grading.raw is None:
             return None
         feedback = grading.refused or _verdict(code, report, grading, spent, ended)
-    feedback.submission = grading.name
-    feedback.submission_sha256 = hashlib.sha256(grading.raw).hexdigest()
-    feedback.grader_version = __version__
-    feedback.suite_hash = paths.suite_hash()
-    spent.judge = time.monotonic() - grading.received
-    feedback.durations = Durations.model_validate(
-        {k: round(v, 3) for k, v in spent.model_dump().items()}
-    )
-    feedback.student_output = OutputInfo(bytes=sink.bytes)
-    return feedback
+    spent["judge"] = time.monotonic() - grading.received
+    return {
+        **feedback,
+        "submission": grading.name,
+        "submission_sha256": hashlib.sha256(grading.raw).hexdigest(),
+        "grader_version": __version__,
+        "suite_hash": paths.suite_hash(),
+        "durations": {k: round(v, 3) for k, v in spent.items()},
+        "student_output": {"bytes": sink.bytes},
+    }
+
+
+def error_feedback(error: ErrorInfo) -> dict[str, Any]:
+    """A file that cannot run (refused, or its import failed): the zero of the model's
+    constructor, as data. ``error`` is a model, so pydantic is imported already."""
+    from ..models import Feedback
+
+    return Feedback.from_error(error).model_dump()
+
+
+def not_gradable(message: str) -> dict[str, Any]:
+    """Our own failure, as data: never a student's zero."""
+    from ..models import Feedback
+
+    return Feedback.not_gradable(message).model_dump()
 
 
 class _Grading:
@@ -150,7 +172,11 @@ class _Grading:
     after collecting the suite, before the first test)."""
 
     def __init__(
-        self, receive: Callable[[], Path], config: JudgeConfig, sink: OutputSink, spent: Durations
+        self,
+        receive: Callable[[], Path],
+        config: JudgeConfig,
+        sink: OutputSink,
+        spent: dict[str, float],
     ) -> None:
         self.receive = receive
         self.config = config
@@ -159,13 +185,13 @@ class _Grading:
         self.raw: bytes | None = None  # None: no file came
         self.name = ""
         self.received = time.monotonic()
-        self.refused: Feedback | None = None  # why the suite does not run on this file
+        self.refused: dict[str, Any] | None = None  # why the suite does not run on this file
         self.client: WorkerClient | None = None
 
     def begin(self) -> Student | None:
         """The submission to run the suite on, or None (no file; a refused file, a failed
         import: then ``refused`` holds the verdict)."""
-        self.spent.judge_startup = process_age()
+        self.spent["judge_startup"] = process_age()
         waiting = time.monotonic()
         try:
             path = self.receive()
@@ -173,7 +199,7 @@ class _Grading:
             print(f"judge: {exc}; nothing was graded", file=sys.stderr)
             return None
         self.received = time.monotonic()
-        self.spent.idle = self.received - waiting
+        self.spent["idle"] = self.received - waiting
         self.raw = path.read_bytes()
         self.name = path.name
         config = self.config
@@ -182,7 +208,7 @@ class _Grading:
                 self.raw, max_bytes=config.max_source_bytes, pack_dir=config.pack_dir
             )
             if problem is not None:
-                self.refused = Feedback.from_error(problem)
+                self.refused = error_feedback(problem)
                 return None
         spec = WorkerSpec(
             python=config.python,
@@ -197,8 +223,8 @@ class _Grading:
         try:
             self.client.start()
         except StudentError as exc:
-            self.spent.worker_imports = self.client.spent.starts
-            self.refused = Feedback.from_error(import_error(exc, config.import_timeout))
+            self.spent["worker_imports"] = self.client.spent.starts
+            self.refused = error_feedback(import_error(exc, config.import_timeout))
             return None
         seed = grading_seed(self.raw, config.probe_key_file)
         return Student(self.client, config.call_timeout, seed)
@@ -206,6 +232,8 @@ class _Grading:
 
 def import_error(exc: StudentError, import_timeout: float) -> ErrorInfo:
     """A failed import of the submission, as the student's error."""
+    from ..models import ErrorInfo
+
     kind = IMPORT_ERROR_KINDS.get(exc.kind, "import")
     message = f"Importing your file failed: {exc}"
     if exc.kind == "timeout":
@@ -217,23 +245,23 @@ def import_error(exc: StudentError, import_timeout: float) -> ErrorInfo:
 
 
 def _verdict(
-    code: int, report: Path, grading: _Grading, spent: Durations, ended: float
-) -> Feedback:
+    code: int, report: Path, grading: _Grading, spent: dict[str, float], ended: float
+) -> dict[str, Any]:
     """The verdict of a suite that ran, from pytest's report."""
     client = grading.client
     assert client is not None
     outcomes = read_report(code, report)
     if os.environ.get("GRADER_TIMINGS") == "1":  # benchmarks read each op's CPU margin
         print("GRADER_TIMINGS " + json.dumps(client.slowest), file=sys.stderr)
-    spent.worker_imports = client.spent.starts
-    spent.probes = client.spent.requests
-    spent.probes_cpu = client.spent.requests_cpu
-    spent.checks = max(0.0, ended - grading.received - spent.worker_imports - spent.probes)
+    spent["worker_imports"] = client.spent.starts
+    spent["probes"] = client.spent.requests
+    spent["probes_cpu"] = client.spent.requests_cpu
+    spent["checks"] = max(0.0, ended - grading.received - client.spent.starts - spent["probes"])
     if outcomes is None:
-        return Feedback.not_gradable("The grader failed: the hidden suite did not run fully.")
+        return not_gradable("The grader failed: the hidden suite did not run fully.")
     began = time.monotonic()
-    feedback = feedback_from_outcomes(outcomes)
-    spent.report = time.monotonic() - began
+    feedback = verdict(outcomes)
+    spent["report"] = time.monotonic() - began
     return feedback
 
 
@@ -311,13 +339,9 @@ def outcomes_from_report(report: dict[str, Any]) -> list[Outcome]:
     return outcomes
 
 
-def print_feedback(feedback: Feedback, out: TextIO) -> None:
-    """The one line the host reads; never fails on text that came from the student."""
-    try:
-        line = feedback.model_dump_json()
-    except ValueError:  # text the cleaning missed (a lone surrogate): replace, then write
-        data = json.dumps(feedback.model_dump(mode="json", fallback=str), ensure_ascii=False)
-        line = data.encode("utf-8", "replace").decode("utf-8")
-        line = Feedback.model_validate_json(line).model_dump_json()
-    out.write(line + "\n")
+def print_feedback(feedback: dict[str, Any], out: TextIO) -> None:
+    """The one line the host reads; never fails on text that came from the student
+    (a lone surrogate the cleaning missed becomes "?")."""
+    line = json.dumps(feedback, ensure_ascii=False, allow_nan=False)
+    out.write(line.encode("utf-8", "replace").decode("utf-8") + "\n")
     out.flush()

@@ -1,17 +1,27 @@
-"""From test outcomes to a :class:`~grader.models.Feedback` (pure logic).
+"""From test outcomes to the verdict (pure logic).
 
 A check earns its points only when every one of its tests passes: partial
 credit inside a check would, for instance, pay half the causal-mask points to
 a model with no mask at all.
+
+The judge builds the verdict as the plain data of a :class:`~grader.models.Feedback`
+(:func:`verdict`), not as the pydantic model: importing pydantic would cost every
+grading about 50 ms of CPU. The host validates the judge's answer against the
+model (unknown fields refused), so a key misspelt here fails every grading in
+the tests; :func:`feedback_from_outcomes` is the same verdict as the model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from ..models import CheckResult, Feedback, Issue
+from ..__about__ import SCHEMA_VERSION
 from ..rubric import CHECKS, MAX_SCORE
 from .failures import hint_for
+
+if TYPE_CHECKING:
+    from ..models import Feedback
 
 MAX_ISSUES_PER_CHECK = 3
 
@@ -36,7 +46,7 @@ def summarise(issue_count: int) -> str:
     return f"{issue_count} issue{'s' if issue_count != 1 else ''} detected"
 
 
-def check_results(outcomes: list[Outcome]) -> list[CheckResult]:
+def check_results(outcomes: list[Outcome]) -> list[dict[str, Any]]:
     """One result per rubric check; an error shared by several checks is told once.
 
     A failure of the student's code (an exception, a timeout, a wrong shape)
@@ -54,24 +64,24 @@ def check_results(outcomes: list[Outcome]) -> list[CheckResult]:
         shared = [_cause(o) for o in failed if o.kind != "check"]
         if failed and shared and all(c in first_seen for c in shared):
             issues = [
-                Issue(
-                    test=failed[0].title,
-                    message=f"blocked by the error reported under “{first_seen[shared[0]]}”",
-                )
+                {
+                    "test": failed[0].title,
+                    "message": f"blocked by the error reported under “{first_seen[shared[0]]}”",
+                }
             ]
-        shown = {issue.message for issue in issues}
+        shown = {issue["message"] for issue in issues}
         for cause in shared:
             if cause[1] in shown:
                 first_seen.setdefault(cause, check.title)
         results.append(
-            CheckResult(
-                id=check.id,
-                title=check.title,
-                passed=passed,
-                score=check.points if passed else 0.0,
-                max_score=check.points,
-                issues=issues,
-            )
+            {
+                "id": check.id,
+                "title": check.title,
+                "passed": passed,
+                "score": check.points if passed else 0.0,
+                "max_score": check.points,
+                "issues": issues,
+            }
         )
     return results
 
@@ -80,29 +90,30 @@ def _cause(outcome: Outcome) -> tuple[str, str]:
     return (outcome.kind, outcome.message)
 
 
-def _issues(failed: list[Outcome], check_hint: str) -> list[Issue]:
+def _issues(failed: list[Outcome], check_hint: str) -> list[dict[str, Any]]:
     """One issue per distinct problem; an unimplemented part is said once."""
     not_implemented = [o for o in failed if o.kind in ("not_implemented", "missing")]
     chosen = not_implemented[:1] if not_implemented else failed
-    issues: list[Issue] = []
+    issues: list[dict[str, Any]] = []
     seen: set[str] = set()
     for outcome in chosen:
         if outcome.message in seen:
             continue
         seen.add(outcome.message)
         issues.append(
-            Issue(
-                test=outcome.title,
-                message=outcome.message,
-                hint=outcome.hint or hint_for(outcome.kind, check_hint),
-                line=outcome.line,
-            )
+            {
+                "test": outcome.title,
+                "message": outcome.message,
+                "hint": outcome.hint or hint_for(outcome.kind, check_hint),
+                "line": outcome.line,
+            }
         )
     return issues[:MAX_ISSUES_PER_CHECK]
 
 
-def feedback_from_outcomes(outcomes: list[Outcome]) -> Feedback:
-    """The verdict; a grader bug in any test makes the run ungradable, not a zero."""
+def verdict(outcomes: list[Outcome]) -> dict[str, Any]:
+    """The verdict as a Feedback's data; a grader bug in any test makes the run
+    ungradable, not a zero."""
     internal = [o for o in outcomes if o.internal]
     unassigned = [o for o in outcomes if o.check is None]
     covered = {o.check for o in outcomes}
@@ -115,13 +126,23 @@ def feedback_from_outcomes(outcomes: list[Outcome]) -> Feedback:
             why = f"hidden test '{unassigned[0].title}' belongs to no check"
         else:
             why = f"no hidden test ran for check(s) {', '.join(uncovered)}"
-        return Feedback.not_gradable(f"The grader failed ({why}).", checks=checks)
-    issue_count = sum(len(c.issues) for c in checks)
-    score = sum(c.score for c in checks)
-    return Feedback(
-        status="passed" if all(c.passed for c in checks) else "failed",
-        summary=summarise(issue_count),
-        score=score,
-        max_score=MAX_SCORE,
-        checks=checks,
-    )
+        from ..models import CheckResult, Feedback  # a grader bug: rare enough to pay for it
+
+        found = [CheckResult.model_validate(c) for c in checks]
+        return Feedback.not_gradable(f"The grader failed ({why}).", checks=found).model_dump()
+    issue_count = sum(len(c["issues"]) for c in checks)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "passed" if all(c["passed"] for c in checks) else "failed",
+        "summary": summarise(issue_count),
+        "score": sum(c["score"] for c in checks),
+        "max_score": MAX_SCORE,
+        "checks": checks,
+    }
+
+
+def feedback_from_outcomes(outcomes: list[Outcome]) -> Feedback:
+    """:func:`verdict` as the result model."""
+    from ..models import Feedback
+
+    return Feedback.model_validate(verdict(outcomes))

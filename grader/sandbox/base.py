@@ -13,8 +13,9 @@ from typing import Literal, Protocol
 
 from pydantic import ValidationError
 
+from ..__about__ import SCHEMA_VERSION
 from ..errors import ContractError, SandboxFailed
-from ..models import SCHEMA_VERSION, Feedback
+from ..models import Feedback
 from ..submission import Submission
 
 ANSWER_LIMIT = 4 << 20  # the Feedback line; a real one is a few KiB

@@ -29,9 +29,10 @@ from typing import Any
 from .. import paths
 from ..__about__ import __version__
 from ..errors import Cancelled, ImageMissing, ImageStale, SandboxFailed, SandboxUnavailable
+from ..judge.config import JudgeConfig
 from ..judge.delivery import NO_SUBMISSION, WAIT_SECONDS, frame
 from ..models import Feedback
-from ..settings import GradeSettings, JudgeConfig
+from ..settings import GradeSettings
 from ..submission import Submission
 from .base import (
     ANSWER_LIMIT,
@@ -181,7 +182,7 @@ class DockerBackend:
         limits = self.settings.limits
         config = image_judge_config(self.settings)
         memory = f"{limits.memory_mb}m"
-        environment = {"GRADER_JUDGE_CONFIG": config.model_dump_json(), "TMPDIR": "/judge"}
+        environment = {"GRADER_JUDGE_CONFIG": config.to_json(), "TMPDIR": "/judge"}
         return {
             "command": self.judge_command(config, RECEIVED_SUBMISSION_PATH),
             "environment": environment,

@@ -28,8 +28,9 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import Cancelled, SandboxFailed
+from ..judge.config import JudgeConfig
 from ..models import ErrorInfo, Feedback
-from ..settings import GradeSettings, JudgeConfig
+from ..settings import GradeSettings
 from ..submission import Submission
 from .base import (
     ANSWER_LIMIT,
@@ -110,7 +111,7 @@ class ProcessBackend:
                 "LANG": "C.UTF-8",
                 "HOME": str(dirs.home),
                 "TMPDIR": str(dirs.tmp),
-                "GRADER_JUDGE_CONFIG": config.model_dump_json(),  # not on the command line
+                "GRADER_JUDGE_CONFIG": config.to_json(),  # not on the command line
             }
             proc = subprocess.Popen(
                 self.judge_command(path, config),
