@@ -65,6 +65,26 @@ def test_ints_and_reals_refuse_bools_and_wrong_lengths() -> None:
 # --- judge side: error records and message decoding --------------------------
 
 
+def test_packed_floats_round_trip_exactly_and_anything_else_is_refused() -> None:
+    values = [0.1, -2.5e-300, 1e308, 0.0, -0.0, 7.0]
+    assert answers.packed_reals(answers.pack(values), "data", length=6) == values
+    assert answers.packed_reals(worker.pack(values), "data") == values  # both sides agree
+    assert worker.unpack(answers.pack(values)) == values
+    odd = answers.packed_reals(answers.pack([math.nan, math.inf]), "grads", finite=False)
+    assert math.isnan(odd[0]) and odd[1] == math.inf
+    for bad, words in [
+        (answers.pack([1.0, math.nan, 1.0, 1.0, 1.0, 1.0]), r"data\[1\] is nan"),
+        (answers.pack([1.0]), "has 1 numbers; expected 6"),
+        ("AAAA", "whole number"),  # 3 bytes
+        ("not base64!", "not a packed list"),
+        ([1.0] * 6, "not a packed list"),
+        (None, "not a packed list"),
+    ]:
+        with pytest.raises(StudentError, match=words) as caught:
+            answers.packed_reals(bad, "data", length=6)
+        assert caught.value.kind == "bad_answer"
+
+
 def test_error_record_caps_and_types_every_field() -> None:
     record = error_record(
         {
@@ -86,8 +106,8 @@ def test_error_record_caps_and_types_every_field() -> None:
 
 def test_decode_accepts_only_protocol_messages() -> None:
     assert decode(b'{"result": {"x": 1}}') == {"result": {"x": 1}}
-    assert decode(b'{"ready": true, "protocol": 6}') is not None
-    assert decode(b'{"ready": true, "protocol": 5}') is None  # an older worker
+    assert decode(b'{"ready": true, "protocol": 7}') is not None
+    assert decode(b'{"ready": true, "protocol": 6}') is None  # an older worker
     assert decode(b'{"call": {"context": [0]}}') is None  # protocol 2 only: answered locally now
     assert decode(b'{"result": 1, "error": {}}') is None
     assert decode(b'{"error": "text"}') is None
@@ -174,7 +194,8 @@ def test_requests_round_trip_and_a_hang_is_a_cpu_timeout(tmp_path: Path) -> None
         assert out["data"] == [1.0, 2.0, 3.0]
         assert client.request("params", 5, handle=handle)["identity"] == [0, 1, 2]
         client.request("backward", 5, out=out["out"], grad=[1.0, 2.0, 3.0])
-        assert client.request("grads", 5, handle=handle)["grads"] == [1.0, 4.0, 9.0]
+        grads = client.request("grads", 5, handle=handle)["packed"]
+        assert answers.packed_reals(grads, "grads") == [1.0, 4.0, 9.0]
         emb = client.request("new", 5, cls="Embedding", args=[3, 2], kwargs={}, seed=1)["handle"]
         with pytest.raises(StudentError) as caught:
             client.request("forward", 0.5, handle=emb, input=[1], tokens=True)
@@ -246,7 +267,7 @@ def test_a_batch_answers_like_single_requests_and_stops_at_its_first_failure(
                 [
                     forward([1.0, 2.0]),
                     forward([-1.0, 2.0]),
-                    ("set_params", {"handle": handle, "data": [7.0, 7.0]}),
+                    ("set_params", {"handle": handle, "packed": answers.pack([7.0, 7.0])}),
                 ],
                 5,
             )

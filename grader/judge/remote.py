@@ -209,9 +209,9 @@ class Remote:
         answer = answers.record(
             self.student.request("params", handle=self._handle()),
             "parameters",
-            ("identity", "data"),
+            ("identity", "packed"),
         )
-        data = answers.reals(answer["data"], "the parameters' data")
+        data = answers.packed_reals(answer["packed"], "the parameters' data")
         identity = answers.ints(answer["identity"], "the parameters' identities", max_len=10**6)
         if any(not 0 <= i < len(data) for i in identity) or len(set(identity)) != len(data):
             raise bad_answer("the parameters' identities do not match their data")
@@ -260,15 +260,17 @@ class Remote:
                 "a parameter became inf or nan after an update with your gradients: "
                 "some gradient is enormous"
             )
-        return "set_params", {"handle": self._handle(), "data": data}
+        return "set_params", {"handle": self._handle(), "packed": answers.pack(data)}
 
     def grads(self) -> list[float]:
         """Each distinct parameter's grad (may be non-finite: checks count those)."""
         count = self._count()
         answer = answers.record(
-            self.student.request("grads", handle=self._handle()), "grads", ("grads",)
+            self.student.request("grads", handle=self._handle()), "grads", ("packed",)
         )
-        return answers.reals(answer["grads"], "the parameters' grads", finite=False, length=count)
+        return answers.packed_reals(
+            answer["packed"], "the parameters' grads", finite=False, length=count
+        )
 
     def tokens(self) -> list[int]:
         """Identity tokens of the distinct parameters, in order."""

@@ -134,6 +134,7 @@ def verdict(outcomes: list[Outcome]) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "status": "passed" if all(c["passed"] for c in checks) else "failed",
+        "gradable": True,
         "summary": summarise(issue_count),
         "score": sum(c["score"] for c in checks),
         "max_score": MAX_SCORE,

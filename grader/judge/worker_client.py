@@ -27,7 +27,7 @@ from typing import Any
 
 from .failures import StudentError, clean_text, error_record
 
-PROTOCOL = 6
+PROTOCOL = 7
 MAX_BATCH_BYTES = 64 << 10  # one batch message: a pipe buffer, so batches never raise peak memory
 MAX_LINE_BYTES = 16 << 20  # one answer; more is a garbled answer, not a bigger buffer
 WALL_FACTOR = 3.0  # wall-clock backstop: this many times the CPU budget, plus WALL_SLACK

@@ -9,15 +9,18 @@ answers with the judge's logits and records its calls) and reports plain data.
 Every comparison, finite difference, SGD step and check of the calls lives in
 the judge, which type-checks each answer.
 
-Protocol (version 6): one JSON object per line; requests on the ``--requests``
+Protocol (version 7): one JSON object per line; requests on the ``--requests``
 pipe, answers on the ``--responses`` pipe. The student's prints go to
 stdout/stderr, which the judge counts and discards.
 
-  worker -> judge   {"ready": true, "protocol": 6}
+  worker -> judge   {"ready": true, "protocol": 7}
                     {"stage": "MiniGPT.forward()"}     about to run this student function
                     {"result": ...} | {"error": {...}} the request's answer
   judge -> worker   {"op": ..., ...}                   a request (an op_* method of Worker)
                     {"op": "batch", "requests": [...]} several, answered one by one
+
+A ``packed`` field carries a long vector of floats (every parameter's data or grad,
+both ways) as base64 of little-endian IEEE doubles: a tenth of JSON's cost.
 
 An ``out`` field names a kept output by the key its answer gave, or is
 ``"last"``: the output kept most recently, so that a forward(keep) and the
@@ -27,6 +30,8 @@ requests on its output can travel in one batch.
 from __future__ import annotations
 
 import argparse
+import array
+import base64
 import importlib.util
 import json
 import os
@@ -48,7 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
-PROTOCOL = 6
+PROTOCOL = 7
 MAX_TEXT = 300  # characters of an exception message, type name or stage we send
 MAX_CODE = 120
 MAX_ELEMENTS = 200_000  # numbers in one answer
@@ -126,6 +131,23 @@ def to_values(data: Any) -> Any:
     if isinstance(data, list):
         return [to_values(item) for item in data]
     return Value(float(data))
+
+
+def pack(values: list[float]) -> str:
+    """Floats as the protocol packs long vectors: base64 of little-endian doubles."""
+    packed = array.array("d", values)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode("ascii")
+
+
+def unpack(text: str) -> list[float]:
+    """The judge's packed floats (it is trusted: no checks beyond decoding)."""
+    packed = array.array("d")
+    packed.frombytes(base64.b64decode(text, validate=True))
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tolist()
 
 
 def number(value: Any, what: str) -> float:
@@ -259,7 +281,7 @@ class Worker:
         if not data:
             return {"listed": len(identity), "distinct": len(distinct)}
         values = [number(p.data, f"parameter {i}'s data") for i, p in enumerate(distinct)]
-        return {"identity": identity, "data": values}
+        return {"identity": identity, "packed": pack(values)}
 
     def op_randomize(self, handle: int, seed: int, scale: float) -> Any:
         """Each distinct parameter set to the next draw of ``Random(seed).gauss(0, scale)``
@@ -301,8 +323,9 @@ class Worker:
             raise ValueError("ask for params before using them")
         return self.params[handle]
 
-    def op_set_params(self, handle: int, data: list[float]) -> Any:
+    def op_set_params(self, handle: int, packed: str) -> Any:
         params = self._registered(handle)
+        data = unpack(packed)
         if len(data) != len(params):
             raise ValueError("wrong number of parameter values")
         for p, x in zip(params, data, strict=True):
@@ -312,7 +335,8 @@ class Worker:
 
     def op_grads(self, handle: int) -> Any:
         params = self._registered(handle)
-        return {"grads": [number(p.grad, f"parameter {i}'s grad") for i, p in enumerate(params)]}
+        grads = [number(p.grad, f"parameter {i}'s grad") for i, p in enumerate(params)]
+        return {"packed": pack(grads)}
 
     def op_forward(
         self,
