@@ -239,7 +239,7 @@ def _judge_in_a_fresh_interpreter(path: Path, cwd: Path) -> tuple[Feedback, bool
 
 
 def test_a_graded_file_never_imports_pydantic(tmp_path: Path) -> None:
-    """pydantic's import is a third of the judge's start-up: only the rare paths pay it."""
+    """pydantic's import is a quarter of the judge's: only the rare paths pay it."""
     for path in (REFERENCE, SKELETON):
         feedback, imported = _judge_in_a_fresh_interpreter(path, tmp_path)
         assert feedback.gradable and feedback.durations.probes > 0
