@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -273,3 +275,18 @@ def test_the_judge_config_round_trips_and_refuses_what_it_does_not_know() -> Non
     ):
         with pytest.raises(ConfigError):
             JudgeConfig.from_json(bad)
+
+
+def test_the_judge_line_survives_surrogates_and_refuses_non_finite_numbers() -> None:
+    from grader.judge.runner import print_feedback
+    from grader.judge.verdict import Outcome, verdict
+
+    data = verdict([Outcome(check=c.id, title="t\udc80", passed=True) for c in CHECKS])
+    out = io.StringIO()
+    print_feedback({**data, "summary": "lone \udc80 surrogate"}, out)
+    feedback = parse_judge_output(out.getvalue())
+    assert feedback.status == "passed" and feedback.summary == "lone ? surrogate"
+    out = io.StringIO()
+    print_feedback({**data, "score": math.nan}, out)
+    feedback = parse_judge_output(out.getvalue())
+    assert not feedback.gradable and "not finite" in feedback.summary

@@ -342,6 +342,11 @@ def outcomes_from_report(report: dict[str, Any]) -> list[Outcome]:
 def print_feedback(feedback: dict[str, Any], out: TextIO) -> None:
     """The one line the host reads; never fails on text that came from the student
     (a lone surrogate the cleaning missed becomes "?")."""
-    line = json.dumps(feedback, ensure_ascii=False, allow_nan=False)
+    try:
+        line = json.dumps(feedback, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a NaN or inf somewhere: our bug, and the host's contract refuses it
+        line = json.dumps(
+            not_gradable("The grader failed: its verdict held a number that is not finite.")
+        )
     out.write(line.encode("utf-8", "replace").decode("utf-8") + "\n")
     out.flush()
