@@ -64,9 +64,10 @@ def wheels_cache_dir() -> Path:
 def suite_files() -> list[Path]:
     """Every file whose content decides a verdict, in a fixed order.
 
-    The hidden suite with its settings (suite.ini), the judge, the worker, the
-    pack, the reference, the policy, the rubric, the result model, and the
-    settings that cross into the sandbox (JudgeConfig, the limits' defaults).
+    The hidden suite with its settings (suite.ini), the judge (its JudgeConfig
+    included), the worker, the pack, the reference, the policy, the rubric, the
+    result model with the schema version the judge writes (``__about__``), and the
+    limits' defaults (settings).
     """
     judge_dir = PACKAGE_DIR / "judge"
     files = [REFERENCE_PATH, *PACK_FILES]
@@ -74,7 +75,8 @@ def suite_files() -> list[Path]:
         files.extend(sorted(folder.glob("*.py")))
     files.append(SUITE_DIR / "suite.ini")
     files.extend(
-        PACKAGE_DIR / name for name in ("policy.py", "rubric.py", "models.py", "settings.py")
+        PACKAGE_DIR / name
+        for name in ("policy.py", "rubric.py", "models.py", "settings.py", "__about__.py")
     )
     return files
 

@@ -291,7 +291,7 @@ def test_the_image_label_covers_every_file_the_image_is_built_from() -> None:
     # Host-only code is not in the image: the service and the class report never run there.
     assert not any(n.startswith(("grader/service/", "grader/report/")) for n in names)
     suite = {paths.logical_name(p) for p in paths.suite_files()}
-    assert {"grader/suite/suite.ini", "grader/settings.py"} <= suite
+    assert {"grader/suite/suite.ini", "grader/settings.py", "grader/__about__.py"} <= suite
     assert (
         suite - {"reference/minigpt.py", "student_template/engine.py", "student_template/nn.py"}
         <= names
