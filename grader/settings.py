@@ -6,12 +6,16 @@ The judge's own configuration, which crosses into the sandbox as JSON, is
 
 from __future__ import annotations
 
+import os
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from .models import SandboxKind
 from .policy import MAX_SOURCE_BYTES
 
-DEFAULT_IMAGE = "minigpt-grader:latest"
+# GRADER_IMAGE names another tag: two checkouts on one engine (a release and a branch
+# under test) then keep an image each instead of rebuilding one tag in turn.
+DEFAULT_IMAGE = os.environ.get("GRADER_IMAGE") or "minigpt-grader:latest"
 
 
 class Limits(BaseModel):

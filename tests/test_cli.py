@@ -249,3 +249,26 @@ def test_limit_flags_and_the_model_agree_on_every_range() -> None:
         result = runner.invoke(cli, ["check", "missing.py", flag, str(below)])
         assert result.exit_code == 2 and "range" in result.output, (flag, result.output)
         Limits(**{field: low})  # the lowest value itself is accepted by both
+
+
+def test_grader_image_names_the_default_image(tmp_path: Path) -> None:
+    """GRADER_IMAGE changes the default of --image (and of build-image's --tag)."""
+    env = {**os.environ, "GRADER_IMAGE": "minigpt-grader:branch-x"}
+    for command in ("check", "build-image"):
+        shown = subprocess.run(
+            [sys.executable, "-m", "grader", command, "--help"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+        assert "branch-x" in shown, shown  # (help text wraps the long default)
+    # A grading with a missing image names the image it looked for.
+    path = tmp_path / "minigpt.py"
+    path.write_bytes(REFERENCE.read_bytes())
+    env["GRADER_IMAGE"] = "minigpt-grader:no-such-tag"
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", str(path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 3
+    assert "minigpt-grader:no-such-tag" in done.stderr, done.stderr
