@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import os
 import sys
 from pathlib import Path
@@ -106,8 +107,8 @@ def test_error_record_caps_and_types_every_field() -> None:
 
 def test_decode_accepts_only_protocol_messages() -> None:
     assert decode(b'{"result": {"x": 1}}') == {"result": {"x": 1}}
-    assert decode(b'{"ready": true, "protocol": 7}') is not None
-    assert decode(b'{"ready": true, "protocol": 6}') is None  # an older worker
+    assert decode(b'{"ready": true, "protocol": 8}') is not None
+    assert decode(b'{"ready": true, "protocol": 7}') is None  # an older worker
     assert decode(b'{"call": {"context": [0]}}') is None  # protocol 2 only: answered locally now
     assert decode(b'{"result": 1, "error": {}}') is None
     assert decode(b'{"error": "text"}') is None
@@ -517,6 +518,139 @@ def test_fresh_workers_are_forks_of_the_just_imported_state(tmp_path: Path) -> N
     finally:
         client.shutdown()
     assert client._zygote is None and not client.running
+
+
+ISOLATION = """
+import math
+from engine import Value
+from nn import Module
+
+SEEN = []
+
+class LayerNorm(Module):
+    def __init__(self, dim, eps=1e-5):
+        self.w = [Value(1.0) for _ in range(dim)]
+    def forward(self, x):
+        SEEN.append(x[0].data)
+        if x[0].data == 13.0:
+            raise ValueError("thirteen")
+        if x[0].data == 99.0:
+            math.factorial(10**8)  # a request that hangs (in CPU)
+        return [Value(float(len(SEEN)))] + [a * w for a, w in zip(x[1:], self.w)]
+"""
+
+
+def test_isolated_groups_forget_what_they_saw(tmp_path: Path) -> None:
+    """Each isolated group starts from the worker as it was and leaves nothing behind;
+    a failure in one fails that request alone; a hang is a timeout as always."""
+    client = _client(tmp_path, ISOLATION)
+    try:
+        handle = client.request("new", 5, cls="LayerNorm", args=[2], kwargs={}, seed=0)["handle"]
+
+        def forward(x: float) -> tuple[str, dict[str, Any]]:
+            return "forward", {"handle": handle, "input": [x, 1.0, 2.0]}
+
+        apart = [client.request_many([forward(x)], 5, isolated=True)[0] for x in (1.0, 2.0)]
+        assert [a["data"][0] for a in apart] == [1.0, 1.0], "each group saw only its own input"
+        together = client.request_many([forward(3.0), forward(4.0)], 5, isolated=True)
+        assert [a["data"][0] for a in together] == [1.0, 2.0], "one group shares one fork"
+        pid = client._pid
+        with pytest.raises(StudentError, match="thirteen") as caught:
+            client.request_many([forward(13.0), forward(5.0)], 5, isolated=True)
+        assert caught.value.kind == "exception" and client._pid == pid, "the worker lives on"
+        alone = client.request("forward", 5, handle=handle, input=[6.0, 1.0, 2.0])
+        assert alone["data"][0] == 1.0, "the worker itself never saw the isolated inputs"
+        with pytest.raises(StudentError) as caught:
+            client.request_many([forward(99.0)], 0.5, isolated=True)
+        assert caught.value.kind == "timeout", "a fork's CPU counts against the request"
+        assert not client.running
+    finally:
+        client.shutdown()
+
+
+PARTS = """
+from engine import Value
+from nn import Linear, Module
+
+class Holder:
+    __slots__ = ("inner", "__private")
+    def __init__(self, inner):
+        self.inner = inner
+        self.__private = Value(2.0)
+
+class LayerNorm(Module):
+    def __init__(self, dim, eps=1e-5):
+        self.g = [Value(1.0) for _ in range(dim)]
+    def forward(self, x):
+        return list(x)
+
+class FinalNorm(LayerNorm):
+    pass
+
+class TransformerBlock(Module):
+    def __init__(self, d, h):
+        self.norms = {"a": LayerNorm(d), "b": LayerNorm(d)}
+        self.lin = Linear(d, d)
+
+class MiniGPT(Module):
+    def __init__(self, v, d, h, l, n):
+        self.blocks = (TransformerBlock(d, h),)
+        self.box = Holder(FinalNorm(d))
+        self.extra = Value(3.0)
+"""
+
+
+def test_parts_are_found_by_class_through_slots_dicts_and_subclasses(tmp_path: Path) -> None:
+    from grader.judge.remote import Student
+
+    client = _client(tmp_path, PARTS)
+    try:
+        student = Student(client, 5.0, "seed")
+        gpt = student.build("MiniGPT", 5, 2, 1, 1, 4, seed=0)
+        gpt.count()
+        found = gpt.parts()
+        assert [(p.cls, p.path) for p in found] == [
+            ("TransformerBlock", "model.blocks[0]"),
+            ("LayerNorm", "model.box.inner"),
+            ("LayerNorm", "model.blocks[0].norms[a]"),
+            ("LayerNorm", "model.blocks[0].norms[b]"),
+        ]
+        block, final, norm_a, norm_b = found
+        assert (block.within, final.within, norm_a.within, norm_b.within) == (-1, -1, 0, 0)
+        assert len(block.params) == 2 + 2 + 2 * 2 + 2
+        assert final.params == [], "Holder is no Module: parameters() misses the final norm"
+        assert set(norm_a.params) | set(norm_b.params) < set(block.params)
+        assert norm_a.remote.forward([1.0, 2.0]).data == [1.0, 2.0], "a part works alone"
+        held = {h.path: h for h in gpt.held().values()}
+        assert "model.box.__private" in held, "a private slot is found"
+        assert not held["model.box.__private"].attribute, "Holder is not a layer"
+        assert held["model.extra"].attribute, "a single Value kept by a layer"
+        assert not held["model.blocks[0].lin.weight[0][0]"].attribute, "a row of a matrix"
+        assert held["model.blocks[0].lin.weight[0][0]"].block == 0
+    finally:
+        client.shutdown()
+
+
+def test_last_names_the_object_built_most_recently(tmp_path: Path) -> None:
+    client = _client(tmp_path, ECHO)
+    try:
+        with pytest.raises(StudentError) as caught:
+            client.request("params", 5, handle="last")
+        assert caught.value.kind == "protocol", "nothing built yet"
+        built, counted, out = client.request_many(
+            [
+                ("new", {"cls": "LayerNorm", "args": [2], "kwargs": {}, "seed": 0}),
+                ("randomize", {"handle": "last", "seed": 5, "scale": 1.0}),
+                ("forward", {"handle": "last", "input": [1.0, 1.0]}),
+            ],
+            5,
+        )
+        assert counted == {"listed": 2, "distinct": 2}
+        draw = random.Random(5).gauss
+        assert out["data"] == [draw(0.0, 1.0), draw(0.0, 1.0)]
+        assert client.request("params", 5, handle=built["handle"])["identity"] == [0, 1]
+    finally:
+        client.shutdown()
 
 
 FORGED_PID = """

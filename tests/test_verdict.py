@@ -130,3 +130,47 @@ def test_an_error_shared_by_checks_is_told_once() -> None:
     assert len(blocked) == 1 and "blocked by the error reported under" in blocked[0].message
     assert checks["shapes"].title in blocked[0].message
     assert not checks["layernorm"].passed and checks["layernorm"].score == 0
+
+
+def test_the_summary_counts_failed_checks_not_bullets() -> None:
+    """Two failing tests of one check are one issue; a second check is a second one."""
+    outcomes = [
+        *all_pass(),
+        Outcome(check="attention", title="a", passed=False, message="weights do not sum to one"),
+        Outcome(check="attention", title="b", passed=False, message="scores are symmetric"),
+    ]
+    feedback = feedback_from_outcomes(outcomes)
+    attention = next(c for c in feedback.checks if c.id == "attention")
+    assert len(attention.issues) == 2
+    assert feedback.summary == "1 issue detected"
+    outcomes.append(Outcome(check="training", title="c", passed=False, message="no drop"))
+    assert feedback_from_outcomes(outcomes).summary == "2 issues detected"
+
+
+def test_a_wrong_shape_is_told_once_whatever_the_sizes() -> None:
+    """The same class's wrong shape met by several checks (at other sizes) is one error:
+    told under `shapes` with the shapes hint, the others point there."""
+    outcomes = [
+        *[o for o in all_pass() if o.check not in ("shapes", "causal_mask")],
+        Outcome(
+            check="shapes",
+            title="MiniGPT returns (T, V)",
+            passed=False,
+            kind="shape",
+            message="MiniGPT.forward returned shape (1, 7); expected (6, 7)",
+        ),
+        Outcome(
+            check="causal_mask",
+            title="future tokens",
+            passed=False,
+            kind="shape",
+            message="MiniGPT.forward returned shape (1, 7); expected (4, 7)",
+        ),
+    ]
+    feedback = feedback_from_outcomes(outcomes)
+    shapes = next(c for c in feedback.checks if c.id == "shapes")
+    causal = next(c for c in feedback.checks if c.id == "causal_mask")
+    assert shapes.issues[0].hint == CHECKS_BY_ID["shapes"].hint
+    assert causal.issues[0].message.startswith("blocked by the error reported under")
+    assert CHECKS_BY_ID["shapes"].title in causal.issues[0].message
+    assert causal.issues[0].hint is None

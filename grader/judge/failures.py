@@ -25,6 +25,7 @@ KINDS = frozenset(
         "timeout",
         "bad_output",
         "bad_answer",
+        "shape",
         "aborted",
         "protocol",
     }
@@ -77,6 +78,13 @@ def bad_answer(message: str) -> StudentError:
     return StudentError({"kind": "bad_answer", "message": clean_text(message), "stage": ""})
 
 
+def bad_shape(message: str) -> StudentError:
+    """An output whose shape is not the API's: told in full once (under the first check
+    that met it, `shapes` in the rubric's order), and as the same error everywhere else
+    whatever the sizes in the message (see verdict.check_results)."""
+    return StudentError({"kind": "shape", "message": clean_text(message), "stage": ""})
+
+
 def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
     """Text from the student's process, safe to keep: a str, valid UTF-8, one line, capped.
 
@@ -99,7 +107,7 @@ def _frame(value: Any) -> list[Any] | None:
 
 
 # Kinds only the judge decides: a worker that reports one is forging.
-JUDGE_KINDS = frozenset({"timeout", "crash", "bad_answer"})
+JUDGE_KINDS = frozenset({"timeout", "crash", "bad_answer", "shape"})
 
 
 def error_record(raw: dict[str, Any], *, from_worker: bool = False) -> dict[str, Any]:
@@ -180,7 +188,7 @@ def describe(record: dict[str, Any]) -> str:
         )
     if kind == "crash":
         return f"the process died in {stage}: {message}"
-    if kind in ("missing", "bad_answer"):
+    if kind in ("missing", "bad_answer", "shape"):
         return message
     if kind == "bad_output":
         return f"{stage} returned the wrong kind of data: {message}{where}"

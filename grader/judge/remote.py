@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from . import answers
-from .failures import StudentError, bad_answer, clean_text, error_record
+from .failures import StudentError, bad_answer, bad_shape, clean_text, error_record
 from .worker_client import WorkerClient
 
 T = TypeVar("T")
@@ -119,12 +119,32 @@ class Remote:
         return self._output(self.student.request(op, **fields), x, tokens, keep)
 
     def forward_many(
-        self, inputs: list[Any], *, tokens: bool = False, seed: int = 0, **kwargs: Any
+        self,
+        inputs: list[Any],
+        *,
+        tokens: bool = False,
+        seed: int = 0,
+        apart: bool = False,
+        **kwargs: Any,
     ) -> list[Output]:
         """The outputs for several inputs, in one exchange with the worker: the same
-        answers as one forward() each (the first failure is raised)."""
-        calls = [self._forward_call(x, tokens, False, seed, kwargs) for x in inputs]
-        found = self.student.request_many(calls)
+        answers as one forward() each (the first failure is raised).
+
+        ``apart``: each input is answered by a fork of the worker of its own, which
+        starts from this object as it is and forgets what it saw, so no memory of
+        one input (a memo, a cache) can shape the answer to another. Every
+        comparison of the outputs for two inputs asks them apart.
+        """
+        if not apart:
+            calls = [self._forward_call(x, tokens, False, seed, kwargs) for x in inputs]
+            found = self.student.request_many(calls)
+        else:
+            found = [
+                self.student.request_many(
+                    [self._forward_call(x, tokens, False, seed, kwargs)], isolated=True
+                )[0]
+                for x in inputs
+            ]
         return [self._output(a, x, tokens, False) for a, x in zip(found, inputs, strict=True)]
 
     def input_gradient(self, x: Any, grad: Any) -> tuple[Output, Any]:
@@ -141,18 +161,34 @@ class Remote:
         return out, out.read_input_grads(grads)
 
     def forward_with(
-        self, settings: Iterable[list[float]], x: Any, *, tokens: bool = False
+        self,
+        settings: Iterable[list[float]],
+        x: Any,
+        *,
+        tokens: bool = False,
+        apart: bool = False,
+        **kwargs: Any,
     ) -> list[Output]:
         """For each parameter vector of ``settings``: set the parameters, then forward ``x``.
         In batches (finite differences need dozens of such pairs); ``settings`` is read
-        as the batches go, so a lazy one never holds all its vectors at once."""
+        as the batches go, so a lazy one never holds all its vectors at once.
+
+        ``apart``: each setting and its forward in a fork of the worker of its own (see
+        forward_many), which also leaves this object's parameters as they were."""
 
         def calls() -> Iterator[tuple[str, dict[str, Any]]]:
             for data in settings:
                 yield self._set_params_call(data)
-                yield self._forward_call(x, tokens, False, 0, {})
+                yield self._forward_call(x, tokens, False, 0, kwargs)
 
-        found = self.student.request_many(calls())
+        if apart:
+            found = []
+            pairs = calls()
+            for setting in pairs:
+                group = [setting, next(pairs)]
+                found += self.student.request_many(group, isolated=True)
+        else:
+            found = self.student.request_many(calls())
         return [self._output(a, x, tokens, False) for a in found[1::2]]
 
     def _forward_call(
@@ -173,7 +209,7 @@ class Remote:
         got, data = answers.tensor(answer["data"], f"{self.name}.forward's output")
         shape = self.expected_shape(x)
         if shape is not None and got != shape:
-            raise bad_answer(
+            raise bad_shape(
                 f"{self.name}.forward returned shape {_text(got)}; expected {_text(shape)}"
             )
         key = answers.integer(answer.get("out"), "an output handle") if keep else None
@@ -283,24 +319,82 @@ class Remote:
             raise bad_answer("the parameters' tokens do not match their count")
         return found
 
-    def held(self) -> dict[int, tuple[str, int]]:
-        """Values reachable from the object's attributes: token -> (attribute path, block).
+    def parts(self) -> list[Part]:
+        """The objects of the student's own classes this object holds, with a handle on
+        each (parameters must have been read or counted first: indices refer to them)."""
+        count = self._count()
+        answer = answers.record(
+            self.student.request("parts", handle=self._handle()), "parts", ("parts",)
+        )
+        items = answer["parts"]
+        if not isinstance(items, list) or len(items) > 10_000:
+            raise bad_answer("the list of modules is malformed")
+        found: list[Part] = []
+        for item in items:
+            if not (isinstance(item, list) and len(item) == 5 and item[0] in CLASS_NAMES):
+                raise bad_answer("the list of modules is malformed")
+            handle = answers.integer(item[2], "a handle")
+            held = answers.ints(item[3], "a module's parameters", max_len=10**6)
+            within = answers.integer(item[4], "a module's owner")
+            if any(not 0 <= i < count for i in held) or not -1 <= within < len(found):
+                raise bad_answer("the list of modules is malformed")
+            remote = Remote(self.student, handle, item[0])
+            found.append(Part(item[0], clean_text(item[1], 120), remote, held, within))
+        return found
 
-        ``block`` numbers the TransformerBlock objects that hold Values (-1: none).
-        """
+    def held(self) -> dict[int, Held]:
+        """Values reachable from the object's attributes, by identity token."""
         answer = answers.record(
             self.student.request("held", handle=self._handle()), "held", ("held",)
         )
         items = answer["held"]
         if not isinstance(items, list):
             raise bad_answer("the held Values are malformed")
-        found: dict[int, tuple[str, int]] = {}
+        found: dict[int, Held] = {}
         for item in items[:1_000_000]:
-            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[1], str)):
+            if not (
+                isinstance(item, list)
+                and len(item) == 4
+                and isinstance(item[1], str)
+                and isinstance(item[3], bool)
+            ):
                 raise bad_answer("the held Values are malformed")
             token = answers.integer(item[0], "a token")
-            found[token] = (clean_text(item[1], 120), answers.integer(item[2], "a block"))
+            block = answers.integer(item[2], "a block")
+            found[token] = Held(clean_text(item[1], 120), block, item[3])
         return found
+
+
+@dataclass(frozen=True)
+class Held:
+    """Where the model keeps one Value: a readable path, the TransformerBlock object that
+    holds it (numbered in the order met; -1: none), and whether it is a single Value kept
+    as an attribute of a layer (where a constant such as an eps lives)."""
+
+    path: str
+    block: int
+    attribute: bool
+
+
+CLASS_NAMES = (
+    "Embedding",
+    "LayerNorm",
+    "FeedForward",
+    "SelfAttention",
+    "TransformerBlock",
+    "MiniGPT",
+)
+
+
+@dataclass
+class Part:
+    """One object of the student's own classes inside another (a block's LayerNorm...)."""
+
+    cls: str
+    path: str
+    remote: Remote
+    params: list[int]  # indices into the holder's distinct parameters
+    within: int  # index of the part that holds this one, or -1
 
 
 @dataclass
@@ -327,9 +421,12 @@ class Student:
     def request(self, op: str, **fields: Any) -> Any:
         return self.client.request(op, self.call_timeout * self.budget, **fields)
 
-    def request_many(self, calls: Iterable[tuple[str, dict[str, Any]]]) -> list[Any]:
-        """Several requests in one exchange, each with the budget one request has."""
-        return self.client.request_many(calls, self.call_timeout * self.budget)
+    def request_many(
+        self, calls: Iterable[tuple[str, dict[str, Any]]], *, isolated: bool = False
+    ) -> list[Any]:
+        """Several requests in one exchange, each with the budget one request has;
+        ``isolated``: in a fork of the worker that forgets them (see forward_many)."""
+        return self.client.request_many(calls, self.call_timeout * self.budget, isolated=isolated)
 
     def check_generation(self, generation: int) -> None:
         if generation != self.client.generation:

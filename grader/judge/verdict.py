@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..__about__ import SCHEMA_VERSION
-from ..rubric import CHECKS, MAX_SCORE
+from ..rubric import CHECKS, CHECKS_BY_ID, MAX_SCORE
 from .failures import hint_for
 
 if TYPE_CHECKING:
@@ -40,10 +40,12 @@ class Outcome:
     internal: str | None = None
 
 
-def summarise(issue_count: int) -> str:
-    if issue_count == 0:
+def summarise(failed_checks: int) -> str:
+    """The one-line summary: how many checks failed (an issue is a failed check, however
+    many bullets it shows)."""
+    if failed_checks == 0:
         return "No issues detected"
-    return f"{issue_count} issue{'s' if issue_count != 1 else ''} detected"
+    return f"{failed_checks} issue{'s' if failed_checks != 1 else ''} detected"
 
 
 def check_results(outcomes: list[Outcome]) -> list[dict[str, Any]]:
@@ -70,9 +72,9 @@ def check_results(outcomes: list[Outcome]) -> list[dict[str, Any]]:
                 }
             ]
         shown = {issue["message"] for issue in issues}
-        for cause in shared:
-            if cause[1] in shown:
-                first_seen.setdefault(cause, check.title)
+        for outcome in failed:
+            if outcome.kind != "check" and outcome.message in shown:
+                first_seen.setdefault(_cause(outcome), check.title)
         results.append(
             {
                 "id": check.id,
@@ -87,6 +89,10 @@ def check_results(outcomes: list[Outcome]) -> list[dict[str, Any]]:
 
 
 def _cause(outcome: Outcome) -> tuple[str, str]:
+    """What makes two failures one: the same error, or a wrong shape of the same
+    class's output (whatever sizes the asking test used)."""
+    if outcome.kind == "shape":
+        return (outcome.kind, outcome.message.split(" ", 1)[0])
     return (outcome.kind, outcome.message)
 
 
@@ -100,11 +106,12 @@ def _issues(failed: list[Outcome], check_hint: str) -> list[dict[str, Any]]:
         if outcome.message in seen:
             continue
         seen.add(outcome.message)
+        concept = CHECKS_BY_ID["shapes"].hint if outcome.kind == "shape" else check_hint
         issues.append(
             {
                 "test": outcome.title,
                 "message": outcome.message,
-                "hint": outcome.hint or hint_for(outcome.kind, check_hint),
+                "hint": outcome.hint or hint_for(outcome.kind, concept),
                 "line": outcome.line,
             }
         )
@@ -130,12 +137,12 @@ def verdict(outcomes: list[Outcome]) -> dict[str, Any]:
 
         found = [CheckResult.model_validate(c) for c in checks]
         return Feedback.not_gradable(f"The grader failed ({why}).", checks=found).model_dump()
-    issue_count = sum(len(c["issues"]) for c in checks)
+    failed_count = sum(1 for c in checks if not c["passed"])
     return {
         "schema_version": SCHEMA_VERSION,
         "status": "passed" if all(c["passed"] for c in checks) else "failed",
         "gradable": True,
-        "summary": summarise(issue_count),
+        "summary": summarise(failed_count),
         "score": sum(c["score"] for c in checks),
         "max_score": MAX_SCORE,
         "checks": checks,

@@ -27,7 +27,7 @@ from typing import Any
 
 from .failures import StudentError, clean_text, error_record
 
-PROTOCOL = 7
+PROTOCOL = 8
 MAX_BATCH_BYTES = 64 << 10  # one batch message: a pipe buffer, so batches never raise peak memory
 MAX_LINE_BYTES = 16 << 20  # one answer; more is a garbled answer, not a bigger buffer
 WALL_FACTOR = 3.0  # wall-clock backstop: this many times the CPU budget, plus WALL_SLACK
@@ -530,30 +530,41 @@ class WorkerClient:
         return self.request_many([(op, fields)], timeout)[0]
 
     def request_many(
-        self, calls: Iterable[tuple[str, dict[str, Any]]], timeout: float
+        self,
+        calls: Iterable[tuple[str, dict[str, Any]]],
+        timeout: float,
+        *,
+        isolated: bool = False,
     ) -> list[Any]:
         """Several requests in one exchange: their results, in order.
 
         The worker runs them one after another, each with ``timeout``, exactly
         as if they were sent one by one; the first failure is raised and the
         requests after it never run. One message instead of one per request
-        saves a round trip each (a grading sends hundreds).
+        saves a round trip each (a grading sends hundreds). ``isolated``: they
+        run in a fork of the worker whose memory dies with it (nothing they
+        keep survives them), so what they saw cannot colour a later answer.
         """
         began, starts = time.monotonic(), self.spent.starts
         try:
             results: list[Any] = []
             for chunk in chunk_requests(calls):
-                results += self._exchange(chunk, timeout)
+                results += self._exchange(chunk, timeout, isolated)
             return results
         finally:  # a restart inside the request counts as a start, not as the request
             self.spent.requests += time.monotonic() - began - (self.spent.starts - starts)
 
-    def _exchange(self, requests: list[tuple[str, str]], timeout: float) -> list[Any]:
+    def _exchange(
+        self, requests: list[tuple[str, str]], timeout: float, isolated: bool = False
+    ) -> list[Any]:
         if self._pid is None:
             self.start()
         texts = [text for _, text in requests]
+        op = "isolated" if isolated else "batch"
         line = (
-            texts[0] if len(texts) == 1 else '{"op":"batch","requests":[' + ",".join(texts) + "]}"
+            texts[0]
+            if len(texts) == 1 and not isolated
+            else '{"op":"' + op + '","requests":[' + ",".join(texts) + "]}"
         )
         data = (line + "\n").encode()
         written = self._write(data)

@@ -18,8 +18,9 @@ from grader.judge.failures import expect
 from grader.judge.remote import Remote, Student
 
 __all__ = [
-    "CHI2_CRITICAL_DF4",
+    "CHI2_CRITICAL",
     "MODEL",
+    "apart",
     "build",
     "chi_square",
     "close",
@@ -28,10 +29,10 @@ __all__ = [
     "expect",
     "flatten",
     "fmt",
-    "frequencies",
-    "in_fresh_workers",
+    "informative",
     "max_abs_diff",
     "randomize",
+    "repeatable",
     "rows",
     "same",
     "shape_text",
@@ -47,9 +48,10 @@ MODEL: dict[str, int] = {
     "max_seq_len": 6,
 }
 
-# chi-square critical value for 4 degrees of freedom at p = 1e-7: a correct
-# sampler fails this about once in ten million seeds, a wrong one every time.
-CHI2_CRITICAL_DF4 = 36.0
+# chi-square critical values at p = 1e-8, by degrees of freedom: a correct sampler
+# fails one such test about once in a hundred million gradings (the approximation is
+# good here: every expected count is above 100), a wrong one every time.
+CHI2_CRITICAL = {4: 43.07, 7: 50.81}
 
 
 def build(student: Student, rng: random.Random, cls: str, *args: Any, **kwargs: Any) -> Remote:
@@ -70,20 +72,58 @@ def randomize(remote: Remote, rng: random.Random, scale: float = 1.0) -> list[fl
     return remote.randomize(rng.randrange(2**63), scale)
 
 
-def in_fresh_workers(
-    student: Student, make: Callable[[], Remote], inputs: list[Any], **kwargs: Any
-) -> list[Any]:
-    """Each input's output from an identical object built in a worker of its own.
+def apart(remote: Remote, inputs: list[Any], **kwargs: Any) -> list[Any]:
+    """Each input's output data, each answered by a fork of the worker of its own.
 
-    A submission that remembers what it was asked (to answer a perturbed input
-    with the rows it gave before, say) cannot carry that memory across
-    processes. ``make`` must build the same object every time (same seeds).
+    Every fork starts from the object as it is now and forgets what it saw, so a
+    submission that remembers what it was asked (to answer a perturbed input with
+    the rows it gave before, say) cannot tell the inputs of one comparison apart.
     """
-    outputs = []
-    for x in inputs:
-        student.client.close()
-        outputs.append(make().forward(x, **kwargs).data)
-    return outputs
+    return [out.data for out in remote.forward_many(inputs, apart=True, **kwargs)]
+
+
+REPEATABLE_INPUTS: dict[str, Callable[[random.Random], tuple[list[Any], dict[str, Any]]]] = {
+    "MiniGPT": lambda rng: ([rng.randrange(MODEL["vocab_size"]) for _ in range(4)], {}),
+    "TransformerBlock": lambda rng: (rows(rng, 3, MODEL["embed_dim"]), {}),
+    "SelfAttention": lambda rng: (rows(rng, 3, MODEL["embed_dim"]), {"causal": False}),
+    "FeedForward": lambda rng: (rows(rng, 1, MODEL["embed_dim"])[0], {}),
+}
+
+
+def repeatable(student: Student, cls: str) -> bool:
+    """Does ``cls.forward`` give the same output for the same weights and input, whatever
+    the state of the ``random`` module? (Dropout left on, or a layer made inside
+    forward, does not.) Measured once per grading; a test comparing outputs of this
+    class returns early when it is not, and the parameters check reports why."""
+
+    def run() -> bool:
+        rng = student.rng(f"repeatable.{cls}")
+        config = MODEL if cls == "MiniGPT" else None
+        obj = (
+            model(student, rng, config)
+            if config
+            else build(student, rng, cls, MODEL["embed_dim"], *((2,) if "Block" in cls else ()))
+        )
+        randomize(obj, rng, 0.5)
+        x, kwargs = REPEATABLE_INPUTS[cls](rng)
+        tokens = cls == "MiniGPT"
+        outs = [
+            obj.forward_many([x], tokens=tokens, seed=seed, apart=True, **kwargs)[0].data
+            for seed in (rng.randrange(1, 2**31), rng.randrange(1, 2**31))
+        ]
+        return same(outs[0], outs[1], 1e-12)
+
+    return student.measure(f"repeatable.{cls}", run)
+
+
+def informative(attempt: Callable[[random.Random], bool], rng: random.Random, draws: int) -> bool:
+    """True as soon as one of ``draws`` independent attempts shows the effect looked for.
+
+    For an effect that a correct model shows except on a draw of probability p
+    (a saturated softmax, a unit that is off everywhere the probe looks), the
+    check fails a correct model with probability p ** draws; a model without the
+    effect fails every attempt."""
+    return any(attempt(random.Random(rng.random())) for _ in range(draws))
 
 
 def rows(rng: random.Random, t: int, d: int, scale: float = 1.5) -> list[list[float]]:
@@ -159,25 +199,23 @@ def cross_entropy(logits: list[list[float]], targets: list[int]) -> tuple[float,
     return loss / n, grad
 
 
-def chi_square(samples: list[int], probs: list[float]) -> float:
-    """Pearson's statistic of ``samples`` against ``probs`` (inf if a sample is impossible)."""
+def chi_square(
+    samples: list[int], probs: list[float], groups: list[list[int]] | None = None
+) -> float:
+    """Pearson's statistic of ``samples`` against ``probs`` (inf if a sample is impossible);
+    with ``groups``, of the counts of each group of ids (every id in one group)."""
     n = len(samples)
-    counts = [0] * len(probs)
+    groups = groups or [[i] for i in range(len(probs))]
+    group_of = {i: g for g, ids in enumerate(groups) for i in ids}
+    counts = [0] * len(groups)
     for s in samples:
-        counts[s] += 1
+        counts[group_of[s]] += 1
     stat = 0.0
-    for count, p in zip(counts, probs, strict=True):
-        expected = n * p
+    for count, ids in zip(counts, groups, strict=True):
+        expected = n * sum(probs[i] for i in ids)
         if expected < 1e-9:
             if count:
                 return math.inf
             continue
         stat += (count - expected) ** 2 / expected
     return stat
-
-
-def frequencies(samples: list[int], size: int) -> list[float]:
-    counts = [0] * size
-    for s in samples:
-        counts[s] += 1
-    return [c / max(len(samples), 1) for c in counts]

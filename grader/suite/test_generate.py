@@ -7,6 +7,16 @@ position, another row for every earlier one): every other attribute
 (max_seq_len, vocab_size, isinstance(model, Module)) is the student's. The
 wrapper records each call's context; the judge checks that record against the
 ids generate returned, so a forged record has to agree with the samples.
+
+Sampling at temperature 1 uses a vocabulary of 40, whose 36 least likely tokens
+hold 45% of the probability: a top-k or top-p cut left on by default shows
+there. The temperature-0.02 test shifts the logits by 600 (scaled, 30,000):
+only a softmax that subtracts the maximum stays finite, as the lesson's does.
+
+False failures: each frequency test is a chi-square test at p = 1e-8 (three of
+them: 3e-8 per grading); at temperature 0.02 a token other than the argmax,
+whose logit is at least 0.5 lower, has a chance below e^-25 per sample (2e-9 for
+the 200 samples); two seeds give the same 50 tokens with a chance below 0.5^50.
 """
 
 from __future__ import annotations
@@ -15,17 +25,21 @@ import pytest
 
 from grader.judge.remote import Generated, Student
 from grader.suite.suite_support import (
-    CHI2_CRITICAL_DF4,
+    CHI2_CRITICAL,
     MODEL,
     chi_square,
     expect,
-    frequencies,
     model,
     softmax,
 )
 
 V = 5
+WIDE = 40  # the vocabulary of the temperature-1 sampling test
 SAMPLES = 2000
+SHIFT = 600.0  # added to every logit at temperature 0.02: 30,000 once scaled
+# The groups whose counts the wide test compares: the 4 likely tokens one by one,
+# the 36 others in 4 groups of 9 (every expected count above 100).
+WIDE_GROUPS = [[0], [1], [2], [3], *([4 + 9 * g + i for i in range(9)] for g in range(4))]
 
 
 def logits_pair(student: Student) -> tuple[list[float], list[float]]:
@@ -43,6 +57,21 @@ def logits_pair(student: Student) -> tuple[list[float], list[float]]:
     return last, other
 
 
+def wide_logits(student: Student) -> tuple[list[float], list[float], list[int]]:
+    """LAST and OTHER rows over WIDE tokens, and where each of WIDE_GROUPS' ids sits:
+    4 likely tokens (logits near 2, 1.5, 1, 0.5) and 36 near -1, shuffled."""
+    rng = student.rng("generate.wide")
+    likely = [top + rng.uniform(-0.1, 0.1) for top in (2.0, 1.5, 1.0, 0.5)]
+    values = likely + [-1.0 + rng.uniform(-0.2, 0.2) for _ in range(WIDE - 4)]
+    place = list(range(WIDE))
+    rng.shuffle(place)  # place[i]: the token that gets the i-th value
+    last, other = [0.0] * WIDE, [0.0] * WIDE
+    for i, token in enumerate(place):
+        last[token] = round(values[i], 3)
+        other[token] = round(-values[i], 3)  # the reverse ranking
+    return last, other, place
+
+
 def _generated(
     student: Student,
     name: str,
@@ -53,21 +82,22 @@ def _generated(
     max_seq_len: int = 4,
     wrap: bool = True,
     logits: tuple[list[float], list[float]] | None = None,
+    vocab: int = V,
 ) -> Generated:
     def run() -> Generated:
         rng = student.rng(name)
-        config = {**MODEL, "vocab_size": V, "max_seq_len": max_seq_len}
+        config = {**MODEL, "vocab_size": vocab, "max_seq_len": max_seq_len}
         gpt = model(student, rng, config)
         rows = (logits or logits_pair(student)) if wrap else None
         return student.generate(
             gpt, start, new, temperature, seed=seed, logits=rows, max_context=max_seq_len
         )
 
-    key = f"{name}/{start}/{new}/{temperature}/{seed}/{wrap}/{logits}"
+    key = f"{name}/{start}/{new}/{temperature}/{seed}/{wrap}/{logits}/{vocab}"
     return student.measure(key, run)
 
 
-def _ids(result: Generated, start: list[int], new: int) -> list[int]:
+def _ids(result: Generated, start: list[int], new: int, vocab: int = V) -> list[int]:
     expect(
         len(result.ids) == len(start) + new,
         f"generate(model, {start if len(start) < 6 else '...'}, max_new_tokens={new}) returned "
@@ -80,8 +110,8 @@ def _ids(result: Generated, start: list[int], new: int) -> list[int]:
         f"the result starts with {result.ids[: min(len(start), 6)]}; expected the start ids "
         f"{start[:6]}",
     )
-    bad = [i for i in result.ids if not 0 <= i < V]
-    expect(not bad, f"generate produced ids {bad[:3]} outside range({V})")
+    bad = [i for i in result.ids if not 0 <= i < vocab]
+    expect(not bad, f"generate produced ids {bad[:3]} outside range({vocab})")
     return result.ids
 
 
@@ -159,19 +189,36 @@ def _samples(
     n: int = SAMPLES,
     seed: int = 0,
     logits: tuple[list[float], list[float]] | None = None,
+    vocab: int = V,
 ) -> list[int]:
     result = _generated(
-        student, "generate.sample", [0], n, temperature, seed, logits=logits, max_seq_len=4
+        student,
+        "generate.sample",
+        [0],
+        n,
+        temperature,
+        seed,
+        logits=logits,
+        max_seq_len=4,
+        vocab=vocab,
     )
-    return _ids(result, [0], n)[1:]
+    return _ids(result, [0], n, vocab)[1:]
 
 
 def _fmt_probs(p: list[float]) -> str:
     return "[" + ", ".join(f"{x:.2f}" for x in p) + "]"
 
 
+def _group(values: list[float], groups: list[list[int]]) -> list[float]:
+    return [sum(values[i] for i in ids) for ids in groups]
+
+
 def _diagnose(
-    freq: list[float], temperature: float, last: list[float], other: list[float]
+    freq: list[float],
+    temperature: float,
+    last: list[float],
+    other: list[float],
+    groups: list[list[int]],
 ) -> str | None:
     candidates = {
         "the FIRST position's logits": softmax(other, temperature),
@@ -183,33 +230,56 @@ def _diagnose(
     for name, probs in candidates.items():
         if temperature == 1.0 and "temperature" in name:
             continue
-        if max(abs(a - b) for a, b in zip(freq, probs, strict=True)) < 0.03:
+        if max(abs(a - b) for a, b in zip(freq, _group(probs, groups), strict=True)) < 0.03:
             return f"Your samples follow {name}."
     if max(freq) > 0.99:
         return "Your generate always picks the same token: sample, do not take the argmax."
+    tail = sum(freq[4:]) if len(groups) > 4 else 1.0
+    want = sum(_group(softmax(last, temperature), groups)[4:]) if len(groups) > 4 else 1.0
+    if tail < 0.5 * want:
+        return (
+            "Your generate rarely picks the less likely tokens: a top-k or top-p cut is on by "
+            "default. Sample from the whole softmax unless asked otherwise."
+        )
     return None
 
 
 def _expect_distribution(
-    student: Student, temperature: float, logits: tuple[list[float], list[float]] | None = None
+    student: Student,
+    temperature: float,
+    logits: tuple[list[float], list[float]] | None = None,
+    vocab: int = V,
+    groups: list[list[int]] | None = None,
 ) -> None:
     last, other = logits or logits_pair(student)
-    samples = _samples(student, temperature, logits=logits)
+    groups = groups or [[i] for i in range(vocab)]
+    samples = _samples(student, temperature, logits=logits, vocab=vocab)
     probs = softmax(last, temperature)
-    freq = frequencies(samples, V)
+    counts = [0] * len(groups)
+    group_of = {i: g for g, ids in enumerate(groups) for i in ids}
+    for sample in samples:
+        counts[group_of[sample]] += 1
+    freq = [c / max(len(samples), 1) for c in counts]
+    what = (
+        "frequencies"
+        if len(groups) == vocab
+        else "frequencies (4 likely tokens, then 4 groups of 9)"
+    )
     expect(
-        chi_square(samples, probs) < CHI2_CRITICAL_DF4,
-        f"at temperature {temperature:g}, {len(samples)} samples have frequencies "
+        chi_square(samples, probs, groups) < CHI2_CRITICAL[len(groups) - 1],
+        f"at temperature {temperature:g}, {len(samples)} samples have {what} "
         f"{_fmt_probs(freq)}; expected about softmax(logits[-1] / {temperature:g}) = "
-        f"{_fmt_probs(probs)}",
-        _diagnose(freq, temperature, last, other),
+        f"{_fmt_probs(_group(probs, groups))}",
+        _diagnose(freq, temperature, last, other, groups),
     )
 
 
 @pytest.mark.check("generate_sampling")
 def test_samples_follow_last_position(student: Student) -> None:
-    """At temperature 1, samples follow the softmax of the last position's logits"""
-    _expect_distribution(student, 1.0)
+    """At temperature 1, samples follow the softmax of the last position's logits (40 tokens)"""
+    last, other, place = wide_logits(student)
+    groups = [[place[i] for i in ids] for ids in WIDE_GROUPS]
+    _expect_distribution(student, 1.0, (last, other), vocab=WIDE, groups=groups)
 
 
 @pytest.mark.check("generate_sampling")
@@ -226,15 +296,18 @@ def test_samples_vary_with_seed(student: Student) -> None:
 
 @pytest.mark.check("generate_temperature")
 def test_low_temperature_picks_argmax(student: Student) -> None:
-    """A very low temperature always picks the most likely token"""
-    last, _ = logits_pair(student)
-    samples = _samples(student, 0.02, n=200)
+    """A very low temperature always picks the most likely token, even with large logits"""
+    last, other = logits_pair(student)
+    shifted = ([z + SHIFT for z in last], [z + SHIFT for z in other])
+    samples = _samples(student, 0.02, n=200, logits=shifted)
     best = max(range(V), key=last.__getitem__)
     others = [s for s in samples if s != best]
     expect(
         not others,
-        f"at temperature 0.02, {len(others)} of 200 samples were not the argmax {best}",
-        "Divide by the temperature: a small temperature sharpens the distribution.",
+        f"at temperature 0.02 with logits near {SHIFT:g}, {len(others)} of 200 samples were "
+        f"not the argmax {best}",
+        "Divide by the temperature (a small one sharpens the distribution), then subtract the "
+        "largest scaled logit before exp.",
     )
 
 

@@ -1,11 +1,19 @@
-"""Check `parameters`: parameters() lists every weight once, and forward keeps them.
+"""Check `parameters`: parameters() lists every weight forward uses, once; forward keeps them.
 
-The worker reports which Value objects the model holds (with the attribute
-path to each), which leaf Values a forward's graph depends on, and which the
-model lists; the judge compares. A weight is a Value the model holds inside a
-list, tuple or dict (a row of a matrix) and uses in every forward; a single
-Value held directly as an attribute and left out of parameters() is taken as
-a constant on purpose (an eps, a scale).
+What forward uses is read from its graph, not from where the model keeps it:
+the worker reports the leaf Values each logits' graph reaches. A leaf reached
+by two forwards of one model, and not by a forward of a second model built in
+the same process, is a weight of that model (a Value made inside forward is new
+each call; a module-level constant is shared by both models); every such weight
+must be listed, wherever it is kept (lists, dicts, wrapper objects, __slots__).
+The one exception is a single Value kept as an attribute of a layer and left
+out on purpose, the place of a constant such as an eps.
+
+Forward must also be a function of the weights and the input: the same model
+and input give the same logits whatever the state of the ``random`` module
+(dropout left on, or a layer created inside forward, does not).
+
+False failures: none; every property is exact for a correct model.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from typing import Any
 import pytest
 
 from grader.judge.remote import Student
-from grader.suite.suite_support import MODEL, expect, model
+from grader.suite.suite_support import MODEL, expect, model, repeatable
 
 pytestmark = pytest.mark.check("parameters")
 
@@ -24,25 +32,27 @@ def measure(student: Student) -> dict[str, Any]:
     def run() -> dict[str, Any]:
         rng = student.rng("parameters")
         gpt = model(student, rng)
+        other = model(student, rng)
         params = gpt.parameters()
         listed = set(gpt.tokens())
         v = MODEL["vocab_size"]
-        first = gpt.forward([rng.randrange(v) for _ in range(4)], tokens=True, keep=True)
+        ids = [rng.randrange(v) for _ in range(4)]
+        first = gpt.forward(ids, tokens=True, keep=True)
         second = gpt.forward([rng.randrange(v) for _ in range(3)], tokens=True, keep=True)
+        elsewhere = other.forward(ids, tokens=True, keep=True)
         after = gpt.parameters()
         replaced = len(set(gpt.tokens()) - listed) if after.distinct == params.distinct else -1
         persistent = first.leaves() & second.leaves()
+        own = persistent - elsewhere.leaves()
         held = gpt.held()
-        missing = sorted(
-            path
-            for token, (path, _) in held.items()
-            if token in persistent and token not in listed and path.endswith("]")
-        )
+        unlisted = [t for t in own if t not in listed and not (t in held and held[t].attribute)]
+        named = sorted(held[t].path for t in unlisted if t in held)
         return {
             "listed": params.listed,
             "distinct": params.distinct,
             "used": len(listed & persistent),
-            "missing": missing,
+            "missing": named,
+            "unnamed": len(unlisted) - len(named),
             "replaced": replaced,
             "changed": 0
             if replaced
@@ -53,15 +63,18 @@ def measure(student: Student) -> dict[str, Any]:
 
 
 def test_every_used_weight_is_listed(student: Student) -> None:
-    """Every weight forward uses from the model is in parameters()"""
+    """Every weight forward uses from the model is in parameters(), wherever it is kept"""
     result = measure(student)
-    missing = result["missing"]
+    missing, unnamed = result["missing"], result["unnamed"]
+    count = len(missing) + unnamed
+    where = f", e.g. {', '.join(missing[:3])}" if missing else " (kept where no attribute leads)"
     expect(
-        not missing,
-        f"{len(missing)} weight(s) used by forward are not in parameters(), e.g. "
-        f"{', '.join(missing[:3])}: the optimiser would never train them",
-        "If you override parameters(), include every sub-module's parameters; otherwise keep "
-        "weights in attributes (lists, dicts and sub-modules are found automatically).",
+        count == 0,
+        f"{count} weight(s) used by every forward are not in parameters(){where}: the "
+        "optimiser would never train them",
+        "If you override parameters(), include every sub-module's parameters; keep weights "
+        "in Modules (in attributes, lists or dicts), which Module.parameters() finds: a Value "
+        "inside an object that is not a Module is not found.",
     )
 
 
@@ -104,3 +117,15 @@ def test_forward_leaves_weights_alone(student: Student) -> None:
         "forward computes outputs only; the weights change only when an optimiser updates "
         "them after backward.",
     )
+
+
+def test_forward_is_a_function_of_weights_and_input(student: Student) -> None:
+    """The same weights and input give the same output, whatever the random state"""
+    for cls in ("MiniGPT", "TransformerBlock", "SelfAttention", "FeedForward"):
+        expect(
+            repeatable(student, cls),
+            f"{cls}.forward gave two different outputs for the same weights and input (called "
+            "with the random module in two different states): it draws random numbers",
+            "Remove randomness from forward: dropout must be off (p = 0) by default, and every "
+            "layer and weight is created once, in __init__, never inside forward.",
+        )

@@ -9,22 +9,31 @@ answers with the judge's logits and records its calls) and reports plain data.
 Every comparison, finite difference, SGD step and check of the calls lives in
 the judge, which type-checks each answer.
 
-Protocol (version 7): one JSON object per line; requests on the ``--requests``
+Protocol (version 8): one JSON object per line; requests on the ``--requests``
 pipe, answers on the ``--responses`` pipe. The student's prints go to
 stdout/stderr, which the judge counts and discards.
 
-  worker -> judge   {"ready": true, "protocol": 7}
+  worker -> judge   {"ready": true, "protocol": 8}
                     {"stage": "MiniGPT.forward()"}     about to run this student function
                     {"result": ...} | {"error": {...}} the request's answer
   judge -> worker   {"op": ..., ...}                   a request (an op_* method of Worker)
                     {"op": "batch", "requests": [...]} several, answered one by one
+                    {"op": "isolated", "requests": [...]}  the same, in a fork of this
+                                                       worker whose memory dies with it
+
+An ``isolated`` group runs in a child forked for it: it starts from this worker's
+objects (built, weights set) and whatever it learns (a memo of the inputs it saw)
+is gone when it ends, so two inputs asked in two groups can never be told apart
+by remembering one of them. Nothing a group keeps (outputs, handles) survives it.
 
 A ``packed`` field carries a long vector of floats (every parameter's data or grad,
 both ways) as base64 of little-endian IEEE doubles: a tenth of JSON's cost.
 
 An ``out`` field names a kept output by the key its answer gave, or is
 ``"last"``: the output kept most recently, so that a forward(keep) and the
-requests on its output can travel in one batch.
+requests on its output can travel in one batch. A ``handle`` field may be
+``"last"`` too: the object built most recently (a build, its weights and its
+forward in one batch).
 """
 
 from __future__ import annotations
@@ -42,7 +51,8 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 
 # Every worker start pays for its imports (a grading starts about ten), so the
@@ -50,14 +60,15 @@ from types import ModuleType
 # imported when an error is described.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from typing import Any
 
-PROTOCOL = 7
+PROTOCOL = 8
 MAX_TEXT = 300  # characters of an exception message, type name or stage we send
 MAX_CODE = 120
 MAX_ELEMENTS = 200_000  # numbers in one answer
 MAX_IDS = 20_000  # ids in a generate answer or a model call
+MAX_PARTS = 10_000  # sub-objects reported by "parts"
 MAX_REQUEST_BYTES = 8 << 20
 CLASSES = ("Embedding", "LayerNorm", "FeedForward", "SelfAttention", "TransformerBlock", "MiniGPT")
 FUNCTIONS = ("cross_entropy_loss", "generate")
@@ -208,6 +219,61 @@ def token_list(obj: Any, what: str) -> list[int]:
     return ids
 
 
+def attributes(obj: Any) -> list[tuple[str, Any]]:
+    """An object's own attributes: its __dict__ and its __slots__, read without calling
+    the class's own __getattribute__ (a slot left unset is skipped)."""
+    found: list[tuple[str, Any]] = []
+    try:
+        attrs = object.__getattribute__(obj, "__dict__")
+    except BaseException:
+        attrs = None
+    if isinstance(attrs, dict):
+        found += list(attrs.items())
+    for cls in type(obj).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if not isinstance(name, str) or name in ("__dict__", "__weakref__"):
+                continue
+            stored = name
+            if name.startswith("__") and not name.endswith("__"):
+                stored = f"_{cls.__name__.lstrip('_')}{name}"  # a private slot is mangled
+            slot = cls.__dict__.get(stored)
+            try:
+                found.append((name, slot.__get__(obj, cls)))  # type: ignore[union-attr]
+            except BaseException:
+                continue
+    return found
+
+
+def reachable(root: Any, path: str) -> Iterator[tuple[Any, str, list[Any]]]:
+    """Every object reachable from ``root`` through attributes (dict and slots), list,
+    tuple, set and dict items, once each, breadth first: the object, a readable path to
+    it and the objects on that path. Values are not looked into; numbers, strings,
+    modules and classes are skipped."""
+    seen: set[int] = set()
+    queue: deque[tuple[Any, str, list[Any]]] = deque([(root, path, [])])
+    while queue and len(seen) < MAX_ELEMENTS:
+        obj, where, parents = queue.popleft()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        yield obj, where, parents
+        if type(obj) is Value or isinstance(
+            obj, str | bytes | int | float | complex | ModuleType | type
+        ):
+            continue
+        chain = [*parents, obj]
+        if isinstance(obj, dict):
+            children = [(f"{where}[{safe_str(k)}]", v) for k, v in list(obj.items())]
+        elif isinstance(obj, list | tuple):
+            children = [(f"{where}[{i}]", v) for i, v in enumerate(obj)]
+        elif isinstance(obj, set | frozenset):
+            children = [(f"{where}{{...}}", v) for v in list(obj)]
+        else:
+            children = [(f"{where}.{safe_str(k)}", v) for k, v in attributes(obj)]
+        queue.extend((v, name, chain) for name, v in children)
+
+
 # --- the student's objects, held by handle ------------------------------------
 
 
@@ -232,6 +298,7 @@ class Worker:
         self.keep: list[Any] = []  # keeps tokenised Values alive so ids stay unique
         self.counter = 0
         self.last_kept: int | None = None
+        self.last_built: int | None = None
         return {}
 
     def _next(self) -> int:
@@ -253,9 +320,15 @@ class Worker:
         return found
 
     def _object(self, handle: Any) -> Any:
+        return self.objects[self._handle(handle)]
+
+    def _handle(self, handle: Any) -> int:
+        """A handle the judge was given, or "last": the object built most recently."""
+        if handle == "last":
+            handle = self.last_built
         if type(handle) is not int or handle not in self.objects:
             raise ValueError("unknown handle")
-        return self.objects[handle]
+        return handle
 
     def _token(self, value: Any) -> int:
         token = self.tokens.get(id(value))
@@ -272,9 +345,10 @@ class Worker:
         obj = factory(*args, **kwargs)
         handle = self._next()
         self.objects[handle] = obj
+        self.last_built = handle
         return {"handle": handle}
 
-    def op_params(self, handle: int, data: bool = True) -> Any:
+    def op_params(self, handle: int | str, data: bool = True) -> Any:
         """parameters() as listed: which are the same object and their data; with ``data``
         false only how many (most checks need just the count)."""
         distinct, identity = self._listed(handle)
@@ -283,7 +357,7 @@ class Worker:
         values = [number(p.data, f"parameter {i}'s data") for i, p in enumerate(distinct)]
         return {"identity": identity, "packed": pack(values)}
 
-    def op_randomize(self, handle: int, seed: int, scale: float) -> Any:
+    def op_randomize(self, handle: int | str, seed: int, scale: float) -> Any:
         """Each distinct parameter set to the next draw of ``Random(seed).gauss(0, scale)``
         and its grad to 0. The judge draws the same numbers itself, so none travel: the
         same as ``set_params`` with them, in one message instead of two long ones."""
@@ -294,10 +368,11 @@ class Worker:
             p.grad = 0.0
         return {"listed": len(identity), "distinct": len(distinct)}
 
-    def _listed(self, handle: int) -> tuple[list[Any], list[int]]:
+    def _listed(self, handle: int | str) -> tuple[list[Any], list[int]]:
         """The distinct Values of the object's parameters(), registered for set_params
         and grads, and for each listed item the index of its first occurrence."""
-        obj = self._object(handle)
+        handle = self._handle(handle)
+        obj = self.objects[handle]
         self.stage(f"{type_name(obj)}.parameters()")
         listed = obj.parameters()
         if not isinstance(listed, Iterable) or isinstance(listed, str | bytes | dict):
@@ -317,8 +392,8 @@ class Worker:
         self.params[handle] = distinct
         return distinct, identity
 
-    def _registered(self, handle: int) -> list[Any]:
-        self._object(handle)
+    def _registered(self, handle: int | str) -> list[Any]:
+        handle = self._handle(handle)
         if handle not in self.params:
             raise ValueError("ask for params before using them")
         return self.params[handle]
@@ -340,14 +415,15 @@ class Worker:
 
     def op_forward(
         self,
-        handle: int,
+        handle: int | str,
         input: Any,
         tokens: bool = False,
         kwargs: dict[str, Any] | None = None,
         keep: bool = False,
         seed: int = 0,
     ) -> Any:
-        obj = self._object(handle)
+        handle = self._handle(handle)
+        obj = self.objects[handle]
         x = [int(i) for i in input] if tokens else to_values(input)
         random.seed(seed)
         self.stage(f"{type_name(obj)}.forward()")
@@ -438,33 +514,66 @@ class Worker:
         """Identity tokens of the listed parameters (same order as params)."""
         return {"tokens": [self._token(p) for p in self._registered(handle)]}
 
-    def op_held(self, handle: int) -> Any:
-        """Values reachable from the object's attributes: a readable path to each, and
-        which TransformerBlock object (numbered in the order met, -1: none) holds it."""
+    def op_held(self, handle: int | str) -> Any:
+        """Values reachable from the object's attributes: a readable path to each, which
+        TransformerBlock object (numbered in the order met, -1: none) holds it, and
+        whether it is a single Value kept as an attribute of a layer (one of the API's
+        classes, or the pack's Linear): the place of a constant such as an eps."""
         block_class = vars(self.module).get("TransformerBlock")
-        found: dict[int, tuple[str, int]] = {}
-        seen: set[int] = set()
+        layers = tuple(
+            c
+            for c in [*(vars(self.module).get(name) for name in CLASSES), self._linear()]
+            if isinstance(c, type)
+        )
+        found: dict[int, tuple[str, int, bool]] = {}
         blocks: dict[int, int] = {}
-        stack: list[tuple[Any, str, int]] = [(self._object(handle), "model", -1)]
-        while stack and len(seen) < MAX_ELEMENTS:
-            obj, path, block = stack.pop()
-            if type(obj) is Value:
-                found.setdefault(self._token(obj), (cap(path, 120), block))
+        for obj, path, parents in reachable(self._object(handle), "model"):
+            if type(obj) is not Value:
                 continue
-            if id(obj) in seen or isinstance(obj, str | bytes | int | float | ModuleType | type):
+            block = -1
+            for parent in reversed(parents):  # the innermost block that holds it
+                if isinstance(block_class, type) and isinstance(parent, block_class):
+                    block = blocks.setdefault(id(parent), len(blocks))
+                    break
+            attribute = bool(parents) and isinstance(parents[-1], layers) and path[-1:] != "]"
+            found.setdefault(self._token(obj), (cap(path, 120), block, attribute))
+        return {"held": [[token, *where] for token, where in found.items()]}
+
+    @staticmethod
+    def _linear() -> Any:
+        pack = sys.modules.get("nn")
+        return vars(pack).get("Linear") if isinstance(pack, ModuleType) else None
+
+    def op_parts(self, handle: int | str) -> Any:
+        """The objects of the student's own API classes that the object holds (itself
+        not included), in the order met: for each its class, a readable path, a handle
+        to use it alone, the indices (in the object's registered parameters) of every
+        Value it holds, and the index of the part that holds it (-1: none)."""
+        root_handle = self._handle(handle)
+        root = self.objects[root_handle]
+        index = {id(p): i for i, p in enumerate(self._registered(root_handle))}
+        named = [(name, vars(self.module).get(name)) for name in CLASSES]
+        classes = {c: name for name, c in named if isinstance(c, type)}
+        parts: list[Any] = []
+        where: dict[int, int] = {}
+        for obj, path, parents in reachable(root, "model"):
+            if obj is root or type(obj) is Value:
                 continue
-            seen.add(id(obj))
-            if isinstance(block_class, type) and isinstance(obj, block_class):
-                block = blocks.setdefault(id(obj), len(blocks))
-            if isinstance(obj, dict):
-                stack.extend((v, f"{path}[{safe_str(k)}]", block) for k, v in list(obj.items()))
-            elif isinstance(obj, list | tuple):
-                stack.extend((v, f"{path}[{i}]", block) for i, v in enumerate(obj))
-            else:
-                attrs = getattr(obj, "__dict__", None)
-                if isinstance(attrs, dict):
-                    stack.extend((v, f"{path}.{k}", block) for k, v in list(attrs.items()))
-        return {"held": [[token, path, block] for token, (path, block) in found.items()]}
+            # the API class it is (the nearest in its MRO: a subclass of LayerNorm is one)
+            api = next((classes[c] for c in type(obj).__mro__ if c in classes), None)
+            if api is None:
+                continue
+            if len(parts) >= MAX_PARTS:
+                raise BadOutput(f"the model holds more than {MAX_PARTS} modules")
+            within = next((where[id(o)] for o in reversed(parents) if id(o) in where), -1)
+            where[id(obj)] = len(parts)
+            held = sorted(
+                {index[id(v)] for v, _, _ in reachable(obj, "") if id(v) in index}
+            )
+            part = self._next()
+            self.objects[part] = obj
+            parts.append([api, cap(path, 120), part, held, within])
+        return {"parts": parts}
 
     def op_generate(
         self,
@@ -698,19 +807,56 @@ def serve(channel: Channel, module: ModuleType, submission: str) -> None:
         # (the exception is gone with its frame: its traceback's memory is freed)
         return {"error": failure}
 
-    channel.send({"ready": True, "protocol": PROTOCOL})
-    while (request := channel.receive()) is not None:
-        batch = request.get("requests") if request.get("op") == "batch" else [request]
-        if not isinstance(batch, list) or not batch:
-            channel.send({"error": {"kind": "protocol", "message": "a batch needs requests"}})
-            continue
+    def run(batch: list[Any]) -> bool:
+        """Answer each request in turn until the first error; False after a MemoryError."""
         for item in batch:
             message = answer(item)
             channel.send(message)
             if "error" in message:
-                if message["error"]["kind"] == "memory":
-                    return  # the heap may be in a bad state: let the judge start afresh
-                break
+                return message["error"]["kind"] != "memory"
+        return True
+
+    channel.send({"ready": True, "protocol": PROTOCOL})
+    while (request := channel.receive()) is not None:
+        op = request.get("op")
+        batch = request.get("requests") if op in ("batch", "isolated") else [request]
+        if not isinstance(batch, list) or not batch:
+            channel.send({"error": {"kind": "protocol", "message": "a batch needs requests"}})
+            continue
+        if op == "isolated":
+            run_isolated(run, batch)
+        elif not run(batch):
+            return  # the heap may be in a bad state: let the judge start afresh
+
+
+ISOLATED_DONE = 86  # the exit code of a fork that answered its whole group
+
+
+def run_isolated(run: Callable[[list[Any]], bool], batch: list[Any]) -> None:
+    """Run a group of requests in a fork of this worker, whose memory dies with it.
+
+    The fork answers on our pipes; we wait for it. A fork that ends any other way
+    than by finishing its group (killed, exited, stopped the interpreter) ends this
+    worker the same way, so the judge sees the death it would have seen without
+    the fork and handles it as always (a retry after a foreign kill, say).
+    """
+    try:
+        pid = os.fork()
+    except OSError:  # no process left (the pids limit): this worker ends
+        os._exit(ISOLATED_DONE + 1)
+    if pid == 0:
+        try:
+            run(batch)
+        finally:
+            os._exit(ISOLATED_DONE)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == ISOLATED_DONE:
+        return
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
 def fork_server(
