@@ -3,6 +3,9 @@
 The table is first set to fresh random values chosen by the judge, so the
 check holds whatever the student's initialisation: each output entry must BE
 one of the table's entries (a lookup, not arithmetic).
+
+False failures: none; two random table entries are equal with probability about
+2^-52, and every other comparison is exact.
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""Check `layernorm`: (x - mean) / sqrt(var + eps), population variance, at init."""
+"""Check `layernorm`: (x - mean) / sqrt(var + eps), population variance, at init.
+
+At initialisation (gain 1 and bias 0, or none), on random vectors, a vector far
+from 0 and a nearly constant one (variance about 1e-6, where eps shows).
+
+False failures: none; a correct norm agrees with the formula up to rounding
+(about 1e-13 of the output here, against a tolerance of 1e-5).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Check `max_seq_len`: any T up to max_seq_len works, a longer input is refused."""
+"""Check `max_seq_len`: any T up to max_seq_len works, a longer input is refused.
+
+False failures: none (no random draw decides it).
+"""
 
 from __future__ import annotations
 
