@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from grader.judge.remote import Student
-from grader.suite.suite_support import MODEL, cross_entropy, expect, model, randomize
+from grader.suite.suite_support import SMALL, cross_entropy, expect, model, randomize
 from grader.suite.test_attention import softmax_attention
 
 pytestmark = pytest.mark.check("gradients")
@@ -43,9 +43,9 @@ def agree(analytic: float, numeric: float) -> bool:
 def measure(student: Student) -> dict[str, Any]:
     def run() -> dict[str, Any]:
         rng = student.rng("gradients")
-        gpt = model(student, rng)
+        gpt = model(student, rng, SMALL)
         theta = randomize(gpt, rng, 0.5)
-        n, v = MODEL["max_seq_len"], MODEL["vocab_size"]
+        n, v = SMALL["max_seq_len"], SMALL["vocab_size"]
         ids = [rng.randrange(v) for _ in range(n)]
         targets = [rng.randrange(v) for _ in range(n)]
         out = gpt.forward(ids, tokens=True, keep=True)

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from grader.judge.remote import Student
-from grader.suite.suite_support import MODEL, expect, model, repeatable
+from grader.suite.suite_support import SMALL, expect, model, repeatable
 
 pytestmark = pytest.mark.check("parameters")
 
@@ -31,11 +31,11 @@ pytestmark = pytest.mark.check("parameters")
 def measure(student: Student) -> dict[str, Any]:
     def run() -> dict[str, Any]:
         rng = student.rng("parameters")
-        gpt = model(student, rng)
-        other = model(student, rng)
+        gpt = model(student, rng, SMALL)
+        other = model(student, rng, {**SMALL, "num_layers": 1})
         params = gpt.parameters()
         listed = set(gpt.tokens())
-        v = MODEL["vocab_size"]
+        v = SMALL["vocab_size"]
         ids = [rng.randrange(v) for _ in range(4)]
         first = gpt.forward(ids, tokens=True, keep=True)
         second = gpt.forward([rng.randrange(v) for _ in range(3)], tokens=True, keep=True)

@@ -24,6 +24,7 @@ from grader.judge.failures import StudentError
 from grader.judge.remote import Remote, Student
 from grader.suite.suite_support import (
     MODEL,
+    SMALL,
     apart,
     differ,
     expect,
@@ -39,10 +40,10 @@ pytestmark = pytest.mark.check("positional")
 def test_same_token_differs_by_position(student: Student) -> None:
     """The same token at every position gives position-dependent logits"""
     rng = student.rng("positional")
-    gpt = model(student, rng)
+    gpt = model(student, rng, SMALL)
     randomize(gpt, rng, 0.5)
-    n = MODEL["max_seq_len"]
-    token = rng.randrange(MODEL["vocab_size"])
+    n = SMALL["max_seq_len"]
+    token = rng.randrange(SMALL["vocab_size"])
     out = gpt.forward([token] * n, tokens=True).data
     expect(
         any(differ(out[t], out[0]) for t in range(1, n)),
@@ -56,9 +57,9 @@ def test_same_token_differs_by_position(student: Student) -> None:
 def _random_model(student: Student, name: str) -> tuple[Remote, list[int], random.Random]:
     """A MiniGPT with random weights and a random full-length input, for the tests below."""
     rng = student.rng(name)
-    gpt = model(student, rng)
+    gpt = model(student, rng, SMALL)
     randomize(gpt, rng, 0.5)
-    ids = [rng.randrange(MODEL["vocab_size"]) for _ in range(MODEL["max_seq_len"])]
+    ids = [rng.randrange(SMALL["vocab_size"]) for _ in range(SMALL["max_seq_len"])]
     return gpt, ids, rng
 
 
@@ -67,7 +68,7 @@ def test_logits_do_not_depend_on_later_length(student: Student) -> None:
     if not repeatable(student, "MiniGPT"):
         return  # logits change from call to call: the parameters check reports why
     gpt, ids, _ = _random_model(student, "positional.prefix")
-    n, v = MODEL["max_seq_len"], MODEL["vocab_size"]
+    n, v = SMALL["max_seq_len"], SMALL["vocab_size"]
     changed = [*ids[:-1], (ids[-1] + 1) % v]
     full, other, *parts = apart(gpt, [ids, changed, ids[:1], ids[: n // 2]], tokens=True)
     if not all(same(a, b, 1e-7) for a, b in zip(full[:-1], other[:-1], strict=True)):
@@ -86,7 +87,7 @@ def test_each_position_sees_its_own_token(student: Student) -> None:
     if not repeatable(student, "MiniGPT"):
         return
     gpt, ids, rng = _random_model(student, "positional.own")
-    n, v = MODEL["max_seq_len"], MODEL["vocab_size"]
+    n, v = SMALL["max_seq_len"], SMALL["vocab_size"]
     changed = []
     for k in (0, n - 1):
         other = list(ids)

@@ -5,8 +5,9 @@ random, finds the block's own SelfAttention, FeedForward and LayerNorm objects
 (by class, wherever the block keeps them), runs each of them alone on the
 inputs the formula gives them, and checks that the block's output is exactly
 x1 + ff(ln2(x1)) with x1 = x + attn(ln1(x)), for some assignment of the block's
-norms to ln1 and ln2 (one shared norm included). Every forward is answered
-apart, so nothing one part saw can shape another's answer. A block that keeps
+norms to ln1 and ln2 (one shared norm included). The block's forward is answered
+apart from the parts' (a fork that forgets it), so nothing it computed can shape
+what the parts answer. A block that keeps
 no SelfAttention or FeedForward object of the student's classes is not judged by
 that test (there are no parts to compose).
 
@@ -56,14 +57,16 @@ def _add(a: Rows, b: Rows) -> Rows:
 
 
 class Parts:
-    """A block's parts run alone, each forward apart; outputs of a wrong shape: None."""
+    """A block's parts, each run alone; outputs of a wrong shape: None. (The block's own
+    forward is answered apart, so nothing the parts see here can shape it, nor the
+    reverse.)"""
 
     def __init__(self, attn: Part, ff: Part, norms: list[Part]) -> None:
         self.attn, self.ff, self.norms = attn.remote, ff.remote, [n.remote for n in norms]
 
     @staticmethod
     def _rows(remote: Remote, inputs: Rows) -> Rows | None:
-        outs = [o.data for o in remote.forward_many(inputs, apart=True)]
+        outs = [o.data for o in remote.forward_many(inputs)]
         ok = all(isinstance(o, list) and len(o) == D and not isinstance(o[0], list) for o in outs)
         return outs if ok else None
 
@@ -71,7 +74,7 @@ class Parts:
         return self._rows(n, x)
 
     def attend(self, x: Rows) -> Rows | None:
-        out = self.attn.forward_many([x], apart=True)[0].data
+        out = self.attn.forward_many([x])[0].data
         ok = len(out) == len(x) and all(isinstance(r, list) and len(r) == D for r in out)
         return out if ok else None
 

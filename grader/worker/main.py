@@ -624,7 +624,8 @@ class Calls:
 
     def __init__(self, answer: dict[str, list[float]], max_calls: int, max_context: int) -> None:
         self.last = [float(z) for z in answer["last"]]
-        self.other = [float(z) for z in answer["other"]]
+        self.other: Any = None  # the earlier positions' row of Values, made at the first call
+        self.other_data = [float(z) for z in answer["other"]]
         self.max_calls = max_calls
         self.max_context = max_context
         self.contexts: list[list[int]] = []
@@ -637,7 +638,11 @@ class Calls:
         if self.problem is not None:
             raise Aborted(self.problem)
         context = self.contexts[-1]
-        return to_values([self.other] * (len(context) - 1) + [self.last])
+        # A fresh last row every call (generate may scale it in place); the earlier rows,
+        # which a correct generate never reads, are one row of Values made once.
+        if self.other is None:
+            self.other = to_values(self.other_data)
+        return [*([self.other] * (len(context) - 1)), to_values(self.last)]
 
     def _refusal(self, token_ids: Any) -> str | None:
         try:
