@@ -693,10 +693,11 @@ def test_an_impossible_exit_status_is_an_unknown_one(tmp_path: Path) -> None:
     assert client._exit_code(4242, 0.1) == -9
 
 
-# A grading seed (once drawn by a real grading of the reference) whose random weights
-# put a ReLU input so close to zero that every step of the finite differences crossed
-# the kink: the central differences disagreed with a correct gradient by 1.4%.
-KINK_SEED = "9ac5db40d348b9642fdfd366fe80dbae"
+# A grading seed whose random weights put a ReLU input of the reference so close to zero
+# that, along two of the directions tried, the central difference and the step up both
+# crossed the kink and disagreed with the correct gradient; only the step down agreed
+# (found by searching seeds: about one grading in 300 has such a direction).
+KINK_SEED = "kink-149"
 
 
 def test_a_kink_next_to_the_point_costs_a_correct_gradient_nothing(tmp_path: Path) -> None:
@@ -708,6 +709,7 @@ def test_a_kink_next_to_the_point_costs_a_correct_gradient_nothing(tmp_path: Pat
         result = test_gradients.measure(Student(client, 10.0, KINK_SEED))
     finally:
         client.shutdown()
-    assert result["count"] > 1000 and result["nonfinite"] == 0
+    assert result["count"] > 400 and result["nonfinite"] == 0
+    assert result["kinked"] > 0, "this seed no longer puts a kink next to the point"
     assert result["mismatches"] == [], "a one-sided difference agrees where the central one fails"
     assert abs(result["zero_rate"]) <= 1e-5

@@ -59,6 +59,7 @@ def measure(student: Student) -> dict[str, Any]:
             "nonzero": sum(1 for g in grads if g != 0.0),
             "mismatches": [],
             "zero_rate": 0.0,
+            "kinked": 0,
         }
         if nonfinite or not grads:
             return result
@@ -100,6 +101,8 @@ def measure(student: Student) -> dict[str, Any]:
                     up = ups[k]
                     rates = ((up - down) / (2 * step), (up - base) / step, (base - down) / step)
                     found[k] = next((r for r in rates if agree(analytic[k], r)), rates[0])
+                    if found[k] == rates[2] != rates[0] and agree(analytic[k], rates[2]):
+                        result["kinked"] += 1  # only the side away from a kink agreed
                 pending = [k for k in pending if not agree(analytic[k], found[k])]
                 if not pending:
                     break
