@@ -216,17 +216,6 @@ class Remote:
         input_shape = None if tokens else answers.tensor(x, "the input")[0]
         return Output(self.student, key, got, data, self.generation, input_shape)
 
-    def count_calls(self, cls: str, x: Any, *, tokens: bool = False) -> int:
-        """How many times the student's ``cls.forward`` runs in one forward (-1: inherited)."""
-        answer = answers.record(
-            self.student.request(
-                "count_calls", handle=self._handle(), cls=cls, input=x, tokens=tokens
-            ),
-            "a call count",
-            ("calls",),
-        )
-        return answers.integer(answer["calls"], "a call count")
-
     def expected_shape(self, x: Any) -> list[int] | None:
         """The shape the exercise's API promises for input ``x``."""
         t = len(x) if isinstance(x, list) else 0

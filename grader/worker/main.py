@@ -434,25 +434,6 @@ class Worker:
             answer["out"] = self._keep(out, None if tokens else x, handle)
         return answer
 
-    def op_count_calls(self, handle: int, cls: str, input: Any, tokens: bool = False) -> Any:
-        """How often ``cls.forward`` runs during one forward of the object (-1: not its own)."""
-        target = self._student(cls, CLASSES)
-        original = vars(target).get("forward") if isinstance(target, type) else None
-        if original is None:
-            return {"calls": -1}
-        count = [0]
-
-        def counting(*args: Any, **kwargs: Any) -> Any:
-            count[0] += 1
-            return original(*args, **kwargs)
-
-        target.forward = counting
-        try:
-            self.op_forward(handle, input, tokens)
-        finally:
-            target.forward = original
-        return {"calls": count[0]}
-
     def op_loss(self, logits: list[list[float]], targets: list[int]) -> Any:
         function = self._student("cross_entropy_loss", FUNCTIONS)
         values = to_values(logits)
