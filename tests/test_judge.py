@@ -290,3 +290,55 @@ def test_the_judge_line_survives_surrogates_and_refuses_non_finite_numbers() -> 
     print_feedback({**data, "score": math.nan}, out)
     feedback = parse_judge_output(out.getvalue())
     assert not feedback.gradable and "not finite" in feedback.summary
+
+
+ESCAPED_NAME = REFERENCE.read_text() + '''
+
+class _Hidden:
+    """Not a Module: parameters() never finds what it holds."""
+
+    def __init__(self, weights):
+        self.weights = weights
+
+
+_original_init = LayerNorm.__init__
+
+
+def _init(self, dim, eps=1e-5):
+    _original_init(self, dim, eps)
+    self.__dict__["\\x1b[2J\\x1b]8;;http://x\\x07gain"] = _Hidden(self.gain)
+    self.gain = [Value(1.0) for _ in range(dim)]
+    self.__dict__["\\x1b[2J\\x1b]8;;http://x\\x07gain"].weights = self.gain
+    self.gain = None
+    self.forward = lambda x, _self=self: _forward(_self, x)
+
+
+def _forward(self, x):
+    inv_n = 1.0 / self.dim
+    mean = Value.sum(x) * inv_n
+    centred = [xi - mean for xi in x]
+    inv_std = (Value.dot(centred, centred) * inv_n + self.eps) ** -0.5
+    hidden = self.__dict__["\\x1b[2J\\x1b]8;;http://x\\x07gain"].weights
+    return [c * inv_std * g + b for c, g, b in zip(centred, hidden, self.bias)]
+
+
+LayerNorm.__init__ = _init
+'''
+
+
+def test_an_unlisted_weight_under_an_escape_sequence_reaches_the_panel_escaped(
+    write_submission: Any,
+) -> None:
+    """A weight kept (through __dict__) under an attribute name of terminal escapes inside
+    an object parameters() does not search is found by the forward's graph, and its path
+    is shown as inert text (policy off: the sandbox and the judge must hold on their own)."""
+    from grader.formats.panel import render_panel
+
+    feedback = grade_source(write_submission, ESCAPED_NAME, policy=False)
+    assert "parameters" in failing(feedback)
+    check = next(c for c in feedback.checks if c.id == "parameters")
+    message = check.issues[0].message
+    assert "not in parameters()" in message and "\x1b" in message  # the path, as data
+    panel = render_panel(feedback)
+    assert "\x1b[2J" not in panel and "\x07" not in panel
+    assert "\\x1b[2J" in panel, "the escape is shown, inert"
