@@ -1,10 +1,22 @@
-"""Buggy variants of ``reference/minigpt.py``: one plausible student bug each.
+"""Buggy variants of correct solutions: one plausible student bug each.
 
-Every mutation is a text substitution on the reference source. ``check`` names
-the rubric check that must fail for the mutated file: the check the bug is
-mainly about (other checks may fail too). Only detectable bugs belong here: a
-bug the public API cannot reveal (say, a missing ``1/sqrt(D)`` scale) would
-make a correct-looking submission fail nothing.
+Every mutation is a text substitution on a correct solution: the reference
+(``reference/minigpt.py``) unless ``base`` names one of the bank's
+``correct_*.py`` files, for the bugs a student writing in that style makes.
+``check`` names the rubric check that must fail for the mutated file: the
+check whose concept the bug is about (other checks may fail too).
+
+Only detectable bugs belong here: a bug the statement's API cannot reveal
+would make a correct-looking submission fail nothing. Considered and left out
+for that reason: a missing ``1/sqrt(D)`` scale or ``sqrt(D)`` in place of
+``1/sqrt(D)`` (any constant factor folds into the query weights); ln1 and ln2
+swapped between the two branches (two LayerNorm(D) of the same shape: the
+assignment is the student's to choose); blocks applied in reverse order (the
+blocks are interchangeable); the attention output projection applied to each
+value before the weighted sum instead of after (the weights sum to one, so
+both give the same function); a hidden bias added after the activation
+instead of before it (its effect folds into the output bias: a bias-free
+hidden layer, which is legal).
 """
 
 from __future__ import annotations
@@ -12,23 +24,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "minigpt.py"
+BANK = Path(__file__).resolve().parent
+REFERENCE = BANK.parents[1] / "reference" / "minigpt.py"
 
 
 @dataclass(frozen=True)
 class Mutation:
-    """One bug: replace ``old`` (found exactly once in the reference) by ``new``."""
+    """One bug: replace ``old`` (found exactly once in the base) by ``new``.
+
+    ``base`` is the file name of a correct solution of the bank
+    (``correct_*.py``), or None for the reference.
+    """
 
     id: str
     check: str
     description: str
     old: str
     new: str
+    base: str | None = None
 
 
 def reference_source() -> str:
     """The current text of ``reference/minigpt.py``."""
     return REFERENCE.read_text(encoding="utf-8")
+
+
+def base_source(mutation: Mutation, bank: Path = BANK) -> str:
+    """The text the mutation applies to: its base in ``bank``, or the reference."""
+    if mutation.base is None:
+        return reference_source()
+    return (bank / mutation.base).read_text(encoding="utf-8")
 
 
 def apply(mutation: Mutation, source: str) -> str:
