@@ -10,6 +10,7 @@ lists its parts explicitly.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -161,22 +162,25 @@ class MiniGPT(Module):
         return params + self.norm.parameters() + self.head.parameters()
 
 
+def log_probs(row: list[Value]) -> list[Value]:
+    """log softmax(row), with the maximum taken out before exp."""
+    top = max(z.data for z in row)
+    log_norm = Value.sum([(z - top).exp() for z in row]).log() + top
+    return [z - log_norm for z in row]
+
+
 def cross_entropy_loss(logits: list[list[Value]], targets: list[int]) -> Value:
-    if len(logits) != len(targets):
-        raise ValueError("need one target per row")
-    losses = []
-    for row, y in zip(logits, targets, strict=True):
-        top = max(z.data for z in row)
-        losses.append(Value.sum([(z - top).exp() for z in row]).log() + top - row[y])
-    return Value.sum(losses) * (1.0 / len(losses))
+    if not logits or len(logits) != len(targets):
+        raise ValueError("need at least one row, and one target per row")
+    picked = [log_probs(row)[y] for row, y in zip(logits, targets, strict=True)]
+    return -Value.sum(picked) * (1.0 / len(picked))
 
 
 def generate(model, start_ids, max_new_tokens, temperature=1.0):
     out = list(start_ids)
-    for _ in range(max_new_tokens):
-        last = model(out[-model.max_seq_len :])[-1]
-        z = [v.data / temperature for v in last]
-        top = max(z)
-        w = [math.exp(v - top) for v in z]
-        out.append(random.choices(range(len(w)), weights=w)[0])
+    while len(out) < len(start_ids) + max_new_tokens:
+        scaled = [v.data / temperature for v in model(out[-model.max_seq_len :])[-1]]
+        top = max(scaled)
+        cumulative = list(itertools.accumulate(math.exp(s - top) for s in scaled))
+        out.append(random.choices(range(len(cumulative)), cum_weights=cumulative)[0])
     return out
