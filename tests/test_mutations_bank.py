@@ -48,6 +48,10 @@ def test_every_mutation_is_described() -> None:
     assert all(m.description.strip() for m in MUTATIONS)
 
 
+def test_many_bugs_are_written_in_other_styles_than_the_reference() -> None:
+    assert sum(m.base is not None for m in MUTATIONS) >= 25
+
+
 @pytest.mark.parametrize("source", ["no match here", "x\nx\n"])
 def test_apply_rejects_missing_or_repeated_snippet(source: str) -> None:
     with pytest.raises(ValueError, match="occurs"):
