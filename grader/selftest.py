@@ -1,8 +1,9 @@
 """Proving the hidden suite: it must fail every known bug and pass every correct solution.
 
 The bank lives in ``tests/solutions/``: ``mutations.py`` (one plausible bug
-each, as a substitution on the reference, naming the check that must fail)
-and ``correct_*.py`` (solutions written independently of the reference). An
+each, as a substitution on the reference or on one of the bank's correct
+solutions, its ``base``, naming the check that must fail) and ``correct_*.py``
+(solutions written independently of the reference). An
 instructor who edits the suite runs ``grade selftest`` before shipping it.
 
 The wheel ships the bank too (``paths.BANK_DIR``): on a new machine,
@@ -67,22 +68,26 @@ def cases(directory: Path = SOLUTIONS_DIR) -> list[Case]:
     bank = load_bank(directory)
     reference = bank.reference_source()
     found = [Case("reference", reference, None, "the reference solution")]
+    correct: dict[str, str] = {}
     for path in sorted(directory.glob("correct_*.py")):
+        correct[path.name] = path.read_text(encoding="utf-8")
         found.append(
-            Case(
-                path.stem,
-                path.read_text(encoding="utf-8"),
-                None,
-                "an independently written correct solution",
-            )
+            Case(path.stem, correct[path.name], None, "an independently written correct solution")
         )
     for mutation in bank.MUTATIONS:
+        # a bank written before bases existed: every mutation applies to the reference
+        base = getattr(mutation, "base", None)
+        if base is not None and base not in correct:
+            raise UsageError(
+                f"Mutation {mutation.id!r} applies to {base!r}, which is not a correct_*.py "
+                f"file of {directory}."
+            )
         found.append(
             Case(
                 f"bug:{mutation.id}",
-                bank.apply(mutation, reference),
+                bank.apply(mutation, reference if base is None else correct[base]),
                 mutation.check,
-                mutation.description,
+                mutation.description if base is None else f"{mutation.description} (on {base})",
             )
         )
     return found

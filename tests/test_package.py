@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from solutions.mutations import MUTATIONS
 from support import REFERENCE, REPO, SKELETON, SOLUTIONS
 
 from grader import paths
@@ -71,6 +72,7 @@ def test_wheel_carries_the_grader_and_its_data(wheel: Path) -> None:
         data + "scripts/make-base-image.sh",
         data + "tests/solutions/mutations.py",
         data + "tests/solutions/correct_naive.py",
+        *(data + "tests/solutions/" + m.base for m in MUTATIONS if m.base),  # every bug's base
         *(data + "student_template/" + name for name in STUDENT_FILES),
     }
     assert expected <= names, expected - names

@@ -33,6 +33,6 @@ def test_suite_judges_case(case: Case, results: dict[str, CaseResult]) -> None:
 def test_bank_is_large_enough_and_covers_every_check() -> None:
     bugs = [c for c in CASES if c.must_fail is not None]
     correct = [c for c in CASES if c.must_fail is None and c.name != "reference"]
-    assert len(bugs) >= 90
+    assert len(bugs) >= 185
     assert len(correct) >= 10
     assert {c.must_fail for c in bugs} == {c.id for c in CHECKS}

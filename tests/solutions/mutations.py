@@ -1,10 +1,22 @@
-"""Buggy variants of ``reference/minigpt.py``: one plausible student bug each.
+"""Buggy variants of correct solutions: one plausible student bug each.
 
-Every mutation is a text substitution on the reference source. ``check`` names
-the rubric check that must fail for the mutated file: the check the bug is
-mainly about (other checks may fail too). Only detectable bugs belong here: a
-bug the public API cannot reveal (say, a missing ``1/sqrt(D)`` scale) would
-make a correct-looking submission fail nothing.
+Every mutation is a text substitution on a correct solution: the reference
+(``reference/minigpt.py``) unless ``base`` names one of the bank's
+``correct_*.py`` files, for the bugs a student writing in that style makes.
+``check`` names the rubric check that must fail for the mutated file: the
+check whose concept the bug is about (other checks may fail too).
+
+Only detectable bugs belong here: a bug the statement's API cannot reveal
+would make a correct-looking submission fail nothing. Considered and left out
+for that reason: a missing ``1/sqrt(D)`` scale or ``sqrt(D)`` in place of
+``1/sqrt(D)`` (any constant factor folds into the query weights); ln1 and ln2
+swapped between the two branches (two LayerNorm(D) of the same shape: the
+assignment is the student's to choose); blocks applied in reverse order (the
+blocks are interchangeable); the attention output projection applied to each
+value before the weighted sum instead of after (the weights sum to one, so
+both give the same function); a hidden bias added after the activation
+instead of before it (its effect folds into the output bias: a bias-free
+hidden layer, which is legal).
 """
 
 from __future__ import annotations
@@ -12,23 +24,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "minigpt.py"
+BANK = Path(__file__).resolve().parent
+REFERENCE = BANK.parents[1] / "reference" / "minigpt.py"
 
 
 @dataclass(frozen=True)
 class Mutation:
-    """One bug: replace ``old`` (found exactly once in the reference) by ``new``."""
+    """One bug: replace ``old`` (found exactly once in the base) by ``new``.
+
+    ``base`` is the file name of a correct solution of the bank
+    (``correct_*.py``), or None for the reference.
+    """
 
     id: str
     check: str
     description: str
     old: str
     new: str
+    base: str | None = None
 
 
 def reference_source() -> str:
     """The current text of ``reference/minigpt.py``."""
     return REFERENCE.read_text(encoding="utf-8")
+
+
+def base_source(mutation: Mutation, bank: Path = BANK) -> str:
+    """The text the mutation applies to: its base in ``bank``, or the reference."""
+    if mutation.base is None:
+        return reference_source()
+    return (bank / mutation.base).read_text(encoding="utf-8")
 
 
 def apply(mutation: Mutation, source: str) -> str:
@@ -116,6 +141,16 @@ _LOSS_ROW = "        largest = max(z.data for z in row)\n" + _LOG_SUM_EXP + _LOS
 _LOSS_MEAN = "    return Value.sum(losses) * (1.0 / len(losses))\n"
 _GEN_SCALED = "        scaled = [z.data / temperature for z in last]\n"
 _GEN_LOOP = "    for _ in range(max_new_tokens):\n"
+_SOFTMAX_EXPS = "    exps = [(s - largest).exp() for s in scores]\n"
+_SOFTMAX_BODY = (
+    "    largest = max(s.data for s in scores)\n"
+    + _SOFTMAX_EXPS
+    + "    inv_total = Value.sum(exps) ** -1\n"
+    + "    return [e * inv_total for e in exps]\n"
+)
+_ATTN_VALUES = "        values: Matrix = [self.value(row) for row in x]\n"
+_FF_HIDDEN = "        hidden: Vector = [h.relu() for h in self.hidden(x)]\n"
+_POSITION_TABLE = "        self.position_embedding = Embedding(max_seq_len, embed_dim)\n"
 _GEN_BODY = _GEN_LOOP + _CONTEXT + "        last = model(context)[-1]\n" + _GEN_PROBS + _GEN_SAMPLE
 
 
@@ -1099,5 +1134,829 @@ MUTATIONS: tuple[Mutation, ...] = (
         "generate never uses the temperature.",
         _GEN_SCALED,
         "        scaled = [z.data for z in last]\n",
+    ),
+    # =========================================================================
+    # Single bugs of issue 21 and more, on the reference. Each names the check
+    # whose concept it breaks (where the check observes it by effect).
+    # --- attention (issue 21) ------------------------------------------------
+    Mutation(
+        "attention_softmax_no_max_subtraction",
+        "attention",
+        "The attention softmax exponentiates the raw scores without subtracting the row's "
+        "maximum, so large scores overflow.",
+        _SOFTMAX_EXPS,
+        "    exps = [s.exp() for s in scores]\n",
+    ),
+    Mutation(
+        "attention_exp_before_max_subtraction",
+        "attention",
+        "The attention softmax computes exp(s) - max instead of exp(s - max): the weights still "
+        "sum to one but are not a softmax (they can be negative), and large scores overflow.",
+        _SOFTMAX_EXPS,
+        "    exps = [s.exp() - largest for s in scores]\n",
+    ),
+    Mutation(
+        "attention_softmax_without_exp",
+        "attention",
+        "The attention 'softmax' forgets the exp and divides the scores by their sum: the "
+        "weights sum to one but are not a softmax (they can be negative, and scaling every "
+        "score leaves them unchanged).",
+        _SOFTMAX_BODY,
+        "    inv_total = Value.sum(scores) ** -1\n    return [s * inv_total for s in scores]\n",
+    ),
+    Mutation(
+        "attention_values_from_key_projection",
+        "attention",
+        "The values are computed with the key projection; the value Linear is never used.",
+        _ATTN_VALUES,
+        "        values: Matrix = [self.key(row) for row in x]\n",
+    ),
+    Mutation(
+        "attention_shared_qkv_linear",
+        "attention",
+        "SelfAttention builds one Linear and uses it as query, key and value projection.",
+        "        self.query = Linear(embed_dim, embed_dim, bias=False)\n"
+        "        self.key = Linear(embed_dim, embed_dim, bias=False)\n"
+        "        self.value = Linear(embed_dim, embed_dim, bias=False)\n",
+        "        self.query = self.key = self.value = Linear(embed_dim, embed_dim, bias=False)\n",
+    ),
+    Mutation(
+        "attention_keys_from_query_projection",
+        "attention",
+        "The keys are computed with the query projection (scores q_i . q_j); the key Linear is "
+        "never used.",
+        "        keys: Matrix = [self.key(row) for row in x]\n",
+        "        keys: Matrix = [self.query(row) for row in x]\n",
+    ),
+    Mutation(
+        "attention_mixes_inputs_not_values",
+        "attention",
+        "Attention takes the weighted sum of the input rows instead of the value vectors: the "
+        "value projection is computed and never used.",
+        "        value_columns = list(zip(*values, strict=True))  # D columns of T Values each\n",
+        "        value_columns = list(zip(*x, strict=True))  # D columns of T Values each\n",
+    ),
+    Mutation(
+        "attention_mixes_with_raw_scores",
+        "attention",
+        "Attention computes the softmax weights but takes the weighted sum of the values with "
+        "the raw scores.",
+        _ATTN_WEIGHTS + _MIXED,
+        "            scores = [Value.dot(q, keys[j]) * scale for j in range(visible)]\n"
+        "            weights = _softmax(scores)\n"
+        "            mixed = [Value.dot(scores, column[:visible]) for column in value_columns]\n",
+    ),
+    # --- feedforward (issue 21) ----------------------------------------------
+    Mutation(
+        "feedforward_relu_after_both_layers",
+        "feedforward",
+        "FeedForward applies ReLU after each of its two Linear layers, so its output is never "
+        "negative.",
+        _FF_FORWARD,
+        "        hidden: Vector = [h.relu() for h in self.hidden(x)]\n"
+        "        result: Vector = [r.relu() for r in self.output(hidden)]\n",
+    ),
+    Mutation(
+        "feedforward_activated_list_unused",
+        "feedforward",
+        "FeedForward computes the ReLU of the hidden layer into a new list but feeds the "
+        "pre-activations to the second Linear: the layer is affine.",
+        _FF_FORWARD,
+        "        hidden: Vector = self.hidden(x)\n"
+        "        activated: Vector = [h.relu() for h in hidden]\n"
+        "        result: Vector = self.output(hidden)\n",
+    ),
+    # --- parameters (issue 21) -----------------------------------------------
+    Mutation(
+        "dropout_left_on",
+        "parameters",
+        "FeedForward applies dropout (p = 0.1, scaled by 1/0.9) to its hidden units on every "
+        "call: forward is random, not a function of the weights and the input.",
+        _FF_HIDDEN,
+        _FF_HIDDEN + "        hidden = [h * (1.0 / 0.9) if random.random() > 0.1 else h * 0.0"
+        " for h in hidden]  # dropout\n",
+    ),
+    Mutation(
+        "head_linear_local_in_forward",
+        "parameters",
+        "MiniGPT.forward builds its output Linear as a local variable on every call: the logits "
+        "come from fresh random weights that parameters() never lists.",
+        _LOGITS,
+        "        head = Linear(len(x[0]), self.vocab_size)  # the output projection\n"
+        "        return [head(self.ln_final(row)) for row in x]\n",
+    ),
+    Mutation(
+        "attention_proj_rebuilt_in_forward",
+        "parameters",
+        "SelfAttention.forward re-creates its output projection on every call, so its weights "
+        "are new random numbers each time.",
+        "        queries: Matrix = [self.query(row) for row in x]\n",
+        "        self.proj = Linear(self.embed_dim, self.embed_dim)\n"
+        "        queries: Matrix = [self.query(row) for row in x]\n",
+    ),
+    Mutation(
+        "block_parameters_forget_layernorms",
+        "parameters",
+        "TransformerBlock overrides parameters() with its attention and feed-forward weights "
+        "and forgets the gains and biases of its two LayerNorms.",
+        "        self.ff = FeedForward(embed_dim)\n",
+        "        self.ff = FeedForward(embed_dim)\n"
+        "\n"
+        "    def parameters(self) -> list[Value]:\n"
+        "        return self.attn.parameters() + self.ff.parameters()\n",
+    ),
+    Mutation(
+        "parameters_head_listed_twice",
+        "parameters",
+        "MiniGPT.parameters() adds the head's parameters to Module's list, which already holds "
+        "them: every head weight is listed twice.",
+        _HEAD_INIT,
+        _HEAD_INIT + "\n"
+        "    def parameters(self) -> list[Value]:\n"
+        "        return super().parameters() + self.head.parameters()\n",
+    ),
+    # --- positional (issue 21) -----------------------------------------------
+    Mutation(
+        "positions_from_token_table",
+        "positional",
+        "The position vectors are looked up in the token table (its rows 0..T-1); the position "
+        "table is never used.",
+        _POSITIONS,
+        "            self.token_embedding(list(range(length))),\n",
+    ),
+    Mutation(
+        "position_table_vocab_rows",
+        "positional",
+        "The position table is built with vocab_size rows instead of max_seq_len.",
+        _POSITION_TABLE,
+        "        self.position_embedding = Embedding(vocab_size, embed_dim)\n",
+    ),
+    Mutation(
+        "positions_added_after_blocks",
+        "positional",
+        "The position embeddings are added after the blocks, just before the final LayerNorm: "
+        "attention never sees the positions.",
+        "        x = _add_rows(\n"
+        "            self.token_embedding(token_ids),\n" + _POSITIONS + "        )\n" + _BLOCK_LOOP,
+        "        x = self.token_embedding(token_ids)\n"
+        + _BLOCK_LOOP
+        + "        x = _add_rows(x, self.position_embedding(list(range(length))))\n",
+    ),
+    # --- max_seq_len ---------------------------------------------------------
+    Mutation(
+        "position_table_one_row_short",
+        "max_seq_len",
+        "The position table has max_seq_len - 1 rows, so a sequence of exactly max_seq_len "
+        "tokens fails.",
+        _POSITION_TABLE,
+        "        self.position_embedding = Embedding(max_seq_len - 1, embed_dim)\n",
+    ),
+    Mutation(
+        "length_checked_against_vocab_size",
+        "max_seq_len",
+        "forward compares the length with vocab_size instead of max_seq_len: with a vocabulary "
+        "smaller than max_seq_len, valid lengths are refused.",
+        _LENGTH_CHECK,
+        "        if length > self.vocab_size:\n",
+    ),
+    # --- residual (issue 21) -------------------------------------------------
+    Mutation(
+        "parallel_block",
+        "residual",
+        "The block runs its two branches in parallel on the same input: "
+        "x + attn(ln1(x)) + ff(ln2(x)), instead of feeding x + attn(ln1(x)) to the second.",
+        _BLOCK_BODY,
+        "        attended = self.attn([self.ln1(row) for row in x])\n"
+        "        fed = [self.ff(self.ln2(row)) for row in x]\n"
+        "        return _add_rows(_add_rows(x, attended), fed)\n",
+    ),
+    Mutation(
+        "second_residual_from_block_input",
+        "residual",
+        "The feed-forward branch reads x + attention, but its output is added to the block's "
+        "input x instead of to x + attention.",
+        _BLOCK_BODY,
+        "        h = _add_rows(x, self.attn([self.ln1(row) for row in x]))\n"
+        "        return _add_rows(x, [self.ff(self.ln2(row)) for row in h])\n",
+    ),
+    Mutation(
+        "attention_branch_without_layernorm",
+        "residual",
+        "The attention branch reads x itself: ln1 is never applied.",
+        _BLOCK_ATTN,
+        "        x = _add_rows(x, self.attn(x))\n",
+    ),
+    Mutation(
+        "feedforward_branch_without_layernorm",
+        "residual",
+        "The feed-forward branch reads x itself: ln2 is never applied.",
+        _BLOCK_FF,
+        "        return _add_rows(x, [self.ff(row) for row in x])\n",
+    ),
+    Mutation(
+        "block_same_norm_twice",
+        "residual",
+        "Both branches of the block are normalised by ln1; ln2 is built but never applied.",
+        _BLOCK_FF,
+        "        return _add_rows(x, [self.ff(self.ln1(row)) for row in x])\n",
+    ),
+    Mutation(
+        "residual_ff_on_attention_output",
+        "residual",
+        "The feed-forward branch reads the attention output instead of the residual stream "
+        "x + attention.",
+        _BLOCK_BODY,
+        "        attended = self.attn([self.ln1(row) for row in x])\n"
+        "        x = _add_rows(x, attended)\n"
+        "        return _add_rows(x, [self.ff(self.ln2(row)) for row in attended])\n",
+    ),
+    # --- blocks (issue 21) ---------------------------------------------------
+    Mutation(
+        "final_layernorm_before_blocks",
+        "blocks",
+        "The final LayerNorm is applied to the embeddings, before the blocks, instead of after "
+        "the last block.",
+        _BLOCK_LOOP + _LOGITS,
+        "        x = [self.ln_final(row) for row in x]\n"
+        + _BLOCK_LOOP
+        + "        return [self.head(row) for row in x]\n",
+    ),
+    Mutation(
+        "final_layernorm_result_discarded",
+        "blocks",
+        "The final LayerNorm is computed into a list that is never used: the head reads the "
+        "last block's output.",
+        _LOGITS,
+        "        normed = [self.ln_final(row) for row in x]\n"
+        "        return [self.head(row) for row in x]\n",
+    ),
+    Mutation(
+        "blocks_last_one_skipped",
+        "blocks",
+        "The loop runs over self.blocks[:-1]: the last block is built but never applied.",
+        _BLOCK_LOOP,
+        "        for block in self.blocks[:-1]:\n            x = block(x)\n",
+    ),
+    Mutation(
+        "blocks_extra_residual",
+        "blocks",
+        "MiniGPT adds a residual around each whole block (x = x + block(x)), on top of the "
+        "block's own residuals.",
+        _BLOCK_LOOP,
+        "        for block in self.blocks:\n            x = _add_rows(x, block(x))\n",
+    ),
+    # --- shapes (issue 21) ---------------------------------------------------
+    Mutation(
+        "head_outputs_embed_dim",
+        "shapes",
+        "The output layer maps to embed_dim instead of vocab_size: logits of shape (T, D).",
+        _HEAD_INIT,
+        "        self.head = Linear(embed_dim, embed_dim)\n",
+    ),
+    Mutation(
+        "logits_transposed",
+        "shapes",
+        "MiniGPT.forward returns the logits transposed, a (V, T) list.",
+        _LOGITS,
+        "        logits = [self.head(self.ln_final(row)) for row in x]\n"
+        "        return [list(column) for column in zip(*logits)]  # (V, T)\n",
+    ),
+    Mutation(
+        "embedding_squeezes_single_index",
+        "shapes",
+        "Embedding returns a bare row of D Values, not a (1, D) list, when given one index.",
+        _EMBED_RETURN,
+        "        if len(indices) == 1:\n"
+        "            return list(self.weight[indices[0]])  # a single row\n" + _EMBED_RETURN,
+    ),
+    # --- embedding -----------------------------------------------------------
+    Mutation(
+        "embedding_shared_row_object",
+        "embedding",
+        "The Embedding table is [row] * num_embeddings: every index shares one row object.",
+        "        self.weight: Matrix = [\n" + _EMBED_TABLE + "        ]\n",
+        "        self.weight: Matrix = [\n"
+        "            [Value(random.gauss(0.0, 1.0)) for _ in range(embedding_dim)]\n"
+        "        ] * num_embeddings\n",
+    ),
+    Mutation(
+        "embedding_scaled_by_sqrt_dim",
+        "embedding",
+        "Embedding multiplies the rows it looks up by sqrt(D), as the Transformer paper does "
+        "before adding positions: the output is not the table's rows.",
+        _EMBED_RETURN,
+        "        return [[v * math.sqrt(self.embedding_dim) for v in self.weight[i]]"
+        " for i in indices]\n",
+    ),
+    # --- layernorm -----------------------------------------------------------
+    Mutation(
+        "layernorm_gain_bias_swapped",
+        "layernorm",
+        "LayerNorm zips gain and bias in the wrong order: it multiplies by the bias and adds "
+        "the gain.",
+        "zip(centred, self.gain, self.bias, strict=True)",
+        "zip(centred, self.bias, self.gain, strict=True)",
+    ),
+    Mutation(
+        "layernorm_multiplies_by_std",
+        "layernorm",
+        "LayerNorm multiplies the centred values by sqrt(var + eps) instead of dividing.",
+        _LN_INV_STD,
+        "        inv_std = (variance + self.eps) ** 0.5\n",
+    ),
+    Mutation(
+        "layernorm_eps_added_to_inverse",
+        "layernorm",
+        "LayerNorm adds eps to 1/sqrt(var) instead of to var, so a constant vector divides by "
+        "zero.",
+        _LN_INV_STD,
+        "        inv_std = variance**-0.5 + self.eps\n",
+    ),
+    # --- causal_mask ---------------------------------------------------------
+    Mutation(
+        "mask_flag_inverted",
+        "causal_mask",
+        "The causal flag is read backwards: causal=True attends to every position and "
+        "causal=False masks the future.",
+        _VISIBLE,
+        "            visible = len(x) if causal else i + 1\n",
+    ),
+    # --- cross_entropy -------------------------------------------------------
+    Mutation(
+        "loss_adds_target_logit",
+        "cross_entropy",
+        "cross_entropy_loss adds the target's logit to logsumexp instead of subtracting it.",
+        _LOSS_APPEND,
+        "        losses.append(log_sum_exp + row[target])\n",
+    ),
+    Mutation(
+        "loss_skips_first_position",
+        "cross_entropy",
+        "cross_entropy_loss leaves out the first position (it has no context) and averages the "
+        "others.",
+        "    for row, target in zip(logits, targets",
+        "    for row, target in zip(logits[1:], targets[1:]",
+    ),
+    Mutation(
+        "loss_exp_of_flipped_difference",
+        "cross_entropy",
+        "cross_entropy_loss exponentiates max - z instead of z - max.",
+        _LOG_SUM_EXP,
+        "        log_sum_exp = Value.sum([(largest - z).exp() for z in row]).log() + largest\n",
+    ),
+    # --- gradients -----------------------------------------------------------
+    Mutation(
+        "layernorm_gain_used_as_float",
+        "gradients",
+        "LayerNorm multiplies by gain.data: the gains change the output but never get a gradient.",
+        "c * inv_std * g + b",
+        "c * inv_std * g.data + b",
+    ),
+    Mutation(
+        "attention_values_detached",
+        "gradients",
+        "The value vectors are re-wrapped as Value(v.data): the value projection and everything "
+        "before it get no gradient through them.",
+        _ATTN_VALUES,
+        "        values: Matrix = [[Value(v.data) for v in self.value(row)] for row in x]\n",
+    ),
+    # --- generate_output -----------------------------------------------------
+    Mutation(
+        "generate_includes_start_twice",
+        "generate_output",
+        "generate returns start_ids followed by the whole token list, so the start appears twice.",
+        "    return tokens\n",
+        "    return list(start_ids) + tokens\n",
+    ),
+    Mutation(
+        "generate_ids_shifted_by_one",
+        "generate_output",
+        "generate draws ids from 1..V instead of 0..V-1.",
+        _GEN_SAMPLE,
+        "        tokens.append(random.choices(range(1, len(probs) + 1), weights=probs)[0])\n",
+    ),
+    Mutation(
+        "generate_returns_window_only",
+        "generate_output",
+        "generate returns only the last max_seq_len tokens, dropping the start of a long prompt.",
+        "    return tokens\n",
+        "    return tokens[-model.max_seq_len :]\n",
+    ),
+    # --- generate_cropping ---------------------------------------------------
+    Mutation(
+        "crop_with_vocab_size",
+        "generate_cropping",
+        "generate crops the context to the last vocab_size tokens instead of max_seq_len.",
+        _CONTEXT,
+        "        context = tokens[-model.vocab_size :]\n",
+    ),
+    Mutation(
+        "crop_drops_newest_token",
+        "generate_cropping",
+        "generate's slice ends at -1: the model never sees the newest token.",
+        _CONTEXT,
+        "        context = tokens[-model.max_seq_len - 1 : -1]\n",
+    ),
+    # --- generate_sampling (issue 21) ----------------------------------------
+    Mutation(
+        "nucleus_sampling_by_default",
+        "generate_sampling",
+        "generate always samples from the smallest set of likeliest tokens holding 90% of the "
+        "probability (top-p 0.9), not from the whole softmax.",
+        _GEN_SAMPLE,
+        "        order = sorted(range(len(probs)), key=lambda k: -probs[k])\n"
+        "        kept, mass = [], 0.0\n"
+        "        for k in order:  # nucleus (top-p = 0.9) sampling\n"
+        "            kept.append(k)\n"
+        "            mass += probs[k]\n"
+        "            if mass >= 0.9:\n"
+        "                break\n"
+        "        tokens.append(random.choices(kept, weights=[probs[k] for k in kept])[0])\n",
+    ),
+    Mutation(
+        "sample_logits_as_weights",
+        "generate_sampling",
+        "generate passes the scaled logits, not the probabilities, as the sampling weights.",
+        _GEN_SAMPLE,
+        "        tokens.append(random.choices(range(len(probs)), weights=scaled)[0])\n",
+    ),
+    # --- generate_temperature (issue 21) -------------------------------------
+    Mutation(
+        "generate_softmax_no_max_subtraction",
+        "generate_temperature",
+        "generate exponentiates the scaled logits without subtracting their maximum: at a low "
+        "temperature math.exp overflows.",
+        "        exps = [math.exp(s - largest) for s in scaled]\n",
+        "        exps = [math.exp(s) for s in scaled]\n",
+    ),
+    # =========================================================================
+    # Bugs a student writing in another correct style makes: each applies to
+    # the correct solution named as its base.
+    # --- correct_norm_base_class.py: LayerNorm inherits forward; a cached scale
+    Mutation(
+        "inherited_norm_final_norm_missing",
+        "blocks",
+        "No final LayerNorm: the head reads the last block's output (LayerNorm inherits its "
+        "forward from a base class, Normalization).",
+        "        return [self.head(r) for r in self.ln_f.over(x)]\n",
+        "        return [self.head(r) for r in x]\n",
+        base="correct_norm_base_class.py",
+    ),
+    Mutation(
+        "inherited_norm_ff_branch_unnormalised",
+        "residual",
+        "The feed-forward branch reads x itself: ln2 (whose forward is inherited) is never "
+        "applied.",
+        "        f = self.ff.over(self.ln2.over(x))\n",
+        "        f = self.ff.over(x)\n",
+        base="correct_norm_base_class.py",
+    ),
+    Mutation(
+        "layernorm_inherits_rms_behaviour",
+        "layernorm",
+        "LayerNorm subclasses RMSNorm instead of Normalization, so it inherits centre = False "
+        "and never subtracts the mean.",
+        "class LayerNorm(Normalization):\n",
+        "class LayerNorm(RMSNorm):\n",
+        base="correct_norm_base_class.py",
+    ),
+    Mutation(
+        "memo_scale_from_seq_len",
+        "attention",
+        "The cached attention scale is computed from len(x), the number of rows, instead of the "
+        "row width: the first call's length fixes the scale of every later call in the process, "
+        "so the scale depends on the sequence length of whichever call came first.",
+        "            _SCALES[width] = 1.0 / math.sqrt(width)\n",
+        "            _SCALES[width] = 1.0 / math.sqrt(len(x))\n",
+        base="correct_norm_base_class.py",
+    ),
+    # --- correct_wrapped_weights.py: Matrix objects, __slots__, dicts ---------
+    Mutation(
+        "slots_weights_left_out",
+        "parameters",
+        "Dense keeps W and b in __slots__ and relies on Module.parameters(), whose walk only "
+        "sees the instance dict: no Dense weight or bias is listed.",
+        "        return [a + b for a, b in zip(y, self.bias, strict=True)] if self.bias else y\n"
+        "\n"
+        "    def parameters(self) -> list[Value]:\n"
+        "        return self.weight.values() + self.bias\n",
+        "        return [a + b for a, b in zip(y, self.bias, strict=True)] if self.bias else y\n",
+        base="correct_wrapped_weights.py",
+    ),
+    Mutation(
+        "wrapper_weights_left_out",
+        "parameters",
+        "Embedding keeps its table in a Matrix object (not a Module) and relies on "
+        "Module.parameters(), which does not look inside plain objects: neither table is "
+        "listed.",
+        "        return [self.table.rows[i] for i in indices]\n"
+        "\n"
+        "    def parameters(self) -> list[Value]:\n"
+        "        return self.table.values()\n",
+        "        return [self.table.rows[i] for i in indices]\n",
+        base="correct_wrapped_weights.py",
+    ),
+    Mutation(
+        "dense_parameters_forget_matrix",
+        "parameters",
+        "Dense.parameters() lists the bias and forgets the weight matrix held in its Matrix "
+        "object.",
+        "        return self.weight.values() + self.bias\n",
+        "        return list(self.bias)\n",
+        base="correct_wrapped_weights.py",
+    ),
+    Mutation(
+        "dict_tables_left_out",
+        "parameters",
+        "MiniGPT.parameters() lists the blocks, the final norm and the head but not the two "
+        "embedding tables it keeps as dict values.",
+        "        for table in self.tables.values():\n            params += table.parameters()\n",
+        "",
+        base="correct_wrapped_weights.py",
+    ),
+    Mutation(
+        "values_from_key_layer_typo",
+        "attention",
+        "The projection names are iterated as 'qkk': the values are computed with the key "
+        "layer and the value layer is never used.",
+        '        q, k, v = ([self.proj[name](r) for r in x] for name in "qkv")\n',
+        '        q, k, v = ([self.proj[name](r) for r in x] for name in "qkk")\n',
+        base="correct_wrapped_weights.py",
+    ),
+    # --- correct_gelu_nobias.py ----------------------------------------------
+    Mutation(
+        "block_parameters_forget_feedforward",
+        "parameters",
+        "TransformerBlock.parameters() returns the attention's weights only; the feed-forward "
+        "layers are left out.",
+        "        return self.attn.parameters() + self.ff.parameters()\n",
+        "        return self.attn.parameters()\n",
+        base="correct_gelu_nobias.py",
+    ),
+    Mutation(
+        "sampler_compares_before_adding",
+        "generate_sampling",
+        "The inverse-CDF sampler compares r with the running sum before adding p_i: token i is "
+        "drawn with the probability of token i - 1.",
+        "        cumulative += p\n        if r < cumulative:\n            return i\n",
+        "        if r < cumulative:\n            return i\n        cumulative += p\n",
+        base="correct_gelu_nobias.py",
+    ),
+    Mutation(
+        "layernorm_scales_uncentred_x",
+        "layernorm",
+        "LayerNorm computes the variance of the centred values but scales the uncentred x.",
+        "        return [c * inv_std for c in centred]\n",
+        "        return [v * inv_std for v in x]\n",
+        base="correct_gelu_nobias.py",
+    ),
+    # --- correct_naive.py ----------------------------------------------------
+    Mutation(
+        "relu_from_data",
+        "gradients",
+        "FeedForward computes ReLU as a new Value built from h.data: the first layer, and "
+        "everything before it, gets no gradient through the feed-forward branch.",
+        "        hidden = [h.relu() for h in hidden]\n",
+        "        hidden = [Value(max(0.0, h.data)) for h in hidden]\n",
+        base="correct_naive.py",
+    ),
+    Mutation(
+        "masked_score_zero",
+        "causal_mask",
+        "Future scores are set to 0 instead of a large negative number, so future keys keep a "
+        "weight.",
+        "                    scores.append(Value(-1e9))\n",
+        "                    scores.append(Value(0.0))\n",
+        base="correct_naive.py",
+    ),
+    Mutation(
+        "parameters_forget_output_bias",
+        "parameters",
+        "MiniGPT.parameters() lists the output weights but forgets the output bias b_out.",
+        "        params += flatten(self.w_out) + self.b_out\n",
+        "        params += flatten(self.w_out)\n",
+        base="correct_naive.py",
+    ),
+    Mutation(
+        "second_residual_added_to_input_row",
+        "residual",
+        "The feed-forward output is added to the block's input row x[i] instead of to "
+        "x + attention (which the branch reads).",
+        "        for row in x2:\n"
+        "            out.append(add_vectors(row, self.ff(self.ln2(row))))\n",
+        "        for i, row in enumerate(x2):\n"
+        "            out.append(add_vectors(x[i], self.ff(self.ln2(row))))\n",
+        base="correct_naive.py",
+    ),
+    # --- correct_dataclass_match.py ------------------------------------------
+    Mutation(
+        "tied_head_uses_position_table",
+        "shapes",
+        "The tied output layer reuses the position table instead of the token table: one logit "
+        "per position row, not per token.",
+        "        self.output_weight: Matrix = self.token_embedding.table\n",
+        "        self.output_weight: Matrix = self.position_embedding.table\n",
+        base="correct_dataclass_match.py",
+    ),
+    Mutation(
+        "log_softmax_adds_log_total",
+        "cross_entropy",
+        "log_softmax adds log(sum(exp)) instead of subtracting it.",
+        "    return [(z - peak) - log_total for z in zs]\n",
+        "    return [(z - peak) + log_total for z in zs]\n",
+        base="correct_dataclass_match.py",
+    ),
+    # --- correct_tanh_tied.py ------------------------------------------------
+    Mutation(
+        "assert_rejects_full_context",
+        "max_seq_len",
+        "The length assert uses < instead of <=: T == max_seq_len is refused.",
+        "        assert len(token_ids) <= self.max_seq_len,",
+        "        assert len(token_ids) < self.max_seq_len,",
+        base="correct_tanh_tied.py",
+    ),
+    Mutation(
+        "float_softmax_unshifted",
+        "generate_temperature",
+        "The float softmax generate uses exponentiates without subtracting the maximum: at a "
+        "low temperature math.exp overflows.",
+        "    exps = [math.exp(x - shift) for x in xs]\n",
+        "    exps = [math.exp(x) for x in xs]\n",
+        base="correct_tanh_tied.py",
+    ),
+    Mutation(
+        "hidden_dim_multiplied_by_four",
+        "feedforward",
+        "FeedForward's hidden size is 4 * (hidden_dim or embed_dim): a given hidden_dim is "
+        "multiplied by 4.",
+        "        hidden = hidden_dim or 4 * embed_dim\n",
+        "        hidden = 4 * (hidden_dim or embed_dim)\n",
+        base="correct_tanh_tied.py",
+    ),
+    # --- correct_mingpt_zero_pos.py ------------------------------------------
+    Mutation(
+        "top_k_on_by_default",
+        "generate_sampling",
+        "generate's top_k defaults to 10, so by default it never samples outside the 10 "
+        "likeliest tokens.",
+        "def generate(model, start_ids, max_new_tokens, temperature=1.0, top_k=None):\n",
+        "def generate(model, start_ids, max_new_tokens, temperature=1.0, top_k=10):\n",
+        base="correct_mingpt_zero_pos.py",
+    ),
+    Mutation(
+        "mask_zeroes_weights_after_softmax",
+        "attention",
+        "The causal mask zeroes the future weights after the softmax without renormalising: "
+        "each row's weights sum to less than one.",
+        "        if causal:\n"
+        "            att = [\n"
+        "                [a + m for a, m in zip(row, mrow, strict=True)]\n"
+        "                for row, mrow in zip(att, causal_mask(t), strict=True)\n"
+        "            ]\n"
+        "        att = softmax_rows(att)\n",
+        "        att = softmax_rows(att)\n"
+        "        if causal:  # zero the future weights\n"
+        "            att = [\n"
+        "                [a * (1.0 if m == 0.0 else 0.0) for a, m in zip(row, mrow, strict=True)]\n"
+        "                for row, mrow in zip(att, causal_mask(t), strict=True)\n"
+        "            ]\n",
+        base="correct_mingpt_zero_pos.py",
+    ),
+    Mutation(
+        "mask_matrix_transposed",
+        "causal_mask",
+        "causal_mask(t) builds the transposed matrix: row i masks the keys j < i, so a position "
+        "sees itself and the future.",
+        "    return [[0.0 if j <= i else NEG_INF for j in range(t)] for i in range(t)]\n",
+        "    return [[0.0 if j <= i else NEG_INF for i in range(t)] for j in range(t)]\n",
+        base="correct_mingpt_zero_pos.py",
+    ),
+    # --- correct_float_softmax.py --------------------------------------------
+    Mutation(
+        "bisect_threshold_not_scaled",
+        "generate_sampling",
+        "generate bisects the unnormalised cumulative weights with r in [0, 1), forgetting to "
+        "scale r by their total: the first tokens are drawn far too often.",
+        "        r = random.random() * cumulative[-1]\n",
+        "        r = random.random()\n",
+        base="correct_float_softmax.py",
+    ),
+    Mutation(
+        "inline_attention_softmax_unshifted",
+        "attention",
+        "The inline attention softmax exponentiates the raw scores without subtracting the "
+        "row's maximum, so large scores overflow.",
+        "            e = [(s - top).exp() for s in scores]\n",
+        "            e = [s.exp() for s in scores]\n",
+        base="correct_float_softmax.py",
+    ),
+    Mutation(
+        "layernorm_forgets_square_root",
+        "layernorm",
+        "LayerNorm divides by var + eps, forgetting the square root.",
+        "        denom = (var + self.eps) ** 0.5\n",
+        "        denom = var + self.eps\n",
+        base="correct_float_softmax.py",
+    ),
+    # --- correct_gpt2_init.py ------------------------------------------------
+    Mutation(
+        "fused_qkv_values_take_key_slice",
+        "attention",
+        "The fused c_attn output is split with the wrong slice for the values: v is the key "
+        "slice, so the value third of c_attn is never used.",
+        "            v.append(qkv[2 * d :])\n",
+        "            v.append(qkv[d : 2 * d])\n",
+        base="correct_gpt2_init.py",
+    ),
+    Mutation(
+        "attention_dropout_left_on",
+        "parameters",
+        "Attention applies dropout (p = 0.1, scaled by 1/0.9) to its weights on every call: "
+        "forward is random, not a function of the weights and the input.",
+        "            att = [a * norm for a in att]\n",
+        "            att = [a * norm * (0.0 if random.random() < 0.1 else 1.0 / 0.9)"
+        " for a in att]  # attn_pdrop\n",
+        base="correct_gpt2_init.py",
+    ),
+    Mutation(
+        "positions_from_wte",
+        "positional",
+        "The position vectors are looked up in wte, the token table, instead of wpe.",
+        "        pos_emb = self.wpe(list(range(t)))\n",
+        "        pos_emb = self.wte(list(range(t)))\n",
+        base="correct_gpt2_init.py",
+    ),
+    # --- correct_lesson_loss.py / correct_relu_reordered.py ------------------
+    Mutation(
+        "sampler_running_sum_reset",
+        "generate_sampling",
+        "The hand-written sampler sets running = p instead of running += p: it returns the "
+        "first token whose own probability exceeds r.",
+        "        running += p\n",
+        "        running = p\n",
+        base="correct_lesson_loss.py",
+    ),
+    Mutation(
+        "manual_layernorm_sample_variance",
+        "layernorm",
+        "The hand-written LayerNorm divides the summed squared deviations by n - 1.",
+        "        var = var / n\n",
+        "        var = var / (n - 1)\n",
+        base="correct_relu_reordered.py",
+    ),
+    Mutation(
+        "manual_mix_skips_last_key",
+        "attention",
+        "The hand-written weighted sum stops one key early: the last visible value is left "
+        "out, so the weights used sum to less than one.",
+        "                for j in range(1, len(w)):\n",
+        "                for j in range(1, len(w) - 1):\n",
+        base="correct_relu_reordered.py",
+    ),
+    # --- correct_constant_value.py -------------------------------------------
+    Mutation(
+        "attention_parameters_forget_out_proj",
+        "parameters",
+        "SelfAttention.parameters() (written to leave the constant scale out) forgets the "
+        "output projection too.",
+        "        for layer in (self.q_proj, self.k_proj, self.v_proj, self.out_proj):\n",
+        "        for layer in (self.q_proj, self.k_proj, self.v_proj):\n",
+        base="correct_constant_value.py",
+    ),
+    # --- correct_no_proj_assert.py -------------------------------------------
+    Mutation(
+        "loss_forgets_shift_plain_loop",
+        "cross_entropy",
+        "The loss subtracts the maximum inside the exponentials but never adds it back to "
+        "log(sum).",
+        "        loss = loss + (s.log() + m - z[y])\n",
+        "        loss = loss + (s.log() - z[y])\n",
+        base="correct_no_proj_assert.py",
+    ),
+    # --- correct_validating_generate.py --------------------------------------
+    Mutation(
+        "generate_rejects_zero_new_tokens",
+        "generate_output",
+        "generate validates max_new_tokens >= 1, so asking for 0 new tokens raises.",
+        '    steps = _require_int("max_new_tokens", max_new_tokens, 0)\n',
+        '    steps = _require_int("max_new_tokens", max_new_tokens, 1)\n',
+        base="correct_validating_generate.py",
+    ),
+    Mutation(
+        "masked_score_tiny_positive",
+        "causal_mask",
+        "The masked score is written 1e-9 instead of -1e9: future keys get an ordinary weight.",
+        "MASKED_SCORE = -1e9\n",
+        "MASKED_SCORE = 1e-9\n",
+        base="correct_validating_generate.py",
+    ),
+    Mutation(
+        "temperature_rejects_above_one",
+        "generate_temperature",
+        "generate refuses temperatures above 1 (ValueError), so a high temperature cannot "
+        "flatten the distribution.",
+        "    if not temperature > 0 or math.isinf(temperature):\n",
+        "    if not 0 < temperature <= 1:\n",
+        base="correct_validating_generate.py",
     ),
 )
