@@ -417,6 +417,11 @@ class Student:
         ``isolated``: in a fork of the worker that forgets them (see forward_many)."""
         return self.client.request_many(calls, self.call_timeout * self.budget, isolated=isolated)
 
+    def fresh_worker(self) -> None:
+        """The next request runs in a new worker, forked from the just-imported state: no
+        module-level state an earlier request left (a cache keyed by size, say) is there."""
+        self.client.close()
+
     def check_generation(self, generation: int) -> None:
         if generation != self.client.generation:
             raise StudentError(

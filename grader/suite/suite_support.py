@@ -30,6 +30,7 @@ __all__ = [
     "expect",
     "flatten",
     "fmt",
+    "fresh",
     "informative",
     "max_abs_diff",
     "randomize",
@@ -68,6 +69,11 @@ def build(student: Student, rng: random.Random, cls: str, *args: Any, **kwargs: 
     return student.build(cls, *args, seed=rng.randrange(2**31), **kwargs)
 
 
+def fresh(student: Student) -> None:
+    """Start the next object in a new worker forked from the just-imported state."""
+    student.fresh_worker()
+
+
 def model(student: Student, rng: random.Random, config: dict[str, int] = MODEL) -> Remote:
     return student.model(config, seed=rng.randrange(2**31))
 
@@ -87,6 +93,8 @@ def apart(remote: Remote, inputs: list[Any], **kwargs: Any) -> list[Any]:
     Every fork starts from the object as it is now and forgets what it saw, so a
     submission that remembers what it was asked (to answer a perturbed input with
     the rows it gave before, say) cannot tell the inputs of one comparison apart.
+    Build ``remote`` in a fresh worker (``fresh``) so that no forward ran before:
+    each input is then the first the student's code ever sees, as in a new process.
     """
     return [out.data for out in remote.forward_many(inputs, apart=True, **kwargs)]
 

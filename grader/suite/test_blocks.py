@@ -37,6 +37,7 @@ from grader.suite.suite_support import (
     build,
     differ,
     expect,
+    fresh,
     max_abs_diff,
     model,
     randomize,
@@ -195,3 +196,121 @@ def test_head_reads_the_final_norm(student: Student) -> None:
         "the head (applied before the blocks, or inside the loop?)",
         NORM_HINT,
     )
+
+
+# --- the whole chain, from the model's own parts -------------------------------
+
+Rows = list[list[float]]
+
+
+def _add(a: Rows, b: Rows) -> Rows:
+    return [[x + y for x, y in zip(ra, rb, strict=True)] for ra, rb in zip(a, b, strict=True)]
+
+
+def _affine_residual(inputs: Rows, outputs: Rows) -> float:
+    """How far ``outputs`` are from an affine function of ``inputs`` (least squares over the
+    rows), relative to their size: about 1e-13 when they are one."""
+    columns = [[1.0] * len(inputs), *([row[j] for row in inputs] for j in range(len(inputs[0])))]
+    basis: Rows = []
+    for column in columns:  # modified Gram-Schmidt
+        v = list(column)
+        for q in basis:
+            dot = sum(a * b for a, b in zip(v, q, strict=True))
+            v = [a - dot * b for a, b in zip(v, q, strict=True)]
+        norm = sum(a * a for a in v) ** 0.5
+        if norm > 1e-9 * (1.0 + max(abs(a) for a in column)):
+            basis.append([a / norm for a in v])
+    worst = 0.0
+    for k in range(len(outputs[0])):
+        y = [row[k] for row in outputs]
+        rest = list(y)
+        for q in basis:
+            dot = sum(a * b for a, b in zip(rest, q, strict=True))
+            rest = [a - dot * b for a, b in zip(rest, q, strict=True)]
+        worst = max(worst, max(abs(a) for a in rest))
+    return worst / (1e-300 + scale_of(outputs))
+
+
+def _chain(student: Student) -> str | None:
+    """Are the logits an affine function (the head) of final_norm(block2(block1(tokens +
+    positions))), all computed from the model's own parts? "ok", the name of a known
+    mistake the logits fit instead, "other", or None when the model's parts cannot tell
+    (no token and position Embedding of their own sizes, no final LayerNorm object, not
+    two TransformerBlock objects)."""
+
+    def run() -> str | None:
+        fresh(student)
+        rng = student.rng("blocks.chain")
+        gpt = model(student, rng, SMALL)
+        randomize(gpt, rng, 0.5)
+        v, n, d = SMALL["vocab_size"], SMALL["max_seq_len"], SMALL["embed_dim"]
+        parts = gpt.parts()
+        sized = {len(p.params): p for p in parts if p.cls == "Embedding"}
+        blocks = _blocks(parts)
+        finals = [
+            p
+            for p in parts
+            if p.cls == "LayerNorm" and (p.within == -1 or parts[p.within].cls == "MiniGPT")
+        ]
+        if v * d not in sized or n * d not in sized or len(blocks) != 2 or len(finals) != 1:
+            return None
+        tokens, positions, final = sized[v * d].remote, sized[n * d].remote, finals[0].remote
+        inputs = [[rng.randrange(v) for _ in range(n)] for _ in range(3)]
+        logits = [o.data for o in gpt.forward_many(inputs, tokens=True, apart=True)]
+        embedded = [o.data for o in tokens.forward_many(inputs, tokens=True)]
+        where = positions.forward(list(range(n)), tokens=True).data
+        flat_logits = [row for out in logits for row in out]
+
+        def fits(streams: list[Rows]) -> bool:
+            normed = [o.data for o in final.forward_many([row for s in streams for row in s])]
+            return _affine_residual(normed, flat_logits) <= 1e-8
+
+        def through(x: Rows, order: list[Part], extra: bool = False) -> Rows:
+            for block in order:
+                out = block.remote.forward(x).data
+                x = _add(x, out) if extra else out
+            return x
+
+        for order in (blocks, blocks[::-1]):
+            if fits([through(_add(e, where), order) for e in embedded]):
+                return "ok"
+        if fits([_add(through(e, blocks), where) for e in embedded]):
+            return "positions after the blocks"
+        if fits([through(_add(e, where), blocks, extra=True) for e in embedded]):
+            return "x + block(x)"
+        return "other"
+
+    return student.measure("blocks.chain", run)
+
+
+def test_logits_read_the_chained_blocks(student: Student) -> None:
+    """The logits are the head of final_norm(block_L(... block_1(tokens + positions)))"""
+    if not repeatable(student, "MiniGPT") or not _final_norm_judged_ok(student):
+        return  # reported by the tests above, or by the parameters check
+    found = _chain(student)
+    if found in (None, "ok", "positions after the blocks"):
+        return  # not judged, right, or the positional check's mistake
+    detail = (
+        "each layer computes x + block(x): the block already adds its input, so x = block(x)"
+        if found == "x + block(x)"
+        else "the blocks are not applied one after another to tokens + positions"
+    )
+    expect(
+        False,
+        "with random weights, the logits are not the output projection of the final norm of "
+        "the last block's output, computed from the model's own Embedding, TransformerBlock "
+        f"and LayerNorm objects: {detail}",
+        CHAIN_HINT,
+    )
+
+
+def _final_norm_judged_ok(student: Student) -> bool:
+    found = _scaled(student)
+    return found is None or (
+        found["bounded"] and (found["drowned"] is None or found["drowned"] <= 1e-4)
+    )
+
+
+def positions_after_the_blocks(student: Student) -> bool:
+    """Do the logits fit positions added after the blocks (the positional check's)?"""
+    return _chain(student) == "positions after the blocks"

@@ -24,6 +24,7 @@ from grader.suite.suite_support import (
     apart,
     differ,
     expect,
+    fresh,
     informative,
     max_abs_diff,
     model,
@@ -92,6 +93,7 @@ def _moves(student: Student, name: str, row: int, causal: bool) -> bool:
     (causal=False) on some of DRAWS random draws of the weights and input?"""
 
     def attempt(rng: random.Random) -> bool:
+        fresh(student)
         attn = student.build("SelfAttention", D, seed=rng.randrange(2**31))
         randomize(attn, rng, SCALE)
         x = rows(rng, 4, D)
@@ -129,6 +131,7 @@ def test_model_ignores_future_tokens(student: Student) -> None:
         return  # logits change from call to call: the parameters check reports why
     # Never MODEL's embed_dim (8), which other checks use and reveal; even for 2 heads.
     size = student.rng("causal.model.size").choice((6, 10))
+    fresh(student)
     rng = student.rng("causal.model")
     gpt: Remote = model(student, rng, {**MODEL, "embed_dim": size})
     randomize(gpt, rng, 0.5)

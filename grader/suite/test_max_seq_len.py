@@ -1,5 +1,9 @@
 """Check `max_seq_len`: any T up to max_seq_len works, a longer input is refused.
 
+Any T up to max_seq_len, whatever the vocabulary: with a vocabulary smaller than
+max_seq_len too (a length limit or a position table sized by vocab_size fails
+there).
+
 False failures: none (no random draw decides it).
 """
 
@@ -10,6 +14,7 @@ import pytest
 from grader.judge.failures import StudentError
 from grader.judge.remote import Student
 from grader.suite.suite_support import MODEL, expect, model
+from grader.suite.test_positional import positions_use_token_table
 
 pytestmark = pytest.mark.check("max_seq_len")
 
@@ -47,3 +52,26 @@ def test_longer_input_raises(student: Student) -> None:
             "Raise an exception (ValueError, say) when len(token_ids) > max_seq_len instead "
             "of silently reusing or inventing position rows.",
         )
+
+
+def test_any_vocabulary_size(student: Student) -> None:
+    """T == max_seq_len works with a vocabulary smaller than max_seq_len"""
+    if positions_use_token_table(student):
+        return  # positions read from the token table: the positional check names it
+    v, n = 3, MODEL["max_seq_len"]
+    rng = student.rng("max_seq_len.small_vocab")
+    gpt = model(student, rng, {**MODEL, "vocab_size": v})
+    ids = [i % v for i in range(n)]
+    try:
+        shape = gpt.forward(ids, tokens=True).shape
+    except StudentError as exc:
+        if exc.kind != "exception":
+            raise
+        expect(
+            False,
+            f"with vocab_size={v} and max_seq_len={n}, MiniGPT failed on {n} tokens: {exc}",
+            "Any T up to max_seq_len must work, whatever vocab_size: compare the length with "
+            "max_seq_len, and give positions a table of max_seq_len rows of their own.",
+        )
+        return
+    expect(shape == [n, v], f"with vocab_size={v}, {n} tokens gave logits of shape {shape}")

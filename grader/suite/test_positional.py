@@ -20,19 +20,20 @@ import random
 
 import pytest
 
-from grader.judge.failures import StudentError
 from grader.judge.remote import Remote, Student
 from grader.suite.suite_support import (
-    MODEL,
     SMALL,
     apart,
     differ,
     expect,
+    fresh,
     model,
     randomize,
     repeatable,
     same,
 )
+from grader.suite.test_attention import length_independent
+from grader.suite.test_blocks import positions_after_the_blocks
 
 pytestmark = pytest.mark.check("positional")
 
@@ -55,7 +56,9 @@ def test_same_token_differs_by_position(student: Student) -> None:
 
 
 def _random_model(student: Student, name: str) -> tuple[Remote, list[int], random.Random]:
-    """A MiniGPT with random weights and a random full-length input, for the tests below."""
+    """A MiniGPT with random weights and a random full-length input, for the tests below,
+    in a fresh worker (see suite_support.apart)."""
+    fresh(student)
     rng = student.rng(name)
     gpt = model(student, rng, SMALL)
     randomize(gpt, rng, 0.5)
@@ -65,8 +68,8 @@ def _random_model(student: Student, name: str) -> tuple[Remote, list[int], rando
 
 def test_logits_do_not_depend_on_later_length(student: Student) -> None:
     """Appending tokens never changes earlier logits: positions count from the start"""
-    if not repeatable(student, "MiniGPT"):
-        return  # logits change from call to call: the parameters check reports why
+    if not repeatable(student, "MiniGPT") or not length_independent(student):
+        return  # outputs change from call to call, or attention depends on T: named elsewhere
     gpt, ids, _ = _random_model(student, "positional.prefix")
     n, v = SMALL["max_seq_len"], SMALL["vocab_size"]
     changed = [*ids[:-1], (ids[-1] + 1) % v]
@@ -104,22 +107,68 @@ def test_each_position_sees_its_own_token(student: Student) -> None:
         )
 
 
-def test_positions_have_a_table_of_their_own(student: Student) -> None:
-    """A vocabulary smaller than max_seq_len works at every position"""
-    v, n = 3, MODEL["max_seq_len"]
-    rng = student.rng("positional.small_vocab")
-    gpt = model(student, rng, {**MODEL, "vocab_size": v})
-    ids = [i % v for i in range(n)]
-    try:
-        shape = gpt.forward(ids, tokens=True).shape
-    except StudentError as exc:
-        if exc.kind != "exception":
-            raise
-        expect(
-            False,
-            f"with vocab_size={v} and max_seq_len={n}, MiniGPT failed on {n} tokens: {exc}",
-            "Positions get a table of their own with max_seq_len rows (Embedding(max_seq_len, "
-            "embed_dim)), looked up with 0..T-1; the token table has vocab_size rows.",
-        )
+def _absent_row_effect(student: Student) -> str | None:
+    """Perturb the token table's row of a token the input does not hold: the logits may
+    change only in that token's own column (a tied head reads the row), never elsewhere.
+    The position at which something else moved, or None (also when the model keeps no
+    token table the judge can tell apart: then this is not judged)."""
+
+    def run() -> str | None:
+        fresh(student)
+        rng = student.rng("positional.absent")
+        gpt = model(student, rng, SMALL)
+        theta = randomize(gpt, rng, 0.5)
+        v, n, d = SMALL["vocab_size"], SMALL["max_seq_len"], SMALL["embed_dim"]
+        tables = [p for p in gpt.parts() if p.cls == "Embedding" and len(p.params) == v * d]
+        if len(tables) != 1:
+            return None  # no token table of its own size (or two): not judged
+        absent = rng.randrange(n)  # a position index: a model reading it as a token sees it
+        ids = [rng.choice([t for t in range(v) if t != absent]) for _ in range(n)]
+        row = set(tables[0].remote.forward([absent], tokens=True, keep=True).leaves())
+        index = {token: i for i, token in enumerate(gpt.tokens())}
+        members = [index[t] for t in row if t in index]
+        if not members:
+            return None
+        moved = list(theta)
+        for i in members:
+            moved[i] += rng.gauss(0.0, 0.5)
+        base, other = (o.data for o in gpt.forward_with([theta, moved], ids, tokens=True))
+        gpt.set_params(theta)
+        for t, (a, b) in enumerate(zip(base, other, strict=True)):
+            rest_a = [z for k, z in enumerate(a) if k != absent]
+            rest_b = [z for k, z in enumerate(b) if k != absent]
+            if differ(rest_a, rest_b):
+                return f"{t} (token {absent} is not in the input)"
+        return None
+
+    return student.measure("positional.absent", run)
+
+
+def positions_use_token_table(student: Student) -> bool:
+    """Does some position read the token table (a position embedding looked up in it)?"""
+    return _absent_row_effect(student) is not None
+
+
+def test_positions_do_not_read_the_token_table(student: Student) -> None:
+    """The token table's rows reach the logits only for the tokens in the input"""
+    if not repeatable(student, "MiniGPT"):
         return
-    expect(shape == [n, v], f"with vocab_size={v}, {n} tokens gave logits of shape {shape}")
+    where = _absent_row_effect(student)
+    expect(
+        where is None,
+        f"changing the token table's row of a token absent from the input moved the logits "
+        f"at position {where}: positions are looked up in the token table",
+        "Positions get a table of their own, Embedding(max_seq_len, embed_dim), looked up "
+        "with 0..T-1; the token table is looked up with the token ids only.",
+    )
+
+
+def test_positions_enter_before_the_blocks(student: Student) -> None:
+    """Positions are added to the token embeddings before the first block"""
+    expect(
+        not positions_after_the_blocks(student),
+        "the logits are the output projection of final_norm(blocks(tokens) + positions): the "
+        "position embedding is added after the blocks, so attention never sees positions",
+        "Add the token embedding and the position embedding of each position, then run the "
+        "blocks on that sum.",
+    )

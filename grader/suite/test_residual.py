@@ -5,7 +5,8 @@ random, finds the block's own SelfAttention, FeedForward and LayerNorm objects
 (by class, wherever the block keeps them), runs each of them alone on the
 inputs the formula gives them, and checks that the block's output is exactly
 x1 + ff(ln2(x1)) with x1 = x + attn(ln1(x)), for some assignment of the block's
-norms to ln1 and ln2 (one shared norm included). The block's forward is answered
+norms to ln1 and ln2 (two different ones; a block that keeps a single norm may
+use it for both). The block's forward is answered
 apart from the parts' (a fork that forgets it), so nothing it computed can shape
 what the parts answer. A block that keeps
 no SelfAttention or FeedForward object of the student's classes is not judged by
@@ -92,6 +93,8 @@ def _candidates(parts: Parts, x: Rows) -> dict[str, Rows] | None:
             return None
         x1 = _add(x, branch)
         for j, ln2 in enumerate(parts.norms):
+            if j == i and len(parts.norms) > 1:
+                continue  # a block with two norms uses both: one each branch
             n2 = parts.norm(ln2, x1)
             fed = parts.feed(n2) if n2 is not None else None
             if fed is None:
@@ -134,6 +137,13 @@ def _diagnose(parts: Parts, x: Rows, out: Rows) -> str | None:
         sums["x + attn(x) + ...: the attention branch gets x itself, not ln1(x)"] = _add(
             x1_raw, ff_raw
         )
+    if len(parts.norms) > 1:
+        n1_x1 = parts.norm(ln1, x1)
+        ff_n1 = parts.feed(n1_x1) if n1_x1 is not None else None
+        if ff_n1 is not None:
+            sums[
+                "x1 + ff(ln1(x1)): one norm serves both branches; each has a LayerNorm of its own"
+            ] = _add(x1, ff_n1)
     n2_att = parts.norm(ln2, attn_n)
     ff_att = parts.feed(n2_att) if n2_att is not None else None
     if ff_att is not None:

@@ -1286,7 +1286,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "position_table_vocab_rows",
-        "positional",
+        "max_seq_len",
         "The position table is built with vocab_size rows instead of max_seq_len.",
         _POSITION_TABLE,
         "        self.position_embedding = Embedding(vocab_size, embed_dim)\n",
