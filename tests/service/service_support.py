@@ -332,3 +332,28 @@ def receiver() -> Iterator[Callable[[int | None], Receiver]]:
     yield make
     for hook in made:
         hook.stop()
+
+
+def assert_courses_take_turns(service: Service) -> None:
+    """One grader busy with course A's first job, A's burst queued, then one job of B:
+    B's job is graded next, not after A's burst (the service must have one grader)."""
+    with client(service, service.token("A")) as a, client(service, service.token("B")) as b:
+        first = a.post("/v1/submissions", content=REFERENCE.read_bytes()).json()
+        wait_until(
+            lambda: a.get(f"/v1/submissions/{first['id']}").json()["status"] == "running",
+            60,
+            "the first job to run",
+        )
+        burst = [
+            a.post("/v1/submissions", content=broken_source(f"a{i}")).json()["id"] for i in range(4)
+        ]
+        other = b.post("/v1/submissions", content=broken_source("b")).json()["id"]
+        for job_id in burst:
+            wait_done(a, job_id, deadline=120)
+        wait_done(b, other)
+    store = service.store()
+    try:
+        started = {j: store.reads.job(j).started_at for j in [*burst, other]}  # type: ignore[union-attr]
+    finally:
+        store.close()
+    assert sorted(started, key=lambda j: started[j]) == [other, *burst]

@@ -18,12 +18,14 @@ from support import REFERENCE
 
 from grader.cli import cli
 from grader.models import Feedback
+from grader.service.client import JobSuperseded, ServiceClient
 from grader.service.db import Store
 from grader.service.http.views import JobView
 
 from .service_support import (
     GRADE,
     Service,
+    assert_courses_take_turns,
     broken_source,
     client,
     free_port,
@@ -345,33 +347,7 @@ def test_a_course_at_its_limit_does_not_block_another(
 
 
 def test_a_burst_from_one_course_waits_its_turn(start_service: Callable[..., Service]) -> None:
-    """One worker busy with course A's first job, A's burst queued, then one job of B:
-    B's job is graded next, not after A's burst."""
-    service = start_service("--workers", "1")
-    with client(service, service.token("A")) as a, client(service, service.token("B")) as b:
-        first = a.post("/v1/submissions", content=REFERENCE.read_bytes()).json()
-        wait_until(
-            lambda: a.get(f"/v1/submissions/{first['id']}").json()["status"] == "running",
-            60,
-            "the first job to run",
-        )
-        burst = [
-            a.post("/v1/submissions", content=broken_source(f"a{i}")).json()["id"] for i in range(4)
-        ]
-        other = b.post("/v1/submissions", content=broken_source("b")).json()["id"]
-        for job_id in burst:
-            wait_done(a, job_id, deadline=120)
-        wait_done(b, other)
-    store = service.store()
-    try:
-        started = {
-            job_id: store.reads.job(job_id).started_at  # type: ignore[union-attr]
-            for job_id in [*burst, other]
-        }
-    finally:
-        store.close()
-    order = sorted(started, key=lambda job_id: started[job_id])
-    assert order == [other, *burst]
+    assert_courses_take_turns(start_service("--workers", "1"))
 
 
 def test_a_newer_submission_supersedes_the_queued_one(
@@ -391,6 +367,10 @@ def test_a_newer_submission_supersedes_the_queued_one(
         replaced = http.get(f"/v1/submissions/{old.json()['id']}").json()
         assert replaced["status"] == "superseded" and replaced["outcome"] == "superseded"
         assert replaced["superseded_by"] == new.json()["id"] and replaced["feedback"] is None
+        waiting = ServiceClient(service.url, service.token())  # what `grade submit --wait` does
+        with waiting, pytest.raises(JobSuperseded) as superseded:
+            waiting.wait(replaced["id"], time.monotonic() + 30)
+        assert superseded.value.exit_code == 3 and new.json()["id"] in superseded.value.message
         assert wait_done(http, new.json()["id"], deadline=120)["outcome"] == "failed"
         assert wait_done(http, slow["id"], deadline=120)["outcome"] == "passed"
         listed = http.get("/v1/submissions", params={"status": "superseded"}).json()

@@ -74,14 +74,15 @@ class Batch:
     def __init__(self, connection: Connection, news: list[NewJob], limits: QueueLimits,
                  dispatched: bool) -> None:  # fmt: skip
         self.connection, self.limits, self.dispatched = connection, limits, dispatched
+        self.news = news
         self.now = time.time()
         self.valid = valid_tokens(connection, {new.token_id for new in news}, self.now)
         self.total: int | None = None  # counted on first need, then kept up to date
         self.by_course: dict[str, int] = {}
         self.events: list[dict[str, Any]] = []
 
-    def accept_all(self, news: list[NewJob]) -> list[Accepted | ServiceError]:
-        results = [self.accept(new) for new in news]
+    def accept_all(self) -> list[Accepted | ServiceError]:
+        results = [self.accept(new) for new in self.news]
         if self.events:
             self.connection.execute(_INSERT_EVENT, self.events)
         return results

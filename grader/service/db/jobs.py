@@ -56,9 +56,7 @@ class Jobs:
         """
         try:
             with self.db.session() as session:
-                return Batch(session.connection(), list(news), limits, dispatched).accept_all(
-                    list(news)
-                )
+                return Batch(session.connection(), list(news), limits, dispatched).accept_all()
         except IntegrityError:
             if len(news) > 1:  # a concurrent writer (another API process): one at a time
                 return [self.create([new], limits, dispatched=dispatched)[0] for new in news]
