@@ -136,6 +136,20 @@ class Service:
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         return self.proc.stop(sig) if self.proc else None
 
+    def kill(self) -> None:
+        """SIGKILL, then wait until nothing answers on its port (its API processes notice
+        within a second that their supervisor is gone, and stop)."""
+        assert self.stop(signal.SIGKILL) == -signal.SIGKILL
+
+        def down() -> bool:
+            try:
+                httpx.get(f"{self.url}/healthz", timeout=1)
+            except httpx.TransportError:
+                return True
+            return False
+
+        wait_until(down, 20, "the killed service's API processes to stop")
+
     def store(self) -> Store:
         return Store(self.database)
 

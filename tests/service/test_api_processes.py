@@ -192,9 +192,11 @@ def test_a_restart_after_kill_9_regrades_the_dead_ones_jobs_at_once_in_their_pla
     (the dead process is gone from this host: no wait for the 10-minute lease), and that
     job is graded before the jobs accepted after it."""
     service = start_service("--workers", "1", "--lease", "600")
+    apis = api_children(service)
     with client(service, service.token()) as http:
         slow, quick = slow_running_quick_queued(http, "k")
     assert service.stop(signal.SIGKILL) == -signal.SIGKILL
+    wait_until(lambda: all(ended(pid) for pid in apis), 20, "the API processes to stop")
     store = service.store()
     try:
         assert store.reads.job(slow["id"]).status == "running"  # type: ignore[union-attr]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -126,7 +125,7 @@ def test_a_restart_after_kill_9_removes_the_dead_services_containers(
 
             containers = wait_until(grading, 120, "the job's container")
             assert containers[0].labels[LABEL_INSTANCE] == owner.label()
-            service.stop(signal.SIGKILL)
+            service.kill()
             left = docker_client.containers.list(
                 all=True, filters={"label": f"{LABEL_INSTANCE}={owner.label()}"}
             )
