@@ -1,10 +1,12 @@
-"""The service's click commands: ``grade serve`` (and its ``token``, ``secret`` and
-``events`` subcommands), ``grade worker`` and ``grade submit``.
+"""The service's click commands: ``grade serve`` (its ``token``, ``secret`` and
+``events`` subcommands are in :mod:`.admin_commands`), ``grade worker`` and
+``grade submit``.
 
 Only click, pydantic and the standard library are imported here: the service
 stack (FastAPI, SQLAlchemy, Celery...) is the optional extra ``service`` and is
 imported when one of these commands runs. Every knob's flag is derived from its
-field in :mod:`grader.service.config` (default, range, help). The CLI's helpers
+field in :mod:`grader.service.config` (default, range, help;
+:mod:`.cli_support`). The CLI's helpers
 (messages, exit codes, the limit flags, rendering) are imported from
 ``grader.cli`` when needed, since ``grader.cli`` imports this module to register
 the commands.
@@ -13,243 +15,41 @@ the commands.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
 import sys
 import time
-from datetime import UTC, datetime
-from ipaddress import ip_network
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import annotated_types
 import click
-from pydantic import BaseModel
 
 from ..errors import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, GraderError, UsageError
 from ..settings import GradeSettings, Limits
-from .config import (
-    BROKER_ENV,
-    CALLBACK_ALLOW_ENV,
-    DATA_DIR_ENV,
-    DATABASE_ENV,
-    DEFAULT_QUEUE,
-    ServiceConfig,
-    WorkerConfig,
+from .admin_commands import events_command, secret_group, token_group
+from .cli_support import (
+    CALLBACK_ALLOW_OPTION,
+    DATA_OPTIONS,
+    QUEUE_OPTION,
+    SERVICE_KNOBS,
+    WORKER_KNOBS,
+    check_sandbox,
+    fail,
+    knobs,
+    need_extra,
+    open_store,
+    say,
+    service_config,
+    setup_logging,
+    with_options,
+    worker_config,
 )
-
-SERVICE_KNOBS = {
-    "--workers": "workers",
-    "--max-queue": "max_queue",
-    "--max-queue-per-course": "max_queue_per_course",
-    "--supersede": "supersede",
-    "--sweep-interval": "sweep_interval",
-    "--api-processes": "api_processes",
-}
-WORKER_KNOBS = {
-    "--lease": "lease_seconds",
-    "--retries": "retries",
-    "--callback-retries": "callback_retries",
-    "--callback-backoff": "callback_backoff",
-    "--nice": "nice",
-}
-SHOWN_DEFAULTS = {"workers": "number of cores"}
-
-
-def knob(model: type[BaseModel], field: str, flag: str) -> Any:
-    """The click option of a config field: its type and range, default and help from the field."""
-    info = model.model_fields[field]
-    bounds: dict[str, float] = {}
-    for rule in info.metadata:
-        for name in ("ge", "gt", "le", "lt"):
-            if hasattr(rule, name) and isinstance(rule, annotated_types.BaseMetadata):
-                bounds[name] = getattr(rule, name)
-    kind = int if "int" in str(info.annotation) else float
-    if info.annotation is bool:
-        return click.option(flag, field, is_flag=True, help=info.description)
-    low, high = bounds.get("ge", bounds.get("gt")), bounds.get("le", bounds.get("lt"))
-    ranged: click.ParamType
-    if kind is int:
-        ranged = click.IntRange(min=_int(low), max=_int(high))
-    else:
-        ranged = click.FloatRange(min=low, max=high, min_open="gt" in bounds)
-    default = None if info.default_factory is not None else info.default
-    return click.option(
-        flag,
-        field,
-        type=ranged,
-        default=default,
-        show_default=SHOWN_DEFAULTS.get(field, default is not None),
-        help=info.description,
-    )
-
-
-def _int(bound: float | None) -> int | None:
-    return None if bound is None else int(bound)
-
-
-def knobs(model: type[BaseModel], flags: dict[str, str]) -> Any:
-    def decorate(function: Any) -> Any:
-        for flag, field in reversed(flags.items()):
-            function = knob(model, field, flag)(function)
-        return function
-
-    return decorate
-
-
-def worker_config(values: dict[str, Any]) -> WorkerConfig:
-    picked = {f: values.pop(f) for f in WORKER_KNOBS.values()}
-    allow = values.pop("callback_allow")
-    return WorkerConfig(**{k: v for k, v in picked.items() if v is not None}, callback_allow=allow)
-
-
-def service_config(values: dict[str, Any]) -> ServiceConfig:
-    picked = {f: values.pop(f) for f in SERVICE_KNOBS.values()}
-    given = {k: v for k, v in picked.items() if v is not None}
-    return ServiceConfig(**given, worker=worker_config(values))
-
-
-class NetworkType(click.ParamType):
-    name = "CIDR"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        try:
-            return ip_network(str(value), strict=False)
-        except ValueError as exc:
-            self.fail(f"{value!r} is not an address range ({exc})", param, ctx)
-
-
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class DurationType(click.ParamType):
-    """Seconds, or a number with a unit: 90s, 30m, 12h, 7d."""
-
-    name = "DURATION"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        if isinstance(value, float):
-            return value
-        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value))
-        if found is None:
-            self.fail(f"{value!r} is not a duration such as 3600, 90s, 30m, 12h or 7d", param, ctx)
-        return float(found.group(1)) * DURATION_UNITS[found.group(2) or "s"]
-
-
-CALLBACK_ALLOW_OPTION = click.option(
-    "--callback-allow",
-    "callback_allow",
-    type=NetworkType(),
-    multiple=True,
-    envvar=CALLBACK_ALLOW_ENV,
-    help=f"{WorkerConfig.model_fields['callback_allow'].description} [env {CALLBACK_ALLOW_ENV}, "
-    "space-separated]",
-)
-DATA_OPTIONS = [
-    click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar=DATA_DIR_ENV,
-        help=f"Folder of the SQLite database, made private (0700) [env {DATA_DIR_ENV}; default: "
-        "the per-user data folder, e.g. ~/.local/share/minigpt-grader].",
-    ),
-    click.option(
-        "--database",
-        envvar=DATABASE_ENV,
-        help=f"SQLAlchemy URL instead of SQLite in --data-dir, e.g. "
-        f"postgresql+psycopg://... [env {DATABASE_ENV}].",
-    ),
-]
-QUEUE_OPTION = click.option(
-    "--queue", default=DEFAULT_QUEUE, show_default=True, help="Broker queue name."
-)
-
-
-def _with(options: list[Any]) -> Any:
-    def decorate(function: Any) -> Any:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return decorate
-
-
-def fail(error: GraderError) -> NoReturn:
-    from ..cli import fail as cli_fail
-
-    cli_fail(error)
-
-
-def say(text: str, **style: Any) -> None:
-    from ..cli import say as cli_say
-
-    cli_say(text, **style)
-
-
-def _open_store(data_dir: Path | None, database: str | None) -> Any:
-    from .config import database_url
-    from .db import Store
-
-    try:
-        return Store(database_url(database, data_dir))
-    except GraderError as exc:
-        fail(exc)
-    except Exception as exc:  # SQLAlchemy's errors: a bad URL, a folder we cannot write
-        fail(UsageError(f"Cannot open the service database: {exc}"))
-
-
-def _serve_store(ctx: click.Context, data_dir: Path | None, database: str | None) -> Any:
-    """The store of a `grade serve` subcommand: its own flags, else the serve group's
-    (`grade serve --data-dir D token create C` works too)."""
-    _need_extra()
-    node: click.Context | None = ctx
-    while node is not None and node.command.name != "serve":
-        node = node.parent
-    serve = node.params if node is not None else {}
-    return _open_store(data_dir or serve.get("data_dir"), database or serve.get("database"))
-
-
-def _check_sandbox(settings: Any) -> None:
-    if settings.sandbox == "docker":
-        from ..sandbox.docker_backend import check_image, docker_client
-
-        try:
-            check_image(docker_client(), settings.image)
-        except GraderError as exc:
-            fail(exc)
-
-
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
-
-def _need_extra() -> None:
-    try:
-        import celery  # noqa: F401
-        import fastapi  # noqa: F401
-        import sqlalchemy  # noqa: F401
-        import standardwebhooks  # noqa: F401
-    except ImportError as exc:
-        fail(
-            UsageError(
-                f"The service needs the optional dependencies ({exc.name} is missing).",
-                fix="pip install 'minigpt-grader[service]' (in a checkout: pip install -e "
-                "'.[service]')",
-            )
-        )
-
-
-def _when(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+from .config import BROKER_ENV, ServiceConfig, WorkerConfig
 
 
 @click.group("serve", invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@_with(DATA_OPTIONS)
+@with_options(DATA_OPTIONS)
 @click.option(
     "--broker",
     envvar=BROKER_ENV,
@@ -285,17 +85,17 @@ def serve_command(
     """
     if ctx.invoked_subcommand is not None:
         return
-    _need_extra()
+    need_extra()
     import uvicorn
 
     from .http import create_app
     from .runtime import service_runtime
 
-    _logging()
+    setup_logging()
     config = service_config(values)
     if not broker:
-        _check_sandbox(settings)
-    store = _open_store(data_dir, database)
+        check_sandbox(settings)
+    store = open_store(data_dir, database)
     runtime = service_runtime(store, settings, config, broker, queue)
     mode = (
         f"jobs to Celery workers on queue {queue!r}"
@@ -374,175 +174,11 @@ def _serve_with_api_processes(runtime: Any, broker: str | None, queue: str,
         say("grade serve: shutdown complete")
 
 
-EXPIRES_OPTION = click.option(
-    "--expires-in",
-    type=DurationType(),
-    default=None,
-    help="The token stops working after this long (3600, 90m, 12h, 30d; default: never).",
-)
-FORMAT_OPTION = click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
-
-
-def _course(course: str) -> str:
-    if not course.strip() or len(course) > 200 or not course.isprintable():
-        fail(UsageError("COURSE must be printable text of at most 200 characters."))
-    return course
-
-
-@serve_command.group("token")
-def token_group() -> None:
-    """Bearer tokens, one course each: create, list, revoke, rotate."""
-
-
-@token_group.command("create")
-@click.argument("course")
-@EXPIRES_OPTION
-@_with(DATA_OPTIONS)
-@click.pass_context
-def token_create_command(ctx: click.Context, course: str, expires_in: float | None,
-                         data_dir: Path | None, database: str | None) -> None:  # fmt: skip
-    """Make a bearer token for COURSE (made if new) and print it.
-
-    The token is shown once and stored only hashed. The course's callback signing
-    secret (Standard Webhooks, whsec_...) is printed on stderr.
-    """
-    store = _serve_store(ctx, data_dir, database)
-    expires = time.time() + expires_in if expires_in else None
-    token, secret = store.tokens.create(_course(course), expires)
-    store.close()
-    click.echo(token)
-    say(f"Course {course!r}: callback signing secret {secret}")
-
-
-@token_group.command("list")
-@click.argument("course")
-@FORMAT_OPTION
-@_with(DATA_OPTIONS)
-@click.pass_context
-def token_list_command(ctx: click.Context, course: str, fmt: str, data_dir: Path | None,
-                       database: str | None) -> None:  # fmt: skip
-    """COURSE's tokens: id, the first characters, made, expires, state."""
-    store = _serve_store(ctx, data_dir, database)
-    tokens = store.tokens.of_course(course)
-    store.close()
-    now = time.time()
-    if fmt == "json":
-        rows = [{"id": t.id, "prefix": t.prefix, "created_at": t.created_at,
-                 "expires_at": t.expires_at, "revoked_at": t.revoked_at, "state": t.state(now)}
-                for t in tokens]  # fmt: skip
-        click.echo(json.dumps(rows, indent=2))
-        return
-    click.echo(f"{'id':>5}  {'token':<16} {'created':<26} {'expires':<26} state")
-    for t in tokens:
-        click.echo(f"{t.id:>5}  {t.prefix + '...':<16} {_when(t.created_at):<26} "
-                   f"{_when(t.expires_at):<26} {t.state(now)}")  # fmt: skip
-
-
-@token_group.command("revoke")
-@click.argument("course")
-@click.argument("token_ids", nargs=-1, type=int)
-@click.option("--all", "revoke_all", is_flag=True, help="Every token of COURSE.")
-@_with(DATA_OPTIONS)
-@click.pass_context
-def token_revoke_command(ctx: click.Context, course: str, token_ids: tuple[int, ...],
-                         revoke_all: bool, data_dir: Path | None,
-                         database: str | None) -> None:  # fmt: skip
-    """Revoke tokens of COURSE by id (see `token list`), or --all: 401 from the next request."""
-    if bool(token_ids) == revoke_all:
-        fail(UsageError("Name the token ids to revoke, or give --all (not both)."))
-    store = _serve_store(ctx, data_dir, database)
-    try:
-        count = store.tokens.revoke(course, None if revoke_all else list(token_ids))
-    finally:
-        store.close()
-    say(f"Course {course!r}: {count} token(s) revoked.")
-
-
-@token_group.command("rotate")
-@click.argument("course")
-@click.option("--overlap", type=DurationType(), default=3600.0, show_default=True,
-              help="How long COURSE's other tokens go on working (0: stop now).")  # fmt: skip
-@EXPIRES_OPTION
-@_with(DATA_OPTIONS)
-@click.pass_context
-def token_rotate_command(ctx: click.Context, course: str, overlap: float,
-                         expires_in: float | None, data_dir: Path | None,
-                         database: str | None) -> None:  # fmt: skip
-    """Make a new token for COURSE (printed) and end its others after --overlap."""
-    store = _serve_store(ctx, data_dir, database)
-    try:
-        store.tokens.of_course(course) or fail(
-            UsageError(f"No course {course!r} in this database.")
-        )
-        expires = time.time() + expires_in if expires_in else None
-        token = store.tokens.rotate(course, overlap, expires)
-    finally:
-        store.close()
-    click.echo(token)
-    say(f"Course {course!r}: its other tokens stop working in {overlap:g} s.")
-
-
-@serve_command.group("secret")
-def secret_group() -> None:
-    """The courses' callback signing secrets."""
-
-
-@secret_group.command("rotate")
-@click.argument("course")
-@click.option("--overlap", type=DurationType(), default=86400.0, show_default=True,
-              help="How long the old secret goes on signing beside the new one.")  # fmt: skip
-@_with(DATA_OPTIONS)
-@click.pass_context
-def secret_rotate_command(ctx: click.Context, course: str, overlap: float,
-                          data_dir: Path | None, database: str | None) -> None:  # fmt: skip
-    """Make a new signing secret for COURSE (printed); callbacks carry a signature under
-    each of the two secrets for --overlap, so receivers switch without missing one."""
-    store = _serve_store(ctx, data_dir, database)
-    try:
-        secret = store.tokens.rotate_secret(course, overlap)
-    except GraderError as exc:
-        fail(exc)
-    finally:
-        store.close()
-    click.echo(secret)
-
-
-@serve_command.command("events")
-@click.argument("job")
-@FORMAT_OPTION
-@_with(DATA_OPTIONS)
-@click.pass_context
-def events_command(ctx: click.Context, job: str, fmt: str, data_dir: Path | None,
-                   database: str | None) -> None:  # fmt: skip
-    """What happened to JOB (an id), in order: accepted, claimed, released, requeued,
-    infrastructure errors, done, callbacks..."""
-    store = _serve_store(ctx, data_dir, database)
-    try:
-        record = store.reads.job(job)
-        events = store.reads.events(job) if record else None
-    finally:
-        store.close()
-    if record is None or events is None:
-        fail(UsageError(f"No job {job[:64]!r} in this database."))
-    if fmt == "json":
-        rows = [{"at": e.at, "kind": e.kind, "worker": e.worker, "detail": e.detail}
-                for e in events]  # fmt: skip
-        click.echo(json.dumps({"job": job, "course": record.course, "status": record.status,
-                               "events": rows}, indent=2))  # fmt: skip
-        return
-    click.echo(f"job {job} ({record.course}, {record.student or 'no student'}): {record.status}")
-    for e in events:
-        extra = " ".join(x for x in (e.worker or "", e.detail or "") if x)
-        click.echo(f"{_when(e.at)}  {e.kind:<24} {extra}")
-
-
 @click.command("worker")
 @click.option(
     "--broker", envvar=BROKER_ENV, required=True, help=f"Celery broker URL [env {BROKER_ENV}]."
 )
-@_with(DATA_OPTIONS)
+@with_options(DATA_OPTIONS)
 @click.option(
     "--concurrency",
     "-c",
@@ -569,13 +205,13 @@ def worker_command(broker: str, data_dir: Path | None, database: str | None, con
     sandbox and limits the service recorded for it. At start it puts back in the
     queue the jobs of this host's workers that are gone, and removes their containers.
     """
-    _need_extra()
+    need_extra()
     from .celery_app import WorkerRuntime, run_worker
 
-    _logging()
+    setup_logging()
     if not no_image_check:
-        _check_sandbox(GradeSettings(image=image) if image else GradeSettings())
-    store = _open_store(data_dir, database)
+        check_sandbox(GradeSettings(image=image) if image else GradeSettings())
+    store = open_store(data_dir, database)
     runtime = WorkerRuntime(store, worker_config(values), queue)
     run_worker(runtime, broker, name or f"grader-{os.getpid()}@%h", concurrency)
     store.close()
@@ -679,6 +315,11 @@ def submit_command(
 
 def _job_json(job: dict[str, Any]) -> str:
     return json.dumps(job, indent=2, ensure_ascii=True)
+
+
+serve_command.add_command(token_group)
+serve_command.add_command(secret_group)
+serve_command.add_command(events_command)
 
 
 def service_commands() -> list[click.Command]:
