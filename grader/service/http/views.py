@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field
 
 from ...models import Feedback
 from ..db import EventRecord, JobRecord
+from ..db.tables import CallbackStatus, JobStatus, Outcome
 
 
 class CallbackView(BaseModel):
     url: str
-    status: Literal["none", "pending", "delivered", "failed"]
+    status: CallbackStatus
     attempts: int
 
 
@@ -27,7 +28,7 @@ class JobView(BaseModel):
 
     id: str
     url: str
-    status: Literal["queued", "running", "done", "superseded"]
+    status: JobStatus
     student: str | None
     submission: str
     submission_sha256: str
@@ -35,7 +36,7 @@ class JobView(BaseModel):
     started_at: str | None
     finished_at: str | None
     attempts: int = Field(description="times a worker claimed the job")
-    outcome: Literal["passed", "failed", "not-gradable", "superseded"] | None
+    outcome: Outcome | None
     superseded_by: str | None = Field(description="the student's newer job that replaced it")
     gradable: bool | None
     score: float | None

@@ -11,7 +11,7 @@ writes the answer of a new job as a plain dict.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ...db import NewJob
+from ...db.tables import JobStatus
 from ...errors import CallbackRefused, NotFound
 from ...runtime import ServiceRuntime
 from ..deps import Caller, Runtime, base_url, runtime_of, submitter
@@ -26,7 +27,6 @@ from ..upload import MAX_LABEL, check_label, clean_filename, parse_upload, read_
 from ..views import EventList, JobList, JobView, event_view, job_fields, job_view
 
 router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
-Status = Literal["queued", "running", "done", "superseded"]
 RESOLVE_SECONDS = 5.0  # at most this long to resolve a callback URL's host
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -153,7 +153,7 @@ def list_submissions(
     runtime: Runtime,
     request: Request,
     student: Annotated[str | None, Query(max_length=MAX_LABEL)] = None,
-    status: Status | None = None,
+    status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
