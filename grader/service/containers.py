@@ -46,17 +46,22 @@ def remove_dead_owners_containers(client: Any | None = None) -> int:
 
     from ..sandbox.docker_backend import docker_client
 
+    own = client is None
     try:
         client = client or docker_client()
         dead = dead_owners_containers(client)
     except (GraderError, DockerException) as exc:
         log.info("no leftover containers removed: %s", exc)
         return 0
-    for container in dead:
-        try:
-            container.remove(force=True, v=True)
-        except DockerException as exc:
-            log.warning("could not remove container %s: %s", container.short_id, exc)
+    try:
+        for container in dead:
+            try:
+                container.remove(force=True, v=True)
+            except DockerException as exc:
+                log.warning("could not remove container %s: %s", container.short_id, exc)
+    finally:
+        if own:
+            client.close()
     if dead:
         log.info("removed %d container(s) of processes that are gone", len(dead))
     return len(dead)
