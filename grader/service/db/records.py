@@ -58,7 +58,7 @@ class JobRecord:
     @classmethod
     def of(cls, row: Any, *, with_source: bool = False) -> JobRecord:
         """From an ORM object, or a mapping (a missing key takes the field's default)."""
-        names = [f.name for f in fields(cls) if f.name != "source"]
+        names = _RECORD_FIELDS
         values: dict[str, Any]
         if isinstance(row, Mapping):
             values = {name: row[name] for name in names if name in row}
@@ -68,6 +68,9 @@ class JobRecord:
             (row["source"] if isinstance(row, Mapping) else row.source) if with_source else b""
         )
         return cls(**values)
+
+
+_RECORD_FIELDS = [f.name for f in fields(JobRecord) if f.name != "source"]
 
 
 @dataclass(frozen=True)
