@@ -3,7 +3,7 @@
     python benchmarks/bench_service.py [--submissions 200] [--sandbox docker|process]
                                        [--connections 32] [--client-processes 4]
                                        [--modes embedded,celery] [--repeat N]
-                                       [--no-batch] [--accept-only]
+                                       [--no-batch] [--accept-only] [--kill]
                                        [--serve-args "--api-processes 0"] [--py-spy PREFIX]
 
 The class is mixed like bench_batch's (45% correct, 40% single-bug variants,
@@ -30,6 +30,12 @@ connections, started together at a barrier), multipart bodies encoded by httpx
 before the burst, and each connection a bare httpcore connection (httpx's
 transport, without its pool). The client's CPU per request is printed too, and
 the API's: `grade serve` and its API processes, over the burst.
+
+--kill checks recovery under kill -9 (it reports no speed worth comparing): a
+third of the way through the grading it kills `grade serve` outright (and, with
+Celery, a worker in the middle of a job first), starts them again on the same
+data, and at the end counts jobs lost and jobs graded more than once (a job
+whose `done` event is not exactly one, from the events table): both must be 0.
 
 To find where the time goes: --accept-only stops each service after its burst
 (no verdicts, no lost-job count), --no-batch skips `grade batch`, --repeat
@@ -66,7 +72,7 @@ from bench_batch import make_class, run_batch
 from timing import table
 
 from grader import paths
-from grader.service.store import Store
+from grader.service.db import Store
 
 REPO = paths.PROJECT_DIR
 GRADE = [sys.executable, "-m", "grader"]
@@ -101,10 +107,32 @@ class Cluster:
         root.mkdir(parents=True)
 
     def spawn(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
-        with (self.root / log).open("wb") as out:
+        with (self.root / log).open("ab") as out:
             proc = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        proc.args_log = (args, log)  # type: ignore[attr-defined]
         self.procs.append(proc)
         return proc
+
+    def kill_and_restart(self, proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+        """kill -9 ``proc``, then start the same command again (retried while its port is
+        still held by the dying process's API children)."""
+        proc.kill()
+        proc.wait()
+        args, log = proc.args_log  # type: ignore[attr-defined]
+        self.procs.remove(proc)
+        for _ in range(30):
+            again = self.spawn(args, log)
+            time.sleep(3)
+            if again.poll() is None:
+                return again
+            self.procs.remove(again)
+        raise SystemExit(f"could not restart {args[:4]}")
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def start(self) -> str:
         data = ["--data-dir", str(self.root)]
@@ -150,14 +178,7 @@ class Cluster:
                     f"{name}.log",
                 )
         self.serve = self.spawn([*serve, *self.serve_args], "serve.log")
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(healthy, 60, "the service")
+        wait_for(self.healthy, 60, "the service")
         if self.mode == "celery":
             wait_for(
                 lambda: all("ready" in (self.root / f"{n}.log").read_text() for n in ("w1", "w2")),
@@ -165,9 +186,40 @@ class Cluster:
                 "the workers",
             )
         store = Store(f"sqlite:///{self.root / 'service.db'}")
-        token = store.create_token("bench")[0]
+        token = store.tokens.create("bench")[0]
         store.close()
         return token
+
+    def chaos(self, token: str, ids: list[str]) -> None:
+        """A third of the way through: kill -9 a worker mid-job (Celery), then the service;
+        start both again."""
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=self.url, headers=headers, timeout=30) as http:
+
+            def third_done() -> bool:
+                page = http.get("/v1/submissions", params={"status": "done", "limit": 1})
+                return int(page.json()["total"]) >= len(ids) // 3
+
+            wait_for(third_done, 3600, "a third of the jobs")
+        if self.mode == "celery":
+            worker = next(p for p in self.procs if p.args_log[1] == "w1.log")  # type: ignore[attr-defined]
+            self.kill_and_restart(worker)
+            print("killed -9 and restarted worker w1", flush=True)
+        assert self.serve is not None
+        self.serve = self.kill_and_restart(self.serve)
+        wait_for(self.healthy, 60, "the restarted service")
+        print("killed -9 and restarted grade serve", flush=True)
+
+    def graded_twice(self, ids: list[str]) -> int:
+        """Jobs whose verdict was recorded other than exactly once."""
+        store = Store(f"sqlite:///{self.root / 'service.db'}")
+        try:
+            return sum(
+                [e.kind for e in store.reads.events(job_id) or []].count("done") != 1
+                for job_id in ids
+            )
+        finally:
+            store.close()
 
     def api_pids(self) -> list[int]:
         """`grade serve` and the API processes it spawned (--api-processes), not judges."""
@@ -356,10 +408,14 @@ def run_service(root: Path, mode: str, sandbox: str, uploads: list[Upload], conn
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
+        twice = 0
+        if options.kill:
+            cluster.chaos(token, ids)
         if options.accept_only:
             finished, lost = time.monotonic(), 0
         else:
             finished, lost = wait_all_done(cluster.url, token, ids, deadline=3600)
+            twice = cluster.graded_twice(ids)
     finally:
         cluster.stop()
     ms = sorted(x * 1000 for x in latencies)
@@ -369,6 +425,7 @@ def run_service(root: Path, mode: str, sandbox: str, uploads: list[Upload], conn
         "max": ms[-1],
         "all_done": finished - begun,
         "lost": float(lost + len(uploads) - len(set(ids))),
+        "duplicated": float(twice),
         "client_cpu_ms": cpu / len(uploads) * 1000,
         "api_cpu_ms": api_cpu / len(uploads) * 1000,
     }
@@ -390,6 +447,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--accept-only", action="store_true", help="stop after the burst (latency only)"
+    )
+    parser.add_argument(
+        "--kill", action="store_true", help="kill -9 the service (and a worker) mid-run"
     )
     parser.add_argument("--py-spy", metavar="PREFIX", help="profile the API during the burst")
     parser.add_argument("--idle", action="store_true", help="py-spy: include idle stacks")
@@ -440,10 +500,12 @@ def main() -> int:
                 rows += [
                     (f"{label}: all done", done),
                     (f"{label}: jobs lost", f"{int(result['lost'])}"),
+                    (f"{label}: jobs graded twice", f"{int(result['duplicated'])}"),
                 ]
-                print(*rows[-3:], sep="\n", flush=True)
+                print(*rows[-4:], sep="\n", flush=True)
     print(
-        f"grading service, a burst of {n}, {args.sandbox} sandbox, "
+        f"grading service, a burst of {n}, {args.sandbox} sandbox"
+        f"{', kill -9 mid-run' if args.kill else ''}, "
         f"{args.connections} connections from {args.client_processes} client processes, 2 cores"
     )
     print(table(rows))

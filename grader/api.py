@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import paths
@@ -70,8 +71,9 @@ class Backends:
     (:mod:`grader.sandbox.spares`), as ``grade batch`` does. Thread-safe.
     """
 
-    def __init__(self, most: int = 4) -> None:
+    def __init__(self, most: int = 4, labels: Mapping[str, str] | None = None) -> None:
         self._most = most
+        self._labels = dict(labels or {})  # on every container (the service's instance)
         self._lock = threading.Lock()
         self._kept: dict[str, Backend] = {}
 
@@ -80,7 +82,7 @@ class Backends:
         key = settings.model_dump_json()
         evicted: list[Backend] = []
         with self._lock:
-            backend = self._kept.pop(key, None) or make_backend(settings)
+            backend = self._kept.pop(key, None) or make_backend(settings, self._labels)
             self._kept[key] = backend  # now the most recently used
             while len(self._kept) > self._most:
                 evicted.append(self._kept.pop(next(iter(self._kept))))

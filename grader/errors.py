@@ -3,6 +3,20 @@
 The library raises these; only the CLI turns them into a message and an exit
 code. A student's own failure (timeout, crash, syntax error) is never one of
 these: it is data in the :class:`~grader.models.Feedback`.
+
+The tree (the service's classes live in :mod:`grader.service.errors`, with the
+optional extra; inside the sandbox the judge's ``ConfigError`` is a ``ValueError``)::
+
+    GraderError
+     +-- UsageError (exit 2)
+     |    +-- SubmissionNotFound
+     |    +-- service.errors.ServiceError (an HTTP status each)
+     |         +-- IdempotencyConflict (422), CallbackRefused (422)
+     |         +-- QueueFull (429), NotFound (404), Unauthorized (401)
+     |         +-- SchemaOutdated (503)
+     +-- InfrastructureError (exit 3; ``retryable``)
+     |    +-- SandboxUnavailable, ImageMissing, ImageStale, SandboxFailed, ContractError
+     +-- Cancelled (exit 130)
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/ensure-docker.sh
 bash scripts/ensure-redis.sh  # the service tests start their own redis-server from it
+# PostgreSQL: installed and a cluster started (its URL on stdout); the service tests start
+# clusters of their own with the same script, on free ports.
+bash scripts/ensure-postgres.sh >/dev/null
 bash scripts/ensure-chromium.sh  # the class report's browser tests (tests/test_report.py)
 .venv/bin/grade build-image --if-stale
 echo "== lint: ruff, mypy" >&2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,6 +52,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def postgres_bin() -> Path:
+    """The folder of Debian's PostgreSQL programs; like :func:`redis_server` when missing."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not found:
+        message = "PostgreSQL is not installed (bash scripts/ensure-postgres.sh installs it)"
+        if REQUIRE_DOCKER:
+            pytest.fail(message)
+        pytest.skip(message)
+    return found[-1].parent
 
 
 def redis_server() -> str:

@@ -53,8 +53,9 @@ def test_backends_are_kept_per_settings_and_closed_once(monkeypatch: pytest.Monk
     class Kept:
         name = "process"
 
-        def __init__(self, settings: object) -> None:
+        def __init__(self, settings: object, labels: object = None) -> None:
             made.append(self)
+            self.labels = labels
 
         def run(self, submission: Submission, cancel: threading.Event | None = None) -> Feedback:
             raise AssertionError("not run here")
@@ -63,9 +64,10 @@ def test_backends_are_kept_per_settings_and_closed_once(monkeypatch: pytest.Monk
             closed.append(self)
 
     monkeypatch.setattr(api, "make_backend", Kept)
-    backends = api.Backends(most=2)
+    backends = api.Backends(most=2, labels={"org.example.owner": "me"})
     quick, slow = process_settings(), process_settings(call_timeout=3.0)
     first = backends.get(quick)
+    assert first.labels == {"org.example.owner": "me"}  # type: ignore[attr-defined]
     assert backends.get(process_settings()) is first, "equal settings share a backend"
     second = backends.get(slow)
     assert second is not first and closed == []

@@ -24,6 +24,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Mapping
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 from .. import paths
@@ -51,6 +54,16 @@ LABEL_VERSION = "org.minigpt-grader.version"
 LABEL_SUITE = "org.minigpt-grader.suite-hash"
 LABEL_RUN = "org.minigpt-grader.run"
 LABEL_RECIPE = "org.minigpt-grader.recipe"  # the digest of every file it is built from
+# The grading service's labels: the process that owns the container (see
+# grader.service.identity), and the job it grades.
+LABEL_INSTANCE = "org.minigpt-grader.instance"
+LABEL_JOB = "org.minigpt-grader.job"
+# Labels for the containers started in this context besides the backend's own (the
+# service sets the job it grades). A container started ahead of need, in another
+# thread, gets only the backend's: labels are fixed when a container is made.
+CONTAINER_LABELS: ContextVar[Mapping[str, str]] = ContextVar(
+    "container_labels", default=MappingProxyType({})
+)
 BUILD_HINT = "Build it with: grade build-image"
 
 # The judge: uid 10001 with exactly the capabilities to start and stop the worker.
@@ -152,9 +165,17 @@ def check_image(client: Any, image: str) -> None:
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, settings: GradeSettings, *, prestart: bool = True) -> None:
-        """``prestart=False``: never start a container ahead of need (benchmarks)."""
+    def __init__(
+        self,
+        settings: GradeSettings,
+        *,
+        prestart: bool = True,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        """``prestart=False``: never start a container ahead of need (benchmarks);
+        ``labels``: put on each of its containers (the service's instance)."""
         self.settings = settings
+        self.labels = dict(labels or {})
         self.client = docker_client()
         check_image(self.client, settings.image)
         self.last_peak_memory: int | None = None
@@ -209,7 +230,7 @@ class DockerBackend:
             "cap_add": ["SETUID", "SETGID", "KILL"],
             "security_opt": ["no-new-privileges"],
             "ulimits": _ulimits(limits.open_files),
-            "labels": {LABEL_RUN: "1"},
+            "labels": {LABEL_RUN: "1", **self.labels, **CONTAINER_LABELS.get()},
             "log_config": LogConfig(
                 type="json-file", config={"max-size": LOG_MAX_SIZE, "max-file": "1"}
             ),

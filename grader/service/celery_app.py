@@ -1,10 +1,11 @@
 """Celery carries job ids between the API and ``grade worker`` processes.
 
-Celery is transport only: the database (:mod:`grader.service.store`) decides
-who grades what. Messages are acknowledged late (after the task returns) and
-rejected back to the queue when a pool process dies, so a worker killed
-mid-job does not swallow the message; and because a task must win the job's
-lease before grading, a redelivered or duplicated message grades nothing twice.
+Celery is transport only: the database (:mod:`grader.service.db`) decides
+who grades what, and which job comes next (a message means "one grading to
+do"). Messages are acknowledged late (after the task returns) and rejected
+back to the queue when a pool process dies, so a worker killed mid-job does
+not swallow the message; and because a task must win the job's lease before
+grading, a redelivered or duplicated message grades nothing twice.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from celery.utils.time import get_exponential_backoff_interval
 from ..api import Backends
 from .callbacks import DeliveryFailed, deliver_once
 from .config import VISIBILITY_TIMEOUT, WorkerConfig
-from .grading import NicedRunner, run_job
-from .store import Store
+from .containers import instance_labels, remove_dead_owners_containers
+from .db import Store
+from .grading import NicedRunner, run_next
+from .identity import Owner
 
 log = logging.getLogger("grader.service")
 
@@ -53,16 +56,16 @@ def configure(broker: str, queue: str) -> Celery:
 class WorkerRuntime:
     """What the tasks of this worker process use (set by ``grade worker``).
 
-    ``runner`` grades at niceness ``nice`` (see :class:`NicedRunner`): made once
-    the worker knows its concurrency.
+    ``runner`` grades at niceness ``config.nice`` (see :class:`NicedRunner`): made
+    once the worker knows its concurrency. ``backends`` is reused by every task; its
+    containers carry this process's instance label.
     """
 
     store: Store
     config: WorkerConfig
     queue: str
-    nice: int = 10
     runner: NicedRunner | None = None
-    backends: Backends = field(default_factory=Backends)  # reused by every task
+    backends: Backends = field(default_factory=lambda: Backends(labels=instance_labels()))
 
 
 _runtime: WorkerRuntime | None = None
@@ -81,21 +84,15 @@ def _get_runtime() -> WorkerRuntime:
 
 @app.task(name=GRADE_TASK, bind=True)
 def grade_task(self: Task[Any, Any], job_id: str) -> str:
+    """One grading: of the next job in fair order (``job_id`` is the one that sent it)."""
     runtime = _get_runtime()
     worker = f"{self.request.hostname}/{uuid.uuid4().hex[:8]}"
 
     def send_callback(done_id: str) -> None:
         app.send_task(CALLBACK_TASK, args=[done_id], queue=runtime.queue)
 
-    return run_job(
-        runtime.store,
-        job_id,
-        worker,
-        runtime.config,
-        on_done=send_callback,
-        runner=runtime.runner,
-        backends=runtime.backends,
-    )
+    return run_next(runtime.store, worker, runtime.config, on_done=send_callback,
+                    runner=runtime.runner, backends=runtime.backends)  # fmt: skip
 
 
 @app.task(name=CALLBACK_TASK, bind=True)
@@ -104,7 +101,7 @@ def callback_task(self: Task[Any, Any], job_id: str) -> None:
     config = runtime.config
     final = self.request.retries >= config.callback_retries
     try:
-        deliver_once(runtime.store, job_id, config.callback_timeout, final=final)
+        deliver_once(runtime.store, job_id, config, final=final)
     except DeliveryFailed as exc:
         if final:
             log.warning("callback of job %s failed for good: %s", job_id, exc)
@@ -119,10 +116,18 @@ def callback_task(self: Task[Any, Any], job_id: str) -> None:
 
 
 def run_worker(runtime: WorkerRuntime, broker: str, name: str, concurrency: int) -> None:
-    """Start a Celery worker in this process (blocks; SIGTERM finishes running jobs)."""
+    """Start a Celery worker in this process (blocks; SIGTERM finishes running jobs).
+
+    First what a dead predecessor on this host left: its jobs go back to the queue
+    at once (in their place), its containers are removed.
+    """
     configure(broker, runtime.queue)
-    if runtime.nice:
-        runtime.runner = NicedRunner(runtime.nice, concurrency)
+    requeued = runtime.store.jobs.requeue_orphans(Owner.current())
+    if requeued:
+        log.info("requeued %d job(s) of processes that are gone", len(requeued))
+    remove_dead_owners_containers()
+    if runtime.config.nice:
+        runtime.runner = NicedRunner(runtime.config.nice, concurrency)
     install_runtime(runtime)
     app.worker_main(
         [

@@ -21,7 +21,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from ..errors import InfrastructureError, UsageError
+from ..errors import GraderError, InfrastructureError, UsageError
 from ..submission import Submission
 
 
@@ -39,6 +39,10 @@ class FileTooLarge(RequestRefused):
     def __init__(self, message: str, limit: int) -> None:
         super().__init__(message)
         self.limit = limit
+
+
+class JobSuperseded(GraderError):
+    """The student's newer submission replaced this job before it was graded: no verdict."""
 
 
 class _Busy(Exception):
@@ -142,14 +146,20 @@ class ServiceClient:
         return self._call("GET", f"/v1/submissions/{job_id}", deadline)
 
     def wait(self, job_id: str, deadline: float, poll: float = 1.0) -> dict[str, Any]:
-        """Poll until the job is done; raises ServiceUnreachable at the deadline."""
+        """Poll until the job is done; raises ServiceUnreachable at the deadline, and
+        JobSuperseded when a newer submission of the student replaced it."""
         retrying = Retrying(
-            retry=retry_if_result(lambda job: job["status"] != "done"),
+            retry=retry_if_result(lambda job: job["status"] not in ("done", "superseded")),
             stop=stop_after_delay(max(0.0, deadline - time.monotonic())),
             wait=wait_exponential(multiplier=0.2, max=poll),
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else {},
         )
         job: dict[str, Any] = retrying(self.get, job_id, deadline)
+        if job.get("status") == "superseded":
+            raise JobSuperseded(
+                f"Job {job_id} was superseded by the student's newer submission "
+                f"{job.get('superseded_by')} and will not be graded."
+            )
         if job.get("status") != "done":
             raise ServiceUnreachable(
                 f"No verdict before the deadline; the job is still {job.get('status')}: "

@@ -1,8 +1,10 @@
-"""Running one job: claim it, grade it through the library, record the verdict once.
+"""Running one job: claim the next one, grade it through the library, record the verdict once.
 
-Embedded worker threads and Celery tasks both call :func:`run_job`, and it
+Embedded worker threads and Celery tasks both call :func:`run_next`, and it
 grades through :func:`grader.api.grade_submission`, the path ``grade`` and
-``grade batch`` use: one way to grade, whoever asks.
+``grade batch`` use: one way to grade, whoever asks. A message (a thread-pool
+item, a Celery task) means "one grading to do", not "this job": the claim picks
+the job, in fair order (:meth:`grader.service.db.jobs.Jobs.claim_next`).
 """
 
 from __future__ import annotations
@@ -30,14 +32,16 @@ from tenacity import (
 from ..api import Backends, grade_submission, stamp
 from ..errors import Cancelled, InfrastructureError
 from ..models import Feedback
+from ..sandbox.docker_backend import CONTAINER_LABELS, LABEL_JOB
 from ..settings import GradeSettings
 from ..submission import Submission
 from .config import WorkerConfig
-from .store import JobRecord, Store
+from .db import JobRecord, Store
+from .identity import Owner
 
 log = logging.getLogger("grader.service")
 
-Outcome = Literal["done", "duplicate", "skipped", "released"]
+Outcome = Literal["done", "duplicate", "idle", "released"]
 _T = TypeVar("_T")
 
 
@@ -102,7 +106,7 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stopped.wait(self.lease / 3):
             try:
-                renewed = self.store.renew(self.job_id, self.worker, self.lease)
+                renewed = self.store.jobs.renew(self.job_id, self.worker, self.lease)
             except Exception:  # the database hiccuped: the lease still has two thirds left
                 log.exception("could not renew the lease of job %s", self.job_id)
                 continue
@@ -113,9 +117,8 @@ class Heartbeat:
                 return
 
 
-def run_job(
+def run_next(
     store: Store,
-    job_id: str,
     worker: str,
     config: WorkerConfig,
     cancel: threading.Event | None = None,
@@ -123,7 +126,7 @@ def run_job(
     runner: NicedRunner | None = None,
     backends: Backends | None = None,
 ) -> Outcome:
-    """Grade job ``job_id`` if this worker wins it. Never raises for the job's sake.
+    """Claim the next job in fair order and grade it. Never raises for the job's sake.
 
     ``cancel`` (graceful stop) gives the job back to the queue unfinished. An
     infrastructure error is retried with exponential backoff, then recorded as
@@ -133,28 +136,31 @@ def run_job(
     backends (a Docker client, containers started ahead of need).
     """
     cancel = cancel or threading.Event()
-    job = store.claim(job_id, worker, config.lease_seconds)
+    job = store.jobs.claim_next(worker, Owner.current(), config.lease_seconds)
     if job is None:
-        return "skipped"  # done already, or another worker holds a live lease
+        return "idle"  # nothing queued: another message's worker took it
     started = time.monotonic()
-    with Heartbeat(store, job_id, worker, config.lease_seconds, cancel):
+    with Heartbeat(store, job.id, worker, config.lease_seconds, cancel):
         try:
             feedback = _grade_with_retries(store, job, worker, config, cancel, runner, backends)
         except Cancelled:
-            store.release(job_id, worker)
+            store.jobs.release(job.id, worker)
             return "released"
-    recorded = store.finish(
-        job_id,
-        worker,
-        feedback.model_dump_json(),
-        gradable=feedback.gradable,
-        seconds=time.monotonic() - started,
-    )
-    if not recorded:
+    seconds = time.monotonic() - started
+    if not store.jobs.finish(
+        job.id, worker, feedback.model_dump_json(), outcome(feedback), seconds
+    ):
         return "duplicate"
     if on_done is not None and job.callback_url:
-        on_done(job_id)
+        on_done(job.id)
     return "done"
+
+
+def outcome(feedback: Feedback) -> str:
+    """passed, failed (issues, or the file could not run) or not-gradable (our failure)."""
+    if not feedback.gradable:
+        return "not-gradable"
+    return "passed" if feedback.status == "passed" else "failed"
 
 
 def _grade_with_retries(
@@ -171,7 +177,7 @@ def _grade_with_retries(
 
     def note(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        store.note_infra_error(job.id, worker, str(exc))
+        store.jobs.note_infra_error(job.id, worker, str(exc))
 
     def sleep(seconds: float) -> None:
         if cancel.wait(seconds):
@@ -187,19 +193,24 @@ def _grade_with_retries(
     )
 
     def attempt() -> Feedback:
-        backend = backends.get(settings) if backends is not None else None
-        return grade_submission(submission, settings, cancel, backend)
+        # In the thread that grades: the containers started for this job carry its id.
+        labels = CONTAINER_LABELS.set({LABEL_JOB: job.id})
+        try:
+            backend = backends.get(settings) if backends is not None else None
+            return grade_submission(submission, settings, cancel, backend)
+        finally:
+            CONTAINER_LABELS.reset(labels)
 
     try:
         return retrying(attempt) if runner is None else retrying(runner, attempt)
     except InfrastructureError as exc:
-        store.note_infra_error(job.id, worker, str(exc))
+        store.jobs.note_infra_error(job.id, worker, str(exc))
         attempts = int(retrying.statistics.get("attempt_number", 1))
         message = f"Not gradable after {attempts} attempt{'s' * (attempts > 1)}: {exc.message}"
     except Cancelled:
         raise
     except Exception as exc:  # a bug of ours: logged in full, never the student's zero
         log.exception("job %s: grading raised", job.id)
-        store.note_infra_error(job.id, worker, repr(exc))
+        store.jobs.note_infra_error(job.id, worker, repr(exc))
         message = "The grader failed unexpectedly; this is not the submission's fault."
     return stamp(Feedback.not_gradable(message), submission, settings)

@@ -2,8 +2,9 @@
 
 Workers may run in other processes on other machines, so counters kept in
 the API's memory would miss their work; the job table has it all. Jobs by
-status, queue depth, grading seconds and infrastructure errors therefore
-come from one query each time ``/metrics`` is scraped.
+course and status, verdicts by course and outcome, queue wait by course,
+grading seconds and infrastructure errors therefore come from the database
+each time ``/metrics`` is scraped.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from .store import Store
+from .db import Store
+from .db.records import Histogram
+
+
+def _buckets(histogram: Histogram) -> list[tuple[str, float]]:
+    return [*((str(b), n) for b, n in histogram.buckets), ("+Inf", histogram.count)]
 
 
 class JobCollector(Collector):
@@ -28,21 +34,36 @@ class JobCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self.store.stats()
-        depth = GaugeMetricFamily("grader_queue_depth", "Jobs accepted and not yet graded.")
-        depth.add_metric([], stats.by_status["queued"])
+        depth = GaugeMetricFamily("grader_queue_depth", "Jobs accepted and not yet claimed.")
+        depth.add_metric([], sum(n for (_, s), n in stats.jobs.items() if s == "queued"))
         yield depth
-        jobs = GaugeMetricFamily("grader_jobs", "Jobs by status.", labels=["status"])
-        for status, count in stats.by_status.items():
-            jobs.add_metric([status], count)
+        jobs = GaugeMetricFamily(
+            "grader_jobs", "Jobs by course and status.", labels=["course", "status"]
+        )
+        for (course, status), count in sorted(stats.jobs.items()):
+            jobs.add_metric([course, status], count)
         yield jobs
-        cumulative = [(str(bound), count) for bound, count in stats.grading_buckets]
-        histogram = HistogramMetricFamily(
+        outcomes = CounterMetricFamily(
+            "grader_outcomes",
+            "Finished jobs by course and outcome (passed, failed, not-gradable, superseded).",
+            labels=["course", "outcome"],
+        )
+        for (course, outcome), count in sorted(stats.outcomes.items()):
+            outcomes.add_metric([course, outcome], count)
+        yield outcomes
+        wait = HistogramMetricFamily(
+            "grader_queue_wait_seconds",
+            "Seconds from acceptance to the first claim, per job, by course.",
+            labels=["course"],
+        )
+        for course, histogram in sorted(stats.queue_wait.items()):
+            wait.add_metric([course], _buckets(histogram), sum_value=histogram.total)
+        yield wait
+        grading = HistogramMetricFamily(
             "grader_grading_seconds", "Seconds from claim to recorded verdict, per job."
         )
-        histogram.add_metric(
-            [], [*cumulative, ("+Inf", stats.grading_count)], sum_value=stats.grading_sum
-        )
-        yield histogram
+        grading.add_metric([], _buckets(stats.grading), sum_value=stats.grading.total)
+        yield grading
         errors = CounterMetricFamily(
             "grader_infrastructure_errors", "Infrastructure errors met while grading (retried)."
         )

@@ -1,10 +1,11 @@
 """One running service: its store, its dispatcher, its sweeper, its grading settings.
 
-A runtime has one of three roles. ``all`` (``grade serve``): one process
-accepts, hands over and sweeps. With ``grade serve --api-processes N`` the
-work is split: N ``api`` processes only accept (commit and answer), and the
+A runtime has one of three roles. ``all`` (``grade serve --api-processes 0``):
+one process accepts, hands over and sweeps. With ``--api-processes N`` the work
+is split: N ``api`` processes only accept (commit and answer), and the
 ``supervisor`` process (the one that started them) hands the committed jobs
-over (:class:`Feeder`), grades them in embedded mode, and sweeps.
+over (:class:`~grader.service.dispatch.Feeder`), grades them in embedded mode,
+and sweeps.
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..settings import GradeSettings
-from .config import WorkerConfig, grading_key
-from .dispatch import Dispatcher, Feeder, Sweeper
-from .store import JobRecord, NewJob, ServiceError, Store
+from .callback_policy import CallbackPolicy
+from .config import ServiceConfig, grading_key
+from .containers import instance_labels, remove_dead_owners_containers
+from .db import Accepted, NewJob, QueueLimits, Store
+from .dispatch import CeleryDispatcher, Dispatcher, EmbeddedDispatcher, Feeder, Sweeper
+from .errors import ServiceError
+
+Role = Literal["all", "api", "supervisor"]
 
 
 @dataclass
@@ -26,21 +32,25 @@ class ServiceRuntime:
     store: Store
     dispatcher: Dispatcher
     settings: GradeSettings
-    config: WorkerConfig = field(default_factory=WorkerConfig)
-    max_queue: int = 1000
-    sweep_interval: float = 2.0
-    role: Literal["all", "api", "supervisor"] = "all"
+    config: ServiceConfig = field(default_factory=ServiceConfig)
+    role: Role = "all"
 
     def __post_init__(self) -> None:
         self.settings_json = self.settings.model_dump_json()
         self.grading_key = grading_key(self.settings)
-        self.sweeper = Sweeper(self.store, self.dispatcher, self.sweep_interval)
+        config = self.config
+        self.limits = QueueLimits(config.max_queue, config.max_queue_per_course, config.supersede)
+        self.callback_policy = CallbackPolicy(config.worker.callback_allow)
+        self.sweeper = Sweeper(self.store, self.dispatcher, config.sweep_interval)
         self.feeder = Feeder(self.store, self.dispatcher)
 
     def start(self) -> None:
+        """Clear what a dead predecessor left (its jobs, its containers), then run."""
         if self.role == "api":  # the supervisor resumes, sweeps and hands over
             return
-        self.sweeper.sweep()
+        if self.dispatcher.mode == "embedded" and self.settings.sandbox == "docker":
+            remove_dead_owners_containers()
+        self.sweeper.sweep()  # first of all: a dead predecessor's jobs, back in their place
         self.dispatcher.resume(self.store)
         self.sweeper.start()
         if self.role == "supervisor":
@@ -57,20 +67,14 @@ class ServiceRuntime:
         self.sweeper.stop()
         self.dispatcher.stop()
 
-    def accept(self, new: NewJob) -> tuple[JobRecord, bool]:
-        """Record the job durably first, then hand it over (202 means it is safe)."""
-        result = self.accept_many([new])[0]
-        if isinstance(result, ServiceError):
-            raise result
-        return result
-
-    def accept_many(self, news: Sequence[NewJob]) -> list[tuple[JobRecord, bool] | ServiceError]:
+    def accept_many(self, news: Sequence[NewJob]) -> list[Accepted | ServiceError]:
         """Group commit: record every job in one transaction, then hand the new ones over.
 
         The hand-over does not wait for a broker (the dispatcher sends in the
         background); a job the broker never got is resent by the sweeper.
         """
-        results = self.store.create_jobs(news, max_queue=self.max_queue)
+        direct = self.role == "all" and self.dispatcher.mode == "embedded"
+        results = self.store.jobs.create(news, self.limits, dispatched=direct)
         created = [r[0].id for r in results if not isinstance(r, ServiceError) and r[1]]
         if created:
             self.dispatcher.submit_many(created)
@@ -78,7 +82,21 @@ class ServiceRuntime:
 
     def problem(self) -> str | None:
         try:
-            self.store.ping()
+            self.store.db.ping()
         except Exception as exc:
             return f"database unreachable: {type(exc).__name__}"
         return self.dispatcher.problem()
+
+
+def service_runtime(store: Store, settings: GradeSettings, config: ServiceConfig,
+                    broker: str | None, queue: str) -> ServiceRuntime:  # fmt: skip
+    """The runtime of ``grade serve``: embedded graders, or a sender to Celery workers."""
+    dispatcher: Dispatcher
+    if broker:
+        # A supervisor's sends to the broker yield to its API processes (see CeleryDispatcher).
+        nice = config.worker.nice if config.api_processes else 0
+        dispatcher = CeleryDispatcher(store, broker, queue, niceness=nice)
+    else:
+        dispatcher = EmbeddedDispatcher(store, config.worker, config.workers, instance_labels())
+    role: Role = "supervisor" if config.api_processes else "all"
+    return ServiceRuntime(store, dispatcher, settings, config, role)

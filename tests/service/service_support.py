@@ -1,6 +1,9 @@
 """Real components for the service tests (conftest.py re-exports the fixtures):
-`grade serve` and `grade worker` processes, a redis-server, a webhook receiver.
-Everything listens on 127.0.0.1 only.
+`grade serve` and `grade worker` processes, a redis-server, a PostgreSQL cluster
+(scripts/ensure-postgres.sh), a webhook receiver. Everything listens on 127.0.0.1 only.
+
+Every test that starts a service runs twice: on SQLite in the service's data
+folder, and on a fresh database of its own in the PostgreSQL cluster.
 
 The servers grade with the process sandbox (Docker adds nothing to what these
 tests check; tests/service/test_docker_service.py covers Docker end to end).
@@ -9,12 +12,15 @@ tests check; tests/service/test_docker_service.py covers Docker end to end).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +28,15 @@ from typing import Any
 
 import httpx
 import pytest
-from support import REFERENCE, REPO, free_port, redis_server
+from support import REFERENCE, REPO, free_port, postgres_bin, redis_server
+
+from grader.service.db import Store
 
 GRADE = [sys.executable, "-m", "grader"]
 SYNTAX_ERROR = b"def broken(:\n    pass\n"
 START_DEADLINE = 30.0
+# The test receivers listen on 127.0.0.1; callbacks elsewhere on loopback stay refused.
+LOOPBACK_ALLOWED = ["--callback-allow", "127.0.0.1/32"]
 
 
 def broken_source(tag: str) -> bytes:
@@ -89,21 +99,26 @@ class Proc:
 class Service:
     """`grade serve` on a free loopback port, with its own data folder."""
 
-    def __init__(self, data_dir: Path, *extra: str, sandbox: str = "process") -> None:
+    def __init__(self, data_dir: Path, *extra: str, sandbox: str = "process",
+                 database: str | None = None) -> None:  # fmt: skip
         self.data_dir = data_dir
         self.sandbox = sandbox
         self.extra = list(extra)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: Proc | None = None
+        self.database = database or f"sqlite:///{(data_dir / 'service.db').resolve()}"
 
     @property
-    def database(self) -> str:
-        return f"sqlite:///{(self.data_dir / 'service.db').resolve()}"
+    def data_args(self) -> list[str]:
+        """How `grade serve`, `grade worker` and the token commands find this database."""
+        if self.database.startswith("sqlite"):
+            return ["--data-dir", str(self.data_dir)]
+        return ["--database", self.database]
 
     def start(self) -> Service:
-        args = [*GRADE, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        args += ["--sandbox", self.sandbox, "--no-access-log", *self.extra]
+        args = [*GRADE, "serve", "--port", str(self.port), *self.data_args]
+        args += ["--sandbox", self.sandbox, "--no-access-log", *LOOPBACK_ALLOWED, *self.extra]
         self.proc = Proc(args, self.data_dir / "serve.log").start()
 
         def healthy() -> bool:
@@ -121,23 +136,34 @@ class Service:
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         return self.proc.stop(sig) if self.proc else None
 
-    def token(self, course: str = "cs101") -> str:
-        from grader.service.store import Store
+    def kill(self) -> None:
+        """SIGKILL, then wait until nothing answers on its port (its API processes notice
+        within a second that their supervisor is gone, and stop)."""
+        assert self.stop(signal.SIGKILL) == -signal.SIGKILL
 
-        store = Store(self.database)
+        def down() -> bool:
+            try:
+                httpx.get(f"{self.url}/healthz", timeout=1)
+            except httpx.TransportError:
+                return True
+            return False
+
+        wait_until(down, 20, "the killed service's API processes to stop")
+
+    def store(self) -> Store:
+        return Store(self.database)
+
+    def token(self, course: str = "cs101") -> str:
+        store = self.store()
         try:
-            return store.create_token(course)[0]
+            return store.tokens.create(course)[0]
         finally:
             store.close()
 
     def secret(self, course: str = "cs101") -> str:
-        from grader.service.store import Store
-
-        store = Store(self.database)
+        store = self.store()
         try:
-            secret = store.course_secret(course)
-            assert secret is not None
-            return secret
+            return store.tokens.secrets(course)[0]
         finally:
             store.close()
 
@@ -171,15 +197,58 @@ def wait_done(http: httpx.Client, job_id: str, deadline: float = 60.0) -> dict[s
     return result
 
 
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL cluster of our own, started by scripts/ensure-postgres.sh on a free port;
+    the URL of its maintenance database (each test makes a database of its own)."""
+    binaries = postgres_bin()
+    # Not under pytest's own folder: as root the cluster runs as `postgres`, which must
+    # reach its data folder, and pytest's base folder is root's alone.
+    folder = Path(tempfile.mkdtemp(prefix="grader-test-pg-"))
+    port = free_port()
+    environment = {**os.environ, "POSTGRES_PORT": str(port), "POSTGRES_DIR": str(folder)}
+    done = subprocess.run(["bash", str(REPO / "scripts" / "ensure-postgres.sh")],
+                          env=environment, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    url = done.stdout.strip().splitlines()[-1]
+    assert url.startswith("postgresql+psycopg://") and f":{port}/" in url, done.stdout
+    yield url
+    owner = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+    subprocess.run([*owner, str(binaries / "pg_ctl"), "-D", str(folder), "-m", "fast", "stop"],
+                   capture_output=True, timeout=60)  # fmt: skip
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def fresh_database(server: str) -> str:
+    """A new empty database in the cluster at ``server`` (its URL)."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    base, _, _ = server.rpartition("/")
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(f"{plain}/postgres", autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> str | None:
+    """None (SQLite in the service's data folder) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return fresh_database(request.getfixturevalue("postgres"))
+
+
 @pytest.fixture
-def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    """Start `grade serve` (process sandbox) with extra flags; stopped at teardown."""
+def start_service(tmp_path: Path, database: str | None) -> Iterator[Callable[..., Service]]:
+    """Start `grade serve` (process sandbox) with extra flags, on SQLite or PostgreSQL;
+    stopped at teardown."""
     started: list[Service] = []
 
     def start(*extra: str, data_dir: Path | None = None) -> Service:
         folder = data_dir or tmp_path / f"data{len(started)}"
         folder.mkdir(exist_ok=True)
-        service = Service(folder, *extra).start()
+        service = Service(folder, *extra, database=database).start()
         started.append(service)
         return service
 
@@ -211,11 +280,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.stop()
 
 
-def start_worker(data_dir: Path, redis: str, queue: str, name: str, *extra: str) -> Proc:
-    """A real `grade worker` (Celery, one job at a time) on the service's SQLite file."""
-    args = [*GRADE, "worker", "--broker", redis, "--data-dir", str(data_dir), "--queue", queue,
-            "--concurrency", "1", "--name", f"{name}@%h", "--no-image-check", *extra]  # fmt: skip
-    proc = Proc(args, data_dir / f"{name}.log").start()
+def start_worker(service: Service, redis: str, queue: str, name: str, *extra: str) -> Proc:
+    """A real `grade worker` (Celery, one job at a time) on the service's database."""
+    args = [*GRADE, "worker", "--broker", redis, *service.data_args, "--queue", queue,
+            "--concurrency", "1", "--name", f"{name}@%h", "--no-image-check",
+            *LOOPBACK_ALLOWED, *extra]  # fmt: skip
+    proc = Proc(args, service.data_dir / f"{name}.log").start()
     wait_until(
         lambda: "ready" in proc.tail() or not proc.alive(), START_DEADLINE, f"{name} to be ready"
     )
@@ -231,6 +301,8 @@ class Receiver:
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     server: Any = None
     thread: threading.Thread | None = None
+    status: int = 204  # what it answers
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -245,7 +317,7 @@ class Receiver:
 
         async def hook(request: Request) -> Response:
             self.received.append((dict(request.headers), await request.body()))
-            return Response(status_code=204)
+            return Response(status_code=self.status, headers=self.headers)
 
         app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
@@ -265,11 +337,37 @@ class Receiver:
 def receiver() -> Iterator[Callable[[int | None], Receiver]]:
     made: list[Receiver] = []
 
-    def make(port: int | None = None) -> Receiver:
-        hook = Receiver(port or free_port()).start()
+    def make(port: int | None = None, status: int = 204,
+             headers: dict[str, str] | None = None) -> Receiver:  # fmt: skip
+        hook = Receiver(port or free_port(), status=status, headers=headers or {}).start()
         made.append(hook)
         return hook
 
     yield make
     for hook in made:
         hook.stop()
+
+
+def assert_courses_take_turns(service: Service) -> None:
+    """One grader busy with course A's first job, A's burst queued, then one job of B:
+    B's job is graded next, not after A's burst (the service must have one grader)."""
+    with client(service, service.token("A")) as a, client(service, service.token("B")) as b:
+        first = a.post("/v1/submissions", content=REFERENCE.read_bytes()).json()
+        wait_until(
+            lambda: a.get(f"/v1/submissions/{first['id']}").json()["status"] == "running",
+            60,
+            "the first job to run",
+        )
+        burst = [
+            a.post("/v1/submissions", content=broken_source(f"a{i}")).json()["id"] for i in range(4)
+        ]
+        other = b.post("/v1/submissions", content=broken_source("b")).json()["id"]
+        for job_id in burst:
+            wait_done(a, job_id, deadline=120)
+        wait_done(b, other)
+    store = service.store()
+    try:
+        started = {j: store.reads.job(j).started_at for j in [*burst, other]}  # type: ignore[union-attr]
+    finally:
+        store.close()
+    assert sorted(started, key=lambda j: started[j]) == [other, *burst]

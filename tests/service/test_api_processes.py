@@ -22,7 +22,6 @@ import httpx
 import pytest
 
 from grader.errors import EXIT_INFRASTRUCTURE
-from grader.service.store import Store
 
 from .service_support import (
     GRADE,
@@ -95,16 +94,16 @@ def test_two_api_processes_accept_a_burst_and_each_job_is_graded_once(
         assert http.get("/healthz").json()["mode"] == "embedded"
         for job_id in ids:
             assert wait_done(http, job_id)["feedback"]["error"]["kind"] == "syntax"
-    store = Store(service.database)
+    store = service.store()
     try:
         for job_id in ids:
-            events = store.events(job_id)
+            events = [(e.kind, e.worker) for e in store.reads.events(job_id) or []]
             kinds = [kind for kind, _ in events]
             assert kinds.count("claimed") == 1 and kinds.count("done") == 1, events
             # Graded by the supervisor's workers, never in an API process.
             grader = next(worker for kind, worker in events if kind == "claimed")
             assert grader is not None and f":{service.proc.pid}:" in grader
-        assert store.never_dispatched() == []
+        assert store.jobs.never_dispatched() == []
     finally:
         store.close()
 
@@ -120,10 +119,10 @@ def test_sigterm_to_the_supervisor_requeues_and_a_restart_resumes(
     assert service.proc is not None and "shutdown complete" in service.proc.tail()
     for pid in apis:  # the API processes stopped (and were reaped) before it
         assert not Path(f"/proc/{pid}").exists()
-    store = Store(service.database)
+    store = service.store()
     try:
-        assert store.get_job(slow["id"]).status == "queued"  # type: ignore[union-attr]
-        assert any(kind == "released" for kind, _ in store.events(slow["id"]))
+        assert store.reads.job(slow["id"]).status == "queued"  # type: ignore[union-attr]
+        assert any(e.kind == "released" for e in store.reads.events(slow["id"]) or [])
     finally:
         store.close()
     service.start()
@@ -139,7 +138,7 @@ def test_celery_workers_get_what_an_api_process_accepted(
     """With a broker, the supervisor (not the API process) sends the jobs to Celery."""
     queue = f"q-{uuid.uuid4().hex[:8]}"
     service = start_service("--broker", redis_url, "--queue", queue, "--api-processes", "2")
-    worker: Proc = start_worker(service.data_dir, redis_url, queue, "w1")
+    worker: Proc = start_worker(service, redis_url, queue, "w1")
     try:
         token = service.token()
         with client(service, token) as http:
@@ -150,14 +149,14 @@ def test_celery_workers_get_what_an_api_process_accepted(
             ]
             for job_id in ids:
                 assert wait_done(http, job_id, deadline=60)["gradable"] is True
-        store = Store(service.database)
+        store = service.store()
         try:
             for job_id in ids:
-                events = store.events(job_id)
-                claimers = [w for kind, w in events if kind == "claimed"]
+                events = store.reads.events(job_id) or []
+                claimers = [e.worker for e in events if e.kind == "claimed"]
                 assert len(claimers) == 1 and claimers[0] is not None, events
                 assert claimers[0].startswith("w1@")
-                assert [kind for kind, _ in events].count("done") == 1
+                assert [e.kind for e in events].count("done") == 1
         finally:
             store.close()
     finally:
@@ -184,6 +183,37 @@ def test_api_processes_stop_when_the_supervisor_is_killed(
     wait_until(lambda: all(ended(pid) for pid in apis), 20, "the API processes to stop")
     with pytest.raises(httpx.TransportError):  # nobody listens any more
         httpx.get(f"{service.url}/healthz", timeout=2)
+
+
+def test_a_restart_after_kill_9_regrades_the_dead_ones_jobs_at_once_in_their_place(
+    start_service: Callable[..., Service],
+) -> None:
+    """The supervisor killed outright mid-grading: its restart puts the job back at once
+    (the dead process is gone from this host: no wait for the 10-minute lease), and that
+    job is graded before the jobs accepted after it."""
+    service = start_service("--workers", "1", "--lease", "600")
+    apis = api_children(service)
+    with client(service, service.token()) as http:
+        slow, quick = slow_running_quick_queued(http, "k")
+    assert service.stop(signal.SIGKILL) == -signal.SIGKILL
+    wait_until(lambda: all(ended(pid) for pid in apis), 20, "the API processes to stop")
+    store = service.store()
+    try:
+        assert store.reads.job(slow["id"]).status == "running"  # type: ignore[union-attr]
+        service.start()
+        with client(service, service.token()) as http:
+            for job in [slow, *quick]:
+                assert wait_done(http, job["id"], deadline=120)["gradable"] is True
+        events = store.reads.events(slow["id"]) or []
+        kinds = [e.kind for e in events]
+        assert "owner-gone-requeued" in kinds and "lease-expired-requeued" not in kinds
+        assert kinds.count("done") == 1 and kinds.count("claimed") == 2
+        regraded = [e.at for e in events if e.kind == "claimed"][-1]
+        for job in quick:  # accepted after it: claimed after it
+            claims = [e.at for e in store.reads.events(job["id"]) or [] if e.kind == "claimed"]
+            assert claims and min(claims) > regraded
+    finally:
+        store.close()
 
 
 def test_port_0_listens_on_a_free_port_and_says_which(tmp_path: Path) -> None:

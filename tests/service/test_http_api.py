@@ -1,10 +1,13 @@
-"""The HTTP API of `grade serve` (embedded workers, process sandbox) over real HTTP."""
+"""The HTTP API of `grade serve` (embedded workers, process sandbox) over real HTTP,
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import signal
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,16 +18,20 @@ from support import REFERENCE
 
 from grader.cli import cli
 from grader.models import Feedback
-from grader.service.app import JobView
-from grader.service.store import Store
+from grader.service.client import JobSuperseded, ServiceClient
+from grader.service.db import Store
+from grader.service.http.views import JobView
 
 from .service_support import (
+    GRADE,
     Service,
+    assert_courses_take_turns,
     broken_source,
     client,
     free_port,
     slow_running_quick_queued,
     wait_done,
+    wait_until,
 )
 
 pytestmark = pytest.mark.service
@@ -66,10 +73,61 @@ def test_submit_poll_and_list(service: Service) -> None:
         assert raw.json()["submission"] == "passwd"  # folders stripped from the name
         wait_done(http, raw.json()["id"])
 
-        listed = http.get("/v1/submissions", params={"student": "ada"}).json()["items"]
-        assert [j["id"] for j in listed] == [job["id"]]
-        assert listed[0]["feedback"] is None and listed[0]["status"] == "done"
+        listed = http.get("/v1/submissions", params={"student": "ada"}).json()
+        assert [j["id"] for j in listed["items"]] == [job["id"]]
+        assert listed["total"] == 1 and listed["next"] is None
+        assert listed["items"][0]["feedback"] is None and listed["items"][0]["status"] == "done"
+        assert listed["items"][0]["outcome"] == "failed"
         assert len(http.get("/v1/submissions").json()["items"]) == 2
+
+
+def test_lists_say_the_total_and_link_the_next_page(service: Service) -> None:
+    with client(service, service.token()) as http:
+        ids = [
+            http.post(
+                "/v1/submissions", content=broken_source(f"p{i}"), params={"student": "ada"}
+            ).json()["id"]
+            for i in range(5)
+        ]
+        http.post("/v1/submissions", content=broken_source("other"), params={"student": "bob"})
+        seen: list[str] = []
+        url: str | None = "/v1/submissions?student=ada&limit=2"
+        while url:
+            page = http.get(url).json()
+            assert page["total"] == 5 and page["limit"] == 2
+            seen += [item["id"] for item in page["items"]]
+            url = page["next"]
+            if url:
+                assert url.startswith(f"{service.url}/v1/submissions?") and "student=ada" in url
+        assert seen == ids[::-1]  # newest first, each once, across 3 pages
+
+
+def test_a_jobs_events_over_http_and_from_the_command_line(service: Service) -> None:
+    with client(service, service.token()) as http:
+        job = http.post("/v1/submissions", content=broken_source("ev")).json()
+        wait_done(http, job["id"])
+        events = http.get(f"/v1/submissions/{job['id']}/events").json()
+        assert events["job"] == job["id"]
+        assert [e["kind"] for e in events["items"]] == ["accepted", "claimed", "done"]
+        claimed = events["items"][1]
+        assert claimed["worker"].startswith("embedded@") and claimed["at"].endswith("+00:00")
+        assert events["items"][2]["detail"] == "failed"
+        assert http.get("/v1/submissions/nope/events").status_code == 404
+    with client(service, service.token("cs202")) as other:
+        assert other.get(f"/v1/submissions/{job['id']}/events").status_code == 404
+    shown = subprocess.run([*GRADE, "serve", "events", job["id"], *service.data_args],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert f"job {job['id']} (cs101" in shown.stdout and "claimed" in shown.stdout
+    as_json = subprocess.run(
+        [*GRADE, "serve", *service.data_args, "events", job["id"], "--format", "json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    kinds = [e["kind"] for e in json.loads(as_json.stdout)["events"]]
+    assert kinds == ["accepted", "claimed", "done"]
+    missing = subprocess.run([*GRADE, "serve", "events", "nope", *service.data_args],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert missing.returncode == 2 and "No job" in missing.stderr
 
 
 def test_idempotency(service: Service) -> None:
@@ -108,8 +166,43 @@ def test_auth_and_course_isolation(service: Service) -> None:
         assert hidden.status_code == 404 and "error" in hidden.json()
         assert other.get("/v1/submissions").json()["items"] == []
     # Tokens are stored hashed: the database never holds the token itself.
-    database = (service.data_dir / "service.db").read_bytes()
-    assert ours.encode() not in database and theirs.encode() not in database
+    if service.database.startswith("sqlite"):
+        database = (service.data_dir / "service.db").read_bytes()
+        assert ours.encode() not in database and theirs.encode() not in database
+
+
+def test_a_revoked_or_expired_token_gets_401_at_once(service: Service) -> None:
+    """Revoked by the command line in another process while the API remembers the token."""
+    token, spare = service.token("cs303"), service.token("cs303")
+    with client(service, token) as http:
+        assert http.post("/v1/submissions", content=broken_source("r1")).status_code == 202
+        assert http.get("/v1/submissions").status_code == 200
+        listing = subprocess.run(
+            [*GRADE, "serve", "token", "list", "cs303", *service.data_args, "--format", "json"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        rows = json.loads(listing.stdout)
+        assert [row["state"] for row in rows] == ["active", "active"]
+        assert rows[0]["prefix"] == token[:12]
+        revoke = [*GRADE, "serve", "token", "revoke", "cs303", str(rows[0]["id"])]
+        done = subprocess.run([*revoke, *service.data_args], capture_output=True, text=True,
+                              timeout=60)  # fmt: skip
+        assert done.returncode == 0 and "1 token(s) revoked" in done.stderr, done.stderr
+        refused = http.post("/v1/submissions", content=broken_source("r2"))
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert http.get("/v1/submissions").status_code == 401
+    with client(service, spare) as http:  # the course's other token still works
+        assert http.get("/v1/submissions").json()["total"] == 1
+    made = subprocess.run(
+        [*GRADE, "serve", "token", "create", "cs404", "--expires-in", "2s", *service.data_args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    short = made.stdout.strip()
+    with client(service, short) as http:
+        assert http.get("/v1/submissions").status_code == 200
+        time.sleep(2.2)
+        assert http.get("/v1/submissions").status_code == 401
+        assert http.post("/v1/submissions", content=broken_source("late")).status_code == 401
 
 
 def test_oversized_and_bad_requests(service: Service) -> None:
@@ -203,6 +296,99 @@ def test_a_burst_gets_one_job_per_file_and_one_per_key(service: Service) -> None
             assert done["gradable"] is True and done["feedback"]["error"]["kind"] == "syntax"
 
 
+def test_callbacks_to_internal_addresses_are_refused_with_the_reason(service: Service) -> None:
+    """The test service allows 127.0.0.1/32 only (for its receivers): the rest of loopback,
+    IPv6 loopback, names resolving there, private and link-local addresses are refused."""
+    port = free_port()
+    with client(service, service.token()) as http:
+        for url, reason in (
+            (f"http://127.0.0.2:{port}/hook", "127.0.0.2 is a loopback address"),
+            (f"http://[::1]:{port}/hook", "::1 is a loopback address"),
+            (f"http://[::ffff:127.0.0.2]:{port}/", "a loopback address"),
+            (f"http://2130706434:{port}/", "resolves to 127.0.0.2, which is a loopback address"),
+            (f"http://10.1.2.3:{port}/", "a private address"),
+            ("http://169.254.169.254/latest/meta-data/", "a link-local address"),
+            ("http://[fe80::1]/", "a link-local address"),
+            ("http://224.0.0.1/", "a multicast address"),
+            ("http://0.0.0.0/", "the unspecified address"),
+        ):
+            answer = http.post("/v1/submissions", content=b"x = 1\n", params={"callback_url": url})
+            assert answer.status_code == 422, (url, answer.text)
+            assert reason in answer.json()["error"]["message"], (url, answer.text)
+            assert "--callback-allow" in answer.json()["error"]["message"]
+        form = http.post(
+            "/v1/submissions",
+            files={"file": ("m.py", b"x = 1\n")},
+            data={"callback_url": f"http://127.0.0.3:{port}/"},
+        )
+        assert form.status_code == 422
+        allowed = http.post(
+            "/v1/submissions",
+            content=broken_source("ok"),
+            params={"callback_url": f"http://127.0.0.1:{port}/hook"},
+        )
+        assert allowed.status_code == 202, allowed.text
+        assert http.get("/v1/submissions").json()["total"] == 1  # nothing refused was stored
+
+
+def test_a_course_at_its_limit_does_not_block_another(
+    start_service: Callable[..., Service],
+) -> None:
+    service = start_service("--workers", "1", "--max-queue-per-course", "2")
+    big, small = client(service, service.token("big")), client(service, service.token("small"))
+    with big, small:
+        slow = big.post("/v1/submissions", content=REFERENCE.read_bytes())
+        assert slow.status_code == 202
+        assert big.post("/v1/submissions", content=broken_source("b1")).status_code == 202
+        full = big.post("/v1/submissions", content=broken_source("b2"))
+        assert full.status_code == 429 and "course" in full.json()["error"]["message"]
+        assert int(full.headers["retry-after"]) >= 1
+        assert small.post("/v1/submissions", content=broken_source("s1")).status_code == 202
+
+
+def test_a_burst_from_one_course_waits_its_turn(start_service: Callable[..., Service]) -> None:
+    assert_courses_take_turns(start_service("--workers", "1"))
+
+
+def test_a_newer_submission_supersedes_the_queued_one(
+    start_service: Callable[..., Service], tmp_path: Path
+) -> None:
+    service = start_service("--workers", "1", "--supersede")
+    with client(service, service.token()) as http:
+        slow = http.post("/v1/submissions", content=REFERENCE.read_bytes(),
+                         params={"student": "busy"}).json()  # fmt: skip
+        wait_until(
+            lambda: http.get(f"/v1/submissions/{slow['id']}").json()["status"] == "running",
+            60,
+            "the first job to run",
+        )
+        old = http.post("/v1/submissions", content=broken_source("v1"), params={"student": "ada"})
+        new = http.post("/v1/submissions", content=broken_source("v2"), params={"student": "ada"})
+        replaced = http.get(f"/v1/submissions/{old.json()['id']}").json()
+        assert replaced["status"] == "superseded" and replaced["outcome"] == "superseded"
+        assert replaced["superseded_by"] == new.json()["id"] and replaced["feedback"] is None
+        waiting = ServiceClient(service.url, service.token())  # what `grade submit --wait` does
+        with waiting, pytest.raises(JobSuperseded) as superseded:
+            waiting.wait(replaced["id"], time.monotonic() + 30)
+        assert superseded.value.exit_code == 3 and new.json()["id"] in superseded.value.message
+        assert wait_done(http, new.json()["id"], deadline=120)["outcome"] == "failed"
+        assert wait_done(http, slow["id"], deadline=120)["outcome"] == "passed"
+        listed = http.get("/v1/submissions", params={"status": "superseded"}).json()
+        assert [item["id"] for item in listed["items"]] == [old.json()["id"]]
+    waited = CliRunner().invoke(
+        cli,
+        ["submit", "--server", service.url, "--token", service.token(), "--wait",
+         "--student", "eve", str(_file(tmp_path, "e1", broken_source("e1")))],
+    )  # fmt: skip
+    assert waited.exit_code == 1  # graded: the syntax error
+
+
+def _file(folder: Path, name: str, content: bytes) -> Path:
+    path = folder / f"{name}.py"
+    path.write_bytes(content)
+    return path
+
+
 def test_queue_full_is_429_with_retry_after(start_service: Callable[..., Service]) -> None:
     service = start_service("--workers", "1", "--max-queue", "1")
     with client(service, service.token()) as http:
@@ -222,8 +408,11 @@ def test_health_and_metrics(service: Service) -> None:
         assert health["status"] == "ok" and health["mode"] == "embedded"
         wait_done(http, http.post("/v1/submissions", content=broken_source("m")).json()["id"])
         text = http.get("/metrics").text
-    assert 'grader_jobs{status="done"} 1.0' in text
+    assert 'grader_jobs{course="cs101",status="done"} 1.0' in text
+    assert 'grader_outcomes_total{course="cs101",outcome="failed"} 1.0' in text
     assert "grader_queue_depth 0.0" in text
+    assert 'grader_queue_wait_seconds_count{course="cs101"} 1.0' in text
+    assert 'grader_queue_wait_seconds_bucket{course="cs101",le="+Inf"} 1.0' in text
     assert "grader_grading_seconds_count 1.0" in text
     assert "grader_infrastructure_errors_total 0.0" in text
 
@@ -270,9 +459,9 @@ def test_sigterm_requeues_running_jobs_and_a_restart_resumes(
     assert service.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
     assert service.proc is not None and "shutdown complete" in service.proc.tail()
     store = Store(service.database)
-    states = {j.id: j.status for j in store.list_jobs("cs101", None, None, 10, 0)}
+    states = {j.id: j.status for j in store.reads.jobs("cs101", None, None, 10, 0)[0]}
     assert states[slow["id"]] == "queued"  # given back, not lost, not half-recorded
-    assert any(kind == "released" for kind, _ in store.events(slow["id"]))
+    assert any(e.kind == "released" for e in store.reads.events(slow["id"]) or [])
     store.close()
     service.start()
     with client(service, service.token()) as http:
