@@ -292,7 +292,9 @@ def test_the_judge_line_survives_surrogates_and_refuses_non_finite_numbers() -> 
     assert not feedback.gradable and "not finite" in feedback.summary
 
 
-ESCAPED_NAME = REFERENCE.read_text() + '''
+ESCAPED_NAME = (
+    REFERENCE.read_text()
+    + '''
 
 class _Hidden:
     """Not a Module: parameters() never finds what it holds."""
@@ -324,6 +326,7 @@ def _forward(self, x):
 
 LayerNorm.__init__ = _init
 '''
+)
 
 
 def test_an_unlisted_weight_under_an_escape_sequence_reaches_the_panel_escaped(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import os
+import random
 import sys
 from pathlib import Path
 from typing import Any
