@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import click
 
 from ..errors import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, GraderError, UsageError
+from ..formats import FORMATS
 from ..settings import GradeSettings, Limits
 from .config import BROKER_ENV, DATA_DIR_ENV, DATABASE_ENV, DEFAULT_QUEUE
 
@@ -432,8 +433,8 @@ def worker_command(
     show_default=True,
     help="Seconds to keep trying (busy service, waiting for the verdict).",
 )
-@click.option("--format", "fmt", type=click.Choice(["panel", "json", "gradescope"]),
-              default="panel", show_default=True)  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="panel",
+              show_default=True, help="As for grade (with --wait).")  # fmt: skip
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--gradescope-visibility",
