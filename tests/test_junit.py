@@ -90,7 +90,7 @@ def test_one_testcase_per_check_and_failures_carry_message_line_and_hint() -> No
     result = cases["causal_mask: Causal mask: no position sees the future"]
     assert isinstance(result, Failure) and result.type == "causal_mask"
     assert result.message == "row 0 moved (line 12)"
-    assert result.text == "row 0 moved (line 12)\nhint: Mask j > i.\ntoken 5 moved"
+    assert result.text == "row 0 moved (line 12)\nHint: Mask j > i.\ntoken 5 moved"
     assert sum(r is None for r in cases.values()) == 16
     properties = {p.name: p.value for p in suite.properties()}
     assert properties["score"] == "83" and properties["gradable"] == "true"

@@ -28,6 +28,7 @@ from junitparser import Error, Failure, JUnitXml, TestCase, TestSuite
 
 from ..models import CheckResult, Feedback
 from ..rubric import CHECKS
+from .prairielearn import issue_lines
 from .safe_text import xml_text
 
 DOCUMENT_NAME = "minigpt-grader"
@@ -35,16 +36,6 @@ DOCUMENT_NAME = "minigpt-grader"
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
-
-
-def _issue_lines(check: CheckResult) -> list[str]:
-    lines = []
-    for issue in check.issues:
-        where = f" (line {issue.line})" if issue.line else ""
-        lines.append(f"{issue.message}{where}")
-        if issue.hint:
-            lines.append(f"hint: {issue.hint}")
-    return list(dict.fromkeys(lines))
 
 
 def _case(suite_name: str, check: CheckResult, feedback: Feedback) -> TestCase:
@@ -58,7 +49,7 @@ def _case(suite_name: str, check: CheckResult, feedback: Feedback) -> TestCase:
         failure = Failure(xml_text(f"Did not run: {reason}", multiline=False), feedback.error.kind)
         failure.text = xml_text(f"{feedback.error.message}{where}")
     else:
-        lines = _issue_lines(check) or [f"Not earned (0/{_fmt(check.max_score)})."]
+        lines = issue_lines(check) or [f"Not earned (0/{_fmt(check.max_score)})."]
         failure = Failure(xml_text(lines[0], multiline=False), check.id)
         failure.text = xml_text("\n".join(lines))
     case.result = [failure]

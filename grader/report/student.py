@@ -38,10 +38,13 @@ def source_lines(source: str | None, feedback: Feedback) -> list[str] | None:
     return _LINE_END.split(source)
 
 
-def _quoted(lines: list[str] | None, number: int | None) -> str | None:
+def _quoted(lines: list[str] | None, number: int | None, message: str = "") -> str | None:
+    """Line ``number`` of the file, unindented; None when unknown or the message quotes it."""
     if lines is None or number is None or not 1 <= number <= len(lines):
         return None
-    text = lines[number - 1]
+    text = lines[number - 1].strip()
+    if not text or text in message:
+        return None
     if len(text) > SOURCE_LINE_MAX_CHARS:
         text = text[:SOURCE_LINE_MAX_CHARS] + " ..."
     return text
@@ -55,7 +58,7 @@ def _check(check: CheckResult, lines: list[str] | None) -> dict[str, Any]:
             {
                 "message": issue.message,
                 "line": issue.line,
-                "source": _quoted(lines, issue.line),
+                "source": _quoted(lines, issue.line, issue.message),
                 # a hint shared by consecutive issues is said once, after the last
                 "hint": issue.hint
                 if issue.hint and (following is None or following.hint != issue.hint)
@@ -93,7 +96,7 @@ def render_student_page(student: str, feedback: Feedback, source: str | None = N
             "kind": error.kind,
             "message": error.message,
             "line": error.line,
-            "source": _quoted(lines, error.line),
+            "source": _quoted(lines, error.line, error.message),
         },
         "ran": ran,
         "failing": [_check(c, lines) for c in failing] if ran else [],
