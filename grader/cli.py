@@ -447,9 +447,9 @@ def _compare_class(out: Path, entries: list[Any], class_files: Any, threshold: f
     type=click.Choice(list(HIDE_DETAILS)),
     default="due_date",
     show_default=True,
-    help="When students see each check's details (messages, hints). The score and each "
-    "check's points are shown at once whatever this says. none: details at once too; "
-    "forever: never to students.",
+    help="When students see each check's details (messages, hints); the score and each "
+    "check's points show at once (unless --visibility hides the tests). none: details at "
+    "once too; forever: never to students.",
 )
 @click.option(
     "--visibility",
