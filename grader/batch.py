@@ -35,7 +35,8 @@ from .api import grade_submission, stamp
 from .errors import Cancelled, GraderError, InfrastructureError, UsageError
 from .formats.safe_text import csv_cell
 from .models import ErrorInfo, Feedback
-from .rubric import CHECKS, HELP_THRESHOLD
+from .report.triage import HELP_THRESHOLD
+from .rubric import CHECKS
 from .sandbox import Backend, make_backend
 from .settings import GradeSettings, Limits
 from .submission import load_submission

@@ -31,7 +31,8 @@ from .formats import FORMATS, render
 from .formats.gradescope import Visibility, gradescope_details, to_gradescope_json
 from .formats.safe_text import terminal_text
 from .models import Feedback, SandboxKind
-from .rubric import HELP_THRESHOLD, MAX_SCORE
+from .report.triage import HELP_THRESHOLD
+from .rubric import MAX_SCORE
 from .settings import DEFAULT_IMAGE, GradeSettings, Limits
 from .util import display_path, write_atomic
 

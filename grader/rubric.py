@@ -149,5 +149,3 @@ CHECKS: tuple[Check, ...] = (
 
 CHECKS_BY_ID: dict[str, Check] = {check.id: check for check in CHECKS}
 MAX_SCORE: float = sum(check.points for check in CHECKS)
-# Below this many points the class report lists a student under "who needs help".
-HELP_THRESHOLD: float = 60.0

@@ -32,11 +32,11 @@ from urllib.parse import quote
 
 from ..__about__ import __version__
 from ..models import Feedback
-from ..rubric import HELP_THRESHOLD, MAX_SCORE
+from ..rubric import MAX_SCORE
 from . import plots
 from .similarity import SimilarityReport
 from .templating import environment, percent, points, script_policy
-from .triage import could_not_run, needs_help
+from .triage import HELP_THRESHOLD, could_not_run, needs_help
 
 MESSAGES_PER_CHECK = 5
 PAIRS_SHOWN = 200

@@ -21,6 +21,9 @@ from typing import Any, Literal
 from ..models import Feedback
 from ..rubric import CHECKS
 
+# Below this many points the report lists a student under "who needs help" (--help-threshold).
+HELP_THRESHOLD = 60.0
+
 
 @dataclass
 class HelpGroup:
