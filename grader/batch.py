@@ -5,7 +5,9 @@ the moment it is done. A re-run skips every result that matches the same
 file bytes and the same suite; infrastructure failures are retried a bounded
 number of times and are recorded as not gradable (never as a zero), so the
 next run tries them again. The gradebook and the class summary are rebuilt
-from the result files at the end of every run.
+from the result files at the end of every run, with a page per student
+(``students/<id>.html``) and, when asked for, the class's JUnit XML and the
+similar pairs' side-by-side pages.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from .api import grade_submission, stamp
 from .errors import Cancelled, GraderError, InfrastructureError, UsageError
 from .formats.safe_text import csv_cell
 from .models import ErrorInfo, Feedback
+from .report.triage import HELP_THRESHOLD
 from .rubric import CHECKS
 from .sandbox import Backend, make_backend
-from .settings import GradeSettings
+from .settings import GradeSettings, Limits
 from .submission import load_submission
 from .util import display_path, write_atomic
 
@@ -58,6 +61,16 @@ class Entry:
     path: Path | None
     problem: str | None = None
     origin: Path | None = None
+
+
+@dataclass(frozen=True)
+class ClassFiles:
+    """What is written beside the results: how the report triages, JUnit, similarity."""
+
+    help_threshold: float = HELP_THRESHOLD  # points; below it a student "needs help"
+    junit: bool = False  # also junit.xml: one testsuite per student
+    max_source_bytes: int = Limits.model_fields["max_source_bytes"].default
+    similarity: SimilaritySettings | None = None  # compare every pair of files
 
 
 @dataclass
@@ -195,9 +208,13 @@ class BatchGrader:
         jobs: int,
         retries: int = 2,
         backend: Backend | None = None,
+        class_files: ClassFiles | None = None,
     ) -> None:
         self.settings = settings
         self.out = out
+        self.class_files = class_files or ClassFiles(
+            max_source_bytes=settings.limits.max_source_bytes
+        )
         self.results_dir = out / "results"
         self.jobs = max(1, jobs)
         self.retries = max(0, retries)
@@ -314,10 +331,10 @@ class BatchGrader:
         except BaseException:
             self.cancel.set()
             pool.shutdown(wait=True, cancel_futures=True)
-            write_class_files(self.out, entries)
+            write_class_files(self.out, entries, self.class_files)
             raise
         pool.shutdown(wait=True)
-        write_class_files(self.out, entries)
+        write_class_files(self.out, entries, self.class_files)
         return report
 
     def _record(self, entry: Entry, feedback: Feedback, report: BatchReport) -> None:
@@ -345,15 +362,16 @@ def load_results(out: Path, entries: list[Entry]) -> dict[str, Feedback]:
 
 
 def gradebook_csv(results: dict[str, Feedback]) -> str:
-    """student, status, gradable, score, max_score, then points per check.
+    """student, status, gradable, score, max_score, points per check, then the student's page.
 
     Text cells go through :func:`~grader.formats.safe_text.csv_cell`: a
     spreadsheet never runs a formula or shows a control character from them.
+    ``page`` is the path of the student's page relative to the gradebook.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
-        ["student", "status", "gradable", "score", "max_score", *(c.id for c in CHECKS)]
+        ["student", "status", "gradable", "score", "max_score", *(c.id for c in CHECKS), "page"]
     )
     for student in sorted(results):
         feedback = results[student]
@@ -366,6 +384,7 @@ def gradebook_csv(results: dict[str, Feedback]) -> str:
                 "" if feedback.score is None else f"{feedback.score:g}",
                 f"{feedback.max_score:g}",
                 *("" if not feedback.gradable else f"{points.get(c.id, 0.0):g}" for c in CHECKS),
+                csv_cell(f"students/{student}.html"),
             ]
         )
     return buffer.getvalue()
@@ -401,24 +420,43 @@ def class_summary(results: dict[str, Feedback]) -> dict[str, object]:
 
 
 def write_class_files(
-    out: Path, entries: list[Entry], similarity: SimilaritySettings | None = None
+    out: Path, entries: list[Entry], options: ClassFiles | None = None
 ) -> dict[str, Feedback]:
-    """Rebuild gradebook.csv, summary.json and report.html from the result files on disk.
+    """Rebuild the class files from the result files on disk.
 
-    With ``similarity`` every pair of submitted files is also compared, and the
-    similar pairs go into the summary and the report.
+    gradebook.csv, summary.json, report.html and ``students/<id>.html`` every
+    time; junit.xml with ``options.junit``; with ``options.similarity`` every
+    pair of submitted files is compared, the similar pairs go into the summary
+    and the report, and each listed pair gets ``pairs/<a>--<b>.html`` (the
+    pages of pairs no longer listed are removed).
     """
-    from .report import compare_submissions, render_report
+    from .report import pages
+    from .report.similarity import compare_sources, read_sources
 
+    options = options or ClassFiles()
     results = load_results(out, entries)
     summary = class_summary(results)
+    files = [(e.student, e.path) for e in entries if e.path is not None and not e.problem]
+    sources, skipped = read_sources(files, options.max_source_bytes)
     matches = None
-    if similarity is not None:
-        files = [(e.student, e.path) for e in entries if e.path is not None and not e.problem]
-        matches = compare_submissions(files, similarity)
+    if options.similarity is not None:
+        matches = compare_sources(sources, skipped, options.similarity)
         summary["similarity"] = matches.model_dump(mode="json")
+    summary["needs_help"] = pages.needs_help_json(results, options.help_threshold)
     write_atomic(out / "gradebook.csv", gradebook_csv(results))
     write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    report = render_report(results, summary, matches, suite_hash=paths.suite_hash())
+    if options.junit:
+        from .formats.junit import to_junit_xml
+
+        write_atomic(out / "junit.xml", to_junit_xml(dict(sorted(results.items()))))
+    pages.write_student_pages(out, results, sources)
+    pages.write_pair_pages(out, matches, sources)
+    report = pages.render_report(
+        results,
+        summary,
+        matches,
+        suite_hash=paths.suite_hash(),
+        help_threshold=options.help_threshold,
+    )
     write_atomic(out / "report.html", report)
     return results

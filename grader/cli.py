@@ -28,9 +28,11 @@ from .errors import (
     UsageError,
 )
 from .formats import FORMATS, render
-from .formats.gradescope import Visibility, to_gradescope_json
+from .formats.gradescope import Visibility, gradescope_details, to_gradescope_json
 from .formats.safe_text import terminal_text
 from .models import Feedback, SandboxKind
+from .report.triage import HELP_THRESHOLD
+from .rubric import MAX_SCORE
 from .settings import DEFAULT_IMAGE, GradeSettings, Limits
 from .util import display_path, write_atomic
 
@@ -85,6 +87,13 @@ JOBS_OPTION = click.option(
     help="Submissions graded in parallel.",
 )
 VISIBILITY = click.Choice(get_args(Visibility))
+# --hide-details-until -> Gradescope's visibility of the details
+HIDE_DETAILS: dict[str, str] = {
+    "due_date": "after_due_date",
+    "published": "after_published",
+    "forever": "hidden",
+    "none": "visible",
+}
 
 # flag -> Limits field; the default, the range and the help come from the field itself.
 LIMIT_FLAGS: dict[str, str] = {
@@ -205,7 +214,7 @@ def cli() -> None:
     default="panel",
     show_default=True,
     help="panel for people, json (the feedback schema), gradescope or prairielearn "
-    "(their results.json).",
+    "(their results.json), junit (JUnit XML for CI).",
 )
 @click.option(
     "--output",
@@ -218,7 +227,17 @@ def cli() -> None:
     type=VISIBILITY,
     default="visible",
     show_default=True,
-    help="Visibility of the per-check tests in --format gradescope.",
+    help="Visibility of the per-check tests in --format gradescope (after_due_date and "
+    "after_published also hide the student's total score until then: Gradescope's rule).",
+)
+@click.option(
+    "--gradescope-details",
+    type=VISIBILITY,
+    default="visible",
+    show_default=True,
+    help="When students see each check's details in --format gradescope; the tests (and "
+    "the score) stay visible. Otherwise the details go to stdout (stderr without "
+    "--output), marked stdout_visibility.",
 )
 @settings_options()
 def check_command(
@@ -226,6 +245,7 @@ def check_command(
     fmt: str,
     output: Path | None,
     gradescope_visibility: str,
+    gradescope_details: str,
     settings: GradeSettings,
 ) -> None:
     """Grade SUBMISSION (the student's minigpt.py, any file name)."""
@@ -239,24 +259,37 @@ def check_command(
         feedback.sandbox = settings.sandbox
         if fmt == "panel" and output is None:
             fail(exc)
-        _emit(feedback, fmt, output, gradescope_visibility)
+        _emit(feedback, fmt, output, gradescope_visibility, gradescope_details)
         fail(exc)
-    _emit(feedback, fmt, output, gradescope_visibility)
+    _emit(feedback, fmt, output, gradescope_visibility, gradescope_details)
     sys.exit(exit_code(feedback))
 
 
-def _emit(feedback: Feedback, fmt: str, output: Path | None, visibility: str) -> None:
+def _emit(
+    feedback: Feedback,
+    fmt: str,
+    output: Path | None,
+    visibility: str,
+    details: str = "visible",
+) -> None:
+    """Write the feedback in ``fmt`` to ``output`` or stdout, then the points line.
+
+    With Gradescope's details held back, the details (the panel) follow on
+    stdout, which results.json marks with their visibility; on stderr when
+    stdout carries the results.json itself.
+    """
     if fmt == "gradescope":
-        text = to_gradescope_json(feedback, visibility)  # type: ignore[arg-type]
+        text = to_gradescope_json(feedback, visibility, details)  # type: ignore[arg-type]
     else:
         text = render(feedback, fmt, color=output is None and sys.stdout.isatty())  # type: ignore[arg-type]
     if output is not None:
         write_atomic(output, text)
-        click.echo(feedback.points_line, err=True)
-        return
-    click.echo(text, nl=False)
+    else:
+        click.echo(text, nl=False)
+    if fmt == "gradescope" and details != "visible":
+        click.echo(gradescope_details(feedback), nl=False, err=output is None)
     # CI logs (GitHub Classroom) read this line; keep stdout pure JSON for machines.
-    click.echo(feedback.points_line, err=fmt != "panel")
+    click.echo(feedback.points_line, err=fmt != "panel" or output is not None)
 
 
 @cli.command("build-image")
@@ -296,7 +329,8 @@ def build_image_command(tag: str, base: str | None, if_stale: bool) -> None:
     "out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for results/<student>.json, gradebook.csv, summary.json and report.html.",
+    help="Folder for results/<student>.json, gradebook.csv, summary.json, report.html and "
+    "students/<student>.html.",
 )
 @JOBS_OPTION
 @click.option(
@@ -319,6 +353,23 @@ def build_image_command(tag: str, base: str | None, if_stale: bool) -> None:
     show_default=True,
     help="List a pair when at least this fraction of one file's code is in the other.",
 )
+@click.option(
+    "--help-threshold",
+    type=click.FloatRange(min=0.0, max=MAX_SCORE),
+    default=HELP_THRESHOLD,
+    show_default=True,
+    help="report.html's 'who needs help' lists the students below this many points, "
+    "grouped by the checks they fail.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "junit"]),
+    default="json",
+    show_default=True,
+    help="json: results/<student>.json (always written); junit: also junit.xml, one "
+    "testsuite per student, for CI.",
+)
 @settings_options()
 def batch_command(
     paths: tuple[Path, ...],
@@ -327,6 +378,8 @@ def batch_command(
     retries: int,
     similarity: bool,
     similarity_threshold: float,
+    help_threshold: float,
+    fmt: str,
     settings: GradeSettings,
 ) -> None:
     """Grade many submissions: files, folders of files, or one folder per student.
@@ -334,13 +387,18 @@ def batch_command(
     Re-running the same command skips what is already graded. Exit code 0 when
     every submission got a verdict, 3 when some stayed not gradable.
     """
-    from .batch import BatchGrader, discover
+    from .batch import BatchGrader, ClassFiles, discover
     from .formats.batch_progress import BatchProgress, summary_table
 
     entries = discover(paths)
     if not entries:
         fail(UsageError("No submissions found in the given paths."))
-    grader = BatchGrader(settings, out, jobs=jobs, retries=retries)
+    class_files = ClassFiles(
+        help_threshold=help_threshold,
+        junit=fmt == "junit",
+        max_source_bytes=settings.limits.max_source_bytes,
+    )
+    grader = BatchGrader(settings, out, jobs=jobs, retries=retries, class_files=class_files)
     with BatchProgress(len(entries)) as progress:
         try:
             report = grader.run(entries, progress.update)
@@ -348,7 +406,7 @@ def batch_command(
             say("Finished results are kept; run the same command to resume.", fg="yellow")
             raise
     if similarity:
-        _compare_class(out, entries, similarity_threshold, settings.limits.max_source_bytes)
+        _compare_class(out, entries, class_files, similarity_threshold)
     click.echo(summary_table(out), err=True)
     say(
         f"{report.total} submissions: {report.graded} graded, {report.skipped} already "
@@ -357,14 +415,18 @@ def batch_command(
     sys.exit(EXIT_INFRASTRUCTURE if report.not_gradable else EXIT_PASSED)
 
 
-def _compare_class(out: Path, entries: list[Any], threshold: float, max_bytes: int) -> None:
+def _compare_class(out: Path, entries: list[Any], class_files: Any, threshold: float) -> None:
     """The similarity pass after grading: rewrites the class files with the similar pairs."""
+    from dataclasses import replace
+
     from .batch import write_class_files
     from .report.similarity import SimilaritySettings
 
-    settings = SimilaritySettings(threshold=threshold, max_source_bytes=max_bytes)
+    settings = SimilaritySettings(
+        threshold=threshold, max_source_bytes=class_files.max_source_bytes
+    )
     click.echo("Comparing every pair of submissions...", err=True)
-    write_class_files(out, entries, similarity=settings)
+    write_class_files(out, entries, replace(class_files, similarity=settings))
     found = json.loads((out / "summary.json").read_text(encoding="utf-8"))["similarity"]
     say(
         f"{len(found['pairs'])} similar pairs (at least {threshold:.0%} shared) among "
@@ -381,11 +443,22 @@ def _compare_class(out: Path, entries: list[Any], threshold: float, max_bytes: i
     show_default=True,
 )
 @click.option(
+    "--hide-details-until",
+    "hide_details",
+    type=click.Choice(list(HIDE_DETAILS)),
+    default="due_date",
+    show_default=True,
+    help="When students see each check's details (messages, hints); the score and each "
+    "check's points show at once (unless --visibility hides the tests). none: details at "
+    "once too; forever: never to students.",
+)
+@click.option(
     "--visibility",
     type=VISIBILITY,
-    default="after_due_date",
+    default="visible",
     show_default=True,
-    help="When students see the per-check results of the hidden suite.",
+    help="Visibility of the per-check tests themselves. after_due_date or after_published "
+    "also hide the student's total score until then (Gradescope's rule).",
 )
 @click.option(
     "--timeout",
@@ -394,11 +467,15 @@ def _compare_class(out: Path, entries: list[Any], threshold: float, max_bytes: i
     show_default=True,
     help="Wall-clock seconds per submission.",
 )
-def gradescope_package_command(out: Path, visibility: str, timeout: float) -> None:
+def gradescope_package_command(
+    out: Path, hide_details: str, visibility: str, timeout: float
+) -> None:
     """Build the autograder zip to upload to Gradescope (process backend inside)."""
     from .gradescope_package import build_package
 
-    path = build_package(out, visibility=visibility, timeout=timeout)
+    path = build_package(
+        out, visibility=visibility, details=HIDE_DETAILS[hide_details], timeout=timeout
+    )
     click.echo(f"Wrote {path}: upload it as the assignment's autograder (zip file).")
 
 

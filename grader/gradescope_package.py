@@ -64,9 +64,11 @@ if [ ! -f "$SUBMISSION" ]; then
     fi
 fi
 cd "$ROOT/source" || exit 3
+# The details (when held back) are printed on stdout, which results.json marks
+# with their visibility; the tests and the score stay as --gradescope-visibility says.
 PYTHONPATH="$ROOT/source" "$PYTHON" -m grader --sandbox process --format gradescope \\
-    --gradescope-visibility {visibility} --timeout {timeout} \\
-    --output "$RESULTS.tmp" "$SUBMISSION"
+    --gradescope-visibility {visibility} --gradescope-details {details} \\
+    --timeout {timeout} --output "$RESULTS.tmp" "$SUBMISSION"
 status=$?
 if [ "$status" -eq 3 ]; then
     rm -f "$RESULTS.tmp"   # not gradable: let Gradescope report an autograder failure
@@ -109,8 +111,17 @@ def runtime_dependencies() -> list[str]:
     return [req for req in found if "extra ==" not in req]
 
 
-def build_package(out: Path, visibility: str = "after_due_date", timeout: float = 600.0) -> Path:
-    """Write the autograder zip to ``out`` and return its path."""
+def build_package(
+    out: Path,
+    visibility: str = "visible",
+    details: str = "after_due_date",
+    timeout: float = 600.0,
+) -> Path:
+    """Write the autograder zip to ``out`` and return its path.
+
+    By default the student sees the score and each check's points at once and
+    the details after the due date (see :mod:`grader.formats.gradescope`).
+    """
     missing = [name for name, source in SOURCE_FILES.items() if not source.is_file()]
     if missing:
         raise UsageError(
@@ -120,7 +131,7 @@ def build_package(out: Path, visibility: str = "after_due_date", timeout: float 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
-        _write_zip(tmp, visibility, timeout)
+        _write_zip(tmp, visibility, details, timeout)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -128,7 +139,7 @@ def build_package(out: Path, visibility: str = "after_due_date", timeout: float 
     return out
 
 
-def _write_zip(tmp: Path, visibility: str, timeout: float) -> None:
+def _write_zip(tmp: Path, visibility: str, details: str, timeout: float) -> None:
     from .__about__ import __version__
 
     stamp = time.localtime()[:6]
@@ -140,7 +151,7 @@ def _write_zip(tmp: Path, visibility: str, timeout: float) -> None:
         _add_text(
             archive,
             "run_autograder",
-            RUN_AUTOGRADER.format(visibility=visibility, timeout=timeout),
+            RUN_AUTOGRADER.format(visibility=visibility, details=details, timeout=timeout),
             stamp,
             executable=True,
         )

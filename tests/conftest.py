@@ -8,12 +8,15 @@ never pass with the sandbox untested.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REQUIRE_DOCKER
+from click.testing import CliRunner
+from html_support import CHROMIUM_FLAGS, HOSTILE_FILE, LONG_LINE, SCRIPT
+from support import REFERENCE, REQUIRE_DOCKER, SKELETON, SOLUTIONS
 
 from grader.settings import DEFAULT_IMAGE
 
@@ -63,3 +66,62 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if REQUIRE_DOCKER and _skipped_docker:
         print(f"\n{len(_skipped_docker)} Docker test(s) were skipped: {_skipped_docker[:3]}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- the class folder's pages (test_report.py, test_pages.py) ------------------------------
+
+
+@pytest.fixture(scope="session")
+def class_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``grade batch --similarity --format junit --help-threshold 95`` (process sandbox) on a
+    small class: a disguised copy (bo of ada, with a long line), the reference with a bug
+    (dee) and without (fay), the skeleton under a hostile name, a syntax error, forbidden code.
+    """
+    from disguise import disguise
+    from solutions.mutations import MUTATIONS, apply, reference_source
+
+    from grader.cli import cli
+
+    root = tmp_path_factory.mktemp("batch") / "class"  # the pages' tests read it beside out/
+    root.mkdir()
+    original = (SOLUTIONS / "correct_relu_reordered.py").read_text(encoding="utf-8")
+    (root / "ada.py").write_text(original)
+    (root / "bo.py").write_text(disguise(original, seed=4) + f"\n{LONG_LINE}\n")
+    (root / "cy.py").write_bytes((SOLUTIONS / "correct_gpt2_init.py").read_bytes())
+    bug = next(m for m in MUTATIONS if m.id == "mask_missing")
+    (root / "dee.py").write_text(apply(bug, reference_source()))
+    (root / HOSTILE_FILE).write_bytes(SKELETON.read_bytes())
+    (root / "eve.py").write_text(f'x = ("{SCRIPT}"\n')
+    (root / "fay.py").write_bytes(REFERENCE.read_bytes())
+    (root / "gus.py").write_text("import os\nx = 1\n")
+    out = root.parent / "out"
+    args = ["batch", str(root), "--out", str(out), "--sandbox", "process", "--similarity"]
+    result = CliRunner().invoke(cli, [*args, "--format", "junit", "--help-threshold", "95"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's headless chromium through chromedriver (scripts/ensure-chromium.sh installs
+    both; CI must have them, so there a missing browser fails instead of skipping)."""
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        message = "chromium or chromedriver missing: run scripts/ensure-chromium.sh"
+        if REQUIRE_DOCKER:
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(driver_path))
+    try:
+        yield driver
+    finally:
+        driver.quit()

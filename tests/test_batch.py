@@ -334,12 +334,21 @@ def test_results_json_validates_against_gradescope_spec() -> None:
     )
 
 
-def test_gradescope_package_grades_like_gradescope(tmp_path: Path) -> None:
+@pytest.mark.parametrize("hide", ["due_date", "none"])
+def test_gradescope_package_grades_like_gradescope(tmp_path: Path, hide: str) -> None:
+    """By default the student sees the score and each check's points at once (every test
+    visible: a hidden test would hide the total score, Gradescope's rule) and the details
+    after the due date (on the autograder's stdout, marked so); with none, at once."""
     import subprocess
     import sys
 
+    from solutions.mutations import MUTATIONS, apply, reference_source
+
     zip_path = tmp_path / "autograder.zip"
-    result = CliRunner().invoke(cli, ["gradescope-package", "--out", str(zip_path)])
+    args = ["gradescope-package", "--out", str(zip_path)]
+    result = CliRunner().invoke(
+        cli, args if hide == "due_date" else [*args, "--hide-details-until", hide]
+    )
     assert result.exit_code == 0, result.output
     root = tmp_path / "autograder"
     with zipfile.ZipFile(zip_path) as archive:
@@ -355,16 +364,28 @@ def test_gradescope_package_grades_like_gradescope(tmp_path: Path) -> None:
         assert mode & 0o111, "run_autograder must be executable"
         archive.extractall(root)
     (root / "submission").mkdir()
-    (root / "submission" / "whatever_name.py").write_bytes(REFERENCE.read_bytes())
+    bug = next(m for m in MUTATIONS if m.id == "mask_missing")
+    (root / "submission" / "whatever_name.py").write_text(apply(bug, reference_source()))
     env = {"AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(
         ["bash", str(root / "run_autograder")], env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
-    results = GradescopeResults.model_validate_json((root / "results" / "results.json").read_text())
-    assert results.score == 100
+    text = (root / "results" / "results.json").read_text()
+    results = GradescopeResults.model_validate_json(text)
+    assert results.score == 90
     assert results.tests is not None and len(results.tests) == len(CHECKS)
-    assert {t.visibility for t in results.tests} == {"after_due_date"}
+    assert {t.visibility for t in results.tests} == {"visible"}, "the total score shows"
+    mask = next(t for t in results.tests if "[causal_mask]" in (t.name or ""))
+    assert (mask.score, mask.max_score, mask.status) == (0, 10, "failed")
+    if hide == "due_date":
+        assert results.stdout_visibility == "after_due_date"
+        assert mask.output == "The details of this check are shown after the due date."
+        assert "position 0 sees" not in text, "no detail in results.json"
+        assert "position 0 sees" in proc.stdout and "hint:" in proc.stdout, "the details"
+    else:
+        assert results.stdout_visibility == "hidden"
+        assert mask.output is not None and "position 0 sees" in mask.output
 
 
 def test_batch_requires_paths(tmp_path: Path) -> None:
@@ -376,7 +397,7 @@ def test_batch_requires_paths(tmp_path: Path) -> None:
     assert "No such file or folder" in result.output
 
 
-def test_gradebook_has_a_column_per_check(tmp_path: Path) -> None:
+def test_gradebook_has_a_column_per_check_and_the_page(tmp_path: Path) -> None:
     header = gradebook_csv({}).splitlines()[0].split(",")
     assert header == [
         "student",
@@ -385,4 +406,5 @@ def test_gradebook_has_a_column_per_check(tmp_path: Path) -> None:
         "score",
         "max_score",
         *(c.id for c in CHECKS),
+        "page",
     ]

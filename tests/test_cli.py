@@ -54,6 +54,21 @@ def test_gradescope_format_to_a_file(tmp_path: Path) -> None:
     assert not list(out.parent.glob(".*.tmp")), "the atomic write left a temp file"
 
 
+def test_gradescope_details_follow_the_results_on_stdout(write_submission: Any) -> None:
+    """With the details held back they go where Gradescope keeps them: the run's stdout
+    (marked stdout_visibility); on stderr when stdout carries the results.json."""
+    path = write_submission("def broken(:\n")
+    out = path.parent / "results.json"
+    details = ["--format", "gradescope", "--gradescope-details", "after_due_date"]
+    to_file = run(*PROCESS, *details, "-o", str(out), str(path))
+    assert to_file.exit_code == 1
+    assert "Syntax error" in to_file.stdout and "Points 0/100" in to_file.stderr
+    assert json.loads(out.read_text())["stdout_visibility"] == "after_due_date"
+    to_stdout = run(*PROCESS, *details, str(path))
+    assert json.loads(to_stdout.stdout)["stdout_visibility"] == "after_due_date"
+    assert "Syntax error" in to_stdout.stderr
+
+
 def test_issues_give_exit_1_and_hints(write_submission: Any) -> None:
     source = REFERENCE.read_text() + (
         "\n\ndef generate(model, start_ids, max_new_tokens, temperature=1.0):\n"

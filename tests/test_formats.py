@@ -8,9 +8,10 @@ import re
 import unicodedata
 
 import pytest
+from gradescope_spec import GradescopeResults
 
 from grader.formats import render
-from grader.formats.gradescope import gradescope_results
+from grader.formats.gradescope import gradescope_details, gradescope_results
 from grader.formats.safe_text import BIDI_CONTROLS, ESCAPED_CATEGORIES, csv_cell, terminal_text
 from grader.judge.verdict import Outcome, feedback_from_outcomes
 from grader.models import Feedback
@@ -72,6 +73,23 @@ def test_gradescope_document_follows_the_spec() -> None:
     assert "identical logits" in test["output"] and "Hint:" in test["output"]
     assert {t["visibility"] for t in results["tests"]} == {"after_due_date"}
     assert sum(t["score"] for t in results["tests"]) == results["score"]
+
+
+def test_gradescope_details_can_wait_while_the_score_shows() -> None:
+    results = gradescope_results(sample(True), details="after_due_date")
+    GradescopeResults.model_validate(results)
+    assert results["score"] == MAX_SCORE - 5
+    assert {t["visibility"] for t in results["tests"]} == {"visible"}, "the total score shows"
+    test = next(t for t in results["tests"] if "[positional]" in t["name"])
+    assert (test["score"], test["max_score"], test["status"]) == (0, 5, "failed")
+    assert test["output"] == "The details of this check are shown after the due date."
+    assert "identical logits" not in json.dumps(results)
+    assert results["stdout_visibility"] == "after_due_date"
+    assert "after the due date" in results["output"]
+    details = gradescope_details(sample(True))
+    assert "identical logits" in details and "hint:" in details and "95/100" in details
+    passing = gradescope_results(sample(False), details="after_published")
+    assert {t["output"] for t in passing["tests"]} == {""} and "published" not in passing["output"]
 
 
 def test_gradescope_never_scores_an_infrastructure_failure() -> None:

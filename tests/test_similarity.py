@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import os
 from pathlib import Path
 
@@ -138,3 +139,36 @@ def test_sources_are_only_read(tmp_path: Path) -> None:
     assert "symbolic link" in report.not_compared["link"]
     assert "not UTF-8" in report.not_compared["binary"]
     assert report.submissions == 2 and flagged(report) == {frozenset({"evil", "twin"})}
+
+
+def test_the_shared_stretches_are_where_the_shared_code_is() -> None:
+    """a_spans/b_spans (what the side-by-side page marks): in order, disjoint, inside the
+    file, covering the fragments, and not the skeleton's own code."""
+    original = (SOLUTIONS / "correct_gpt2_init.py").read_text(encoding="utf-8")
+    copy = disguise(original, seed=2)
+    report = find_similar({"ada": original, "bo": copy}, SKELETON_TEXT, SimilaritySettings())
+    (pair,) = report.pairs
+    for spans, text in ((pair.a_spans, original), (pair.b_spans, copy)):
+        assert spans and all(0 <= s < e <= len(text) for s, e in spans)
+        assert all(e1 < s2 for (_, e1), (s2, _) in itertools.pairwise(spans))
+        marked = sum(e - s for s, e in spans)
+        assert marked > 0.5 * len(text.strip()), "most of a disguised copy is marked"
+    starts = [0]
+    for line in original.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    for fragment in pair.fragments:
+        first, last = fragment.a_lines
+        inside = [(s, e) for s, e in pair.a_spans if s < starts[last] and e > starts[first - 1]]
+        assert inside, "every fragment lies on marked code"
+    both_skeleton = find_similar(
+        {"ada": SKELETON_TEXT + "\nx = 1\n", "bo": SKELETON_TEXT + "\ny = 2\n"},
+        "",
+        SimilaritySettings(threshold=0.0),
+    )
+    assert both_skeleton.pairs[0].a_spans, "without the skeleton removed, it is marked"
+    removed = find_similar(
+        {"ada": SKELETON_TEXT + "\nx = 1\n", "bo": SKELETON_TEXT + "\ny = 2\n"},
+        SKELETON_TEXT,
+        SimilaritySettings(threshold=0.0),
+    )
+    assert all(not p.a_spans for p in removed.pairs), "with it removed, nothing is"

@@ -1,7 +1,8 @@
-"""Output formats for a Feedback: a panel for people, JSON, Gradescope and PrairieLearn.
+"""Output formats for a Feedback: a panel for people, JSON, Gradescope, PrairieLearn, JUnit.
 
-The panel needs rich; it is imported only when used, so the machine formats
-also work inside the sandbox image (which has pydantic but not rich).
+The panel needs rich and JUnit junitparser; each is imported only when used,
+so the other machine formats also work inside the sandbox image (which has
+pydantic but neither of those).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from .prairielearn import to_prairielearn_json
 if TYPE_CHECKING:
     from .panel import render_panel
 
-FormatName = Literal["panel", "json", "gradescope", "prairielearn"]
-FORMATS: tuple[FormatName, ...] = ("panel", "json", "gradescope", "prairielearn")
+FormatName = Literal["panel", "json", "gradescope", "prairielearn", "junit"]
+FORMATS: tuple[FormatName, ...] = ("panel", "json", "gradescope", "prairielearn", "junit")
 
 
 def render(feedback: Feedback, fmt: FormatName, *, color: bool = False) -> str:
@@ -28,6 +29,10 @@ def render(feedback: Feedback, fmt: FormatName, *, color: bool = False) -> str:
         return to_gradescope_json(feedback)
     if fmt == "prairielearn":
         return to_prairielearn_json(feedback)
+    if fmt == "junit":
+        from .junit import to_junit
+
+        return to_junit(feedback)
     from .panel import render_panel
 
     return render_panel(feedback, color=color)

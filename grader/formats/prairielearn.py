@@ -44,16 +44,21 @@ def _check_message(check: CheckResult) -> str:
     return check.issues[0].message + (f" (and {more} more below)" if more else "")
 
 
+def issue_lines(check: CheckResult) -> list[str]:
+    """Each issue of ``check`` with its line, then its hint; a line repeated is said once."""
+    lines = []
+    for issue in check.issues:
+        where = f" (line {issue.line})" if issue.line else ""
+        lines.append(f"{issue.message}{where}")
+        if issue.hint:
+            lines.append(f"Hint: {issue.hint}")
+    return list(dict.fromkeys(lines))
+
+
 def _check_lines(feedback: Feedback) -> list[dict[str, Any]]:
     tests = []
     for check in feedback.checks:
-        lines = []
-        for issue in check.issues:
-            where = f" (line {issue.line})" if issue.line else ""
-            lines.append(f"{issue.message}{where}")
-            if issue.hint:
-                lines.append(f"Hint: {issue.hint}")
-        output = "\n".join(dict.fromkeys(lines))
+        output = "\n".join(issue_lines(check))
         if len(output) > OUTPUT_BUDGET:
             output = output[:OUTPUT_BUDGET] + "\n[... shortened]"
         tests.append(

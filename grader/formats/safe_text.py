@@ -16,6 +16,8 @@ pure: they take a string and return a string.
 - Bidirectional embeddings, overrides and isolates are removed.
 - Rich markup is never interpreted by the callers: they wrap the result in a
   ``rich.text.Text`` (see :func:`grader.formats.panel.render_panel`).
+- XML 1.0 cannot hold some characters at all (controls, U+FFFE, U+FFFF):
+  :func:`xml_text` shows those as escapes too, so a JUnit file stays well-formed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 _NOT_PLAIN_ASCII = re.compile(r"[^\x20-\x7e]")
+# What terminal_text leaves that XML 1.0 still refuses: the two noncharacters of the BMP.
+_NOT_XML = re.compile("[\ufffe\uffff]")
 
 
 def escape_char(char: str) -> str:
@@ -68,6 +72,11 @@ def terminal_text(text: str, *, multiline: bool = False) -> str:
         return char
 
     return _NOT_PLAIN_ASCII.sub(fix, text)
+
+
+def xml_text(text: str, *, multiline: bool = True) -> str:
+    """``text`` as :func:`terminal_text` makes it, with nothing XML 1.0 refuses left."""
+    return _NOT_XML.sub(lambda m: escape_char(m.group()), terminal_text(text, multiline=multiline))
 
 
 def csv_cell(value: str) -> str:

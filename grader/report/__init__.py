@@ -1,12 +1,10 @@
-"""The class report (``report.html``) and the similarity between submissions.
+"""The class report (``report.html``), its pages and the similarity between submissions.
 
-``html`` renders the page, ``plots`` draws its charts (matplotlib, inline SVG),
-``similarity`` finds pairs of submissions that share much code.
+``html`` renders the report, ``student`` and ``pairs`` the students' and the similar
+pairs' own pages, ``pages`` writes them all, ``triage`` says who needs help,
+``plots`` draws the charts (matplotlib, inline SVG), ``similarity`` finds pairs of
+submissions that share much code (``similarity.compare_submissions``).
+
+Nothing is imported here: the CLI reads its default from ``triage`` without
+loading numpy, matplotlib or jinja2, which only the report needs.
 """
-
-from __future__ import annotations
-
-from .html import render_report
-from .similarity import SimilarityReport, SimilaritySettings, compare_submissions
-
-__all__ = ["SimilarityReport", "SimilaritySettings", "compare_submissions", "render_report"]

@@ -9,11 +9,16 @@ and ``shown`` first makes invisible and direction-changing characters
 visible (the same cleaning as the terminal's), so a name can neither add
 markup nor disguise itself. The CSP is the second line: even markup that got
 through could not run a script or fetch anything.
+
+Each name links to the student's own page (``students/<id>.html``) and each
+similar pair to its side-by-side page (``pairs/<a>--<b>.html``): relative
+links, so the folder can be moved or zipped whole. The page names are made
+here (:func:`student_page`, :func:`pair_pages`) and the files written by
+:func:`grader.batch.write_class_files`.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import statistics
@@ -26,14 +31,16 @@ from typing import Any
 from urllib.parse import quote
 
 from ..__about__ import __version__
-from ..formats.safe_text import terminal_text
 from ..models import Feedback
 from ..rubric import MAX_SCORE
 from . import plots
 from .similarity import SimilarityReport
+from .templating import environment, percent, points, script_policy
+from .triage import HELP_THRESHOLD, could_not_run, needs_help
 
 MESSAGES_PER_CHECK = 5
 PAIRS_SHOWN = 200
+PAGE_NAME_MAX_BYTES = 200  # of a pair page's name, well inside a file name's 255
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -56,36 +63,37 @@ class CheckRow:
     messages: list[MessageCount] = field(default_factory=list)
 
 
-def shown(value: object) -> str:
-    """One line of student text with nothing invisible or reordering left (escaped later)."""
-    return terminal_text(str(value))
+def student_page(student: str) -> str:
+    """The student's page, relative to the class folder (ids are safe file names)."""
+    return f"students/{student}.html"
 
 
-def shown_block(value: object) -> str:
-    """The same for a block of source: newlines and tabs are kept."""
-    return terminal_text(str(value), multiline=True)
+def pair_pages(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Each pair's page, relative to the class folder: ``pairs/<a>--<b>.html``.
+
+    Ids may hold ``--`` themselves, and two long ids would make too long a
+    file name: a name that is taken or too long gets a digest of the pair.
+    """
+    names: dict[tuple[str, str], str] = {}
+    taken: set[str] = set()
+    for a, b in pairs:
+        name = f"{a}--{b}"
+        if len(name.encode("utf-8")) > PAGE_NAME_MAX_BYTES or name.casefold() in taken:
+            digest = hashlib.sha256(f"{a}\0{b}".encode()).hexdigest()[:16]
+            name = f"{_prefix(a, 40)}--{_prefix(b, 40)}~{digest}"
+        taken.add(name.casefold())
+        names[(a, b)] = f"pairs/{name}.html"
+    return names
 
 
-def percent(value: float) -> str:
-    return f"{100 * value:.0f}%"
+def _prefix(text: str, size: int) -> str:
+    """At most ``size`` bytes of ``text`` in UTF-8, cut between characters."""
+    return text.encode("utf-8")[:size].decode("utf-8", "ignore")
 
 
-def _environment() -> Any:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("grader.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(shown=shown, shown_block=shown_block, percent=percent)
-    return env
-
-
-def _score(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
+def href(path: str) -> str:
+    """A relative link to one of the class folder's files (its name percent-encoded)."""
+    return quote(path)
 
 
 def failure_messages(results: Mapping[str, Feedback]) -> dict[str, list[MessageCount]]:
@@ -156,18 +164,26 @@ def _student_rows(
         if feedback.error is not None and feedback.gradable:
             status = f"error: {feedback.error.kind}"
         matches = sorted(similar[student], reverse=True)
+        failed = [c.id for c in feedback.checks if not c.passed]
+        # A file that did not run fails every check for one reason: say the reason.
+        reason = could_not_run(feedback) or (
+            None if feedback.gradable else f"not graded: {feedback.summary}"
+        )
         rows.append(
             {
                 "id": student,
-                "href": f"results/{quote(student)}.json",
+                "href": href(student_page(student)),
+                "json": href(f"results/{student}.json"),
                 "file": feedback.submission,
                 "status": status,
                 "status_class": "passed"
                 if feedback.status == "passed"
                 else ("failed" if feedback.error is None else "error"),
-                "score": _score(feedback.score),
+                "score": points(feedback.score),
                 "score_sort": -1 if feedback.score is None else feedback.score,
-                "failed": [c.id for c in feedback.checks if not c.passed],
+                "failed": [] if reason else failed,
+                "failed_count": len(failed),
+                "reason": reason,
                 "similar": [(percent(s), other, anchor) for s, other, anchor in matches],
                 "similar_sort": matches[0][0] if matches else 0,
             }
@@ -186,26 +202,61 @@ def _other_versions(results: Mapping[str, Feedback], suite_hash: str) -> list[tu
     return [(f"grader {v or '?'}, suite {h}", n) for (v, h), n in sorted(seen.items())]
 
 
+def shown_pairs(similarity: SimilarityReport | None) -> list[tuple[str, str]]:
+    """The pairs the report lists (and so gets a page each): the most similar first."""
+    if similarity is None:
+        return []
+    return [(p.a, p.b) for p in similarity.pairs[:PAIRS_SHOWN]]
+
+
+def _help_view(results: Mapping[str, Feedback], threshold: float) -> dict[str, Any]:
+    view = needs_help(results, threshold)
+    return {
+        "threshold": points(threshold),
+        "count": len(view.students),
+        "groups": [
+            {
+                "title": group.title,
+                "key": group.key,
+                "kind": group.kind,
+                "students": [
+                    {
+                        "id": student,
+                        "href": href(student_page(student)),
+                        "score": points(results[student].score),
+                        "reason": results[student].summary if group.kind == "error" else "",
+                    }
+                    for student in group.students
+                ],
+            }
+            for group in view.groups
+        ],
+        "not_gradable": [(s, href(student_page(s))) for s in view.not_gradable],
+    }
+
+
 def render_report(
     results: Mapping[str, Feedback],
     summary: Mapping[str, Any],
     similarity: SimilarityReport | None = None,
     *,
     suite_hash: str = "",
+    help_threshold: float = HELP_THRESHOLD,
 ) -> str:
     """The page for ``results`` (student id -> feedback) and their ``summary``.
 
     ``summary`` is :func:`grader.batch.class_summary`'s output (checks hardest
-    first); ``similarity`` adds the pairs section.
+    first); ``similarity`` adds the pairs section; students below
+    ``help_threshold`` points are grouped in the "who needs help" section.
     """
     gradable = [f for f in results.values() if f.gradable]
     scores = [f.score for f in gradable if f.score is not None]
     errors = Counter(f.error.kind for f in gradable if f.error is not None)
     pairs = similarity.pairs[:PAIRS_SHOWN] if similarity is not None else []
     anchors = {(p.a, p.b): f"pair-{i + 1}" for i, p in enumerate(pairs)}
+    pages = pair_pages(shown_pairs(similarity))
     checks = _check_rows(summary, results)
     script = resources.files("grader.report").joinpath("templates/report.js").read_text("utf-8")
-    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     import markupsafe
 
     context = {
@@ -233,15 +284,19 @@ def render_report(
             )
         ),
         "checks": checks,
+        "help": _help_view(results, help_threshold),
         "students": _student_rows(results, similarity, anchors),
         "similarity": similarity,
         "threshold": percent(similarity.threshold) if similarity is not None else "",
-        "pairs": [{**p.model_dump(), "anchor": anchors[(p.a, p.b)]} for p in pairs],
+        "pairs": [
+            {**p.model_dump(), "anchor": anchors[(p.a, p.b)], "page": href(pages[(p.a, p.b)])}
+            for p in pairs
+        ],
         "more_pairs": len(similarity.pairs) - len(pairs) if similarity is not None else 0,
         "script": markupsafe.Markup(script),
-        "script_hash": f"sha256-{digest}",
+        "policy": script_policy(script),
     }
-    return str(_environment().get_template("report.html.j2").render(**context))
+    return str(environment().get_template("report.html.j2").render(**context))
 
 
 def _rate(summary: Mapping[str, Any], check_id: str) -> float:

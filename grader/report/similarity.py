@@ -94,6 +94,14 @@ class SimilarPair(BaseModel):
     a_share: float = Field(description="fraction of a's code (beyond the skeleton) found in b")
     b_share: float = Field(description="fraction of b's code found in a")
     fragments: list[Fragment] = Field(default_factory=list)
+    a_spans: list[tuple[int, int]] = Field(
+        default_factory=list,
+        description="every stretch of a's text also in b: [start, end) character offsets, "
+        "in order, not overlapping (what the side-by-side page marks)",
+    )
+    b_spans: list[tuple[int, int]] = Field(
+        default_factory=list, description="the same for b's text"
+    )
 
 
 class SimilarityReport(BaseModel):
@@ -139,10 +147,21 @@ def compare_submissions(
     """Read the files (as text only) and compare every pair; see :func:`find_similar`."""
     settings = settings or SimilaritySettings()
     sources, skipped = read_sources(files, settings.max_source_bytes)
-    skeleton = SKELETON_PATH.read_text(encoding="utf-8")
-    report = find_similar(sources, skeleton, settings)
+    return compare_sources(sources, skipped, settings)
+
+
+def compare_sources(
+    sources: Mapping[str, str], skipped: Mapping[str, str], settings: SimilaritySettings
+) -> SimilarityReport:
+    """Compare the texts :func:`read_sources` read, against the course's skeleton."""
+    report = find_similar(sources, skeleton_text(), settings)
     report.not_compared.update(skipped)
     return report
+
+
+def skeleton_text() -> str:
+    """The skeleton every student started from (its code is nobody's evidence)."""
+    return SKELETON_PATH.read_text(encoding="utf-8")
 
 
 def find_similar(
@@ -287,7 +306,25 @@ def _compare(a: str, b: str, fa: Any, fb: Any, settings: SimilaritySettings) -> 
         a_share=round(float(share_a), 4),
         b_share=round(float(share_b), 4),
         fragments=_fragments(fa, fb, slices_a, slices_b, settings.max_fragments),
+        a_spans=_spans(slices_a, len(fa.raw_code)),
+        b_spans=_spans(slices_b, len(fb.raw_code)),
     )
+
+
+def _spans(slices: Any, length: int) -> list[tuple[int, int]]:
+    """copydetect's slices (2 x N: starts, ends) as sorted, merged [start, end) offsets."""
+    if len(slices) == 0 or slices.shape[1] == 0:
+        return []
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(zip(slices[0].tolist(), slices[1].tolist(), strict=True)):
+        start, end = max(0, min(int(start), length)), max(0, min(int(end), length))
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _raw_positions(fp: Any, positions: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from typing import Any
 import click
 
 from ..errors import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, GraderError, UsageError
+from ..formats import FORMATS
 from ..settings import GradeSettings, Limits
 from .admin_commands import events_command, secret_group, token_group
 from .cli_support import (
@@ -232,8 +233,8 @@ def worker_command(broker: str, data_dir: Path | None, database: str | None, con
     show_default=True,
     help="Seconds to keep trying (busy service, waiting for the verdict).",
 )
-@click.option("--format", "fmt", type=click.Choice(["panel", "json", "gradescope"]),
-              default="panel", show_default=True)  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="panel",
+              show_default=True, help="As for grade (with --wait).")  # fmt: skip
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--gradescope-visibility",
