@@ -9,7 +9,7 @@ import types
 from pathlib import Path
 
 import pytest
-from solutions.mutations import MUTATIONS, apply, reference_source
+from solutions.mutations import MUTATIONS, apply, base_source
 from support import REFERENCE, REPO, SKELETON, SOLUTIONS
 
 from grader import policy
@@ -384,7 +384,7 @@ def test_every_correct_solution_passes(path: Path) -> None:
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: m.id)
 def test_every_bank_mutation_passes(mutation) -> None:
     """A buggy but honest submission is graded, not refused."""
-    source = apply(mutation, reference_source())
+    source = apply(mutation, base_source(mutation))
     assert check_source(source.encode(), pack_dir=PACK) is None
 
 
