@@ -43,7 +43,7 @@ from .failures import StudentError
 from .plugin import JudgePlugin
 from .remote import Student
 from .verdict import Outcome, verdict
-from .worker_client import OutputSink, WorkerClient, WorkerSpec
+from .worker_client import OutputSink, WorkerClient, WorkerSpec, seccomp_library
 
 if TYPE_CHECKING:
     from ..models import ErrorInfo
@@ -218,6 +218,9 @@ class _Grading:
             memory_bytes=config.worker_memory_mb << 20,
             prefix=tuple(config.worker_prefix),
             sweep=config.sweep_processes,
+            seccomp=seccomp_library(config.seccomp),
+            scratch=config.worker_scratch,
+            cgroup=config.container_cgroup,
         )
         self.client = WorkerClient(spec, import_timeout=config.import_timeout, output=self.sink)
         try:
