@@ -760,6 +760,8 @@ class WorkerClient:
         # judge's own), from the start; without the cgroup, the worker's process group,
         # from the first look CPU_POLL into the request (so at most CPU_POLL lenient).
         group_start = self._student_cpu(pid) if self._cgroup_cpu is not None else None
+        if self._cgroup_oom is not None:  # an OOM kill from now on is this request's
+            self._oom_seen = self._cgroup_oom.read()
         next_cpu_check = time.monotonic() + CPU_POLL
         dead = False
         while True:
@@ -839,7 +841,7 @@ class WorkerClient:
         return group_cpu(pid)
 
     def _oom_killed(self) -> bool:
-        """The container's OOM killer killed something since we last looked. It only ever
+        """The container's OOM killer killed something during this request. It only ever
         picks the student's processes (theirs have oom_score_adj 1000, which they cannot
         lower), so a worker that died by a SIGKILL we did not send ran out of memory."""
         if self._cgroup_oom is None:
