@@ -10,6 +10,7 @@ syscalls_a_model_never_needs).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
@@ -170,3 +171,19 @@ def test_cgroup_counters_read_v1_and_v2_files(tmp_path: Path) -> None:
     assert CgroupCounter(((str(oom), b"oom_kill", 1.0),)).read() == 3.0
     assert CgroupCounter(((str(v2), b"", 1e-9),)).read() is None  # no bare number there
     assert len(CGROUP_CPU) == 3  # v1 (two mount names) and v2
+
+
+def test_a_fork_server_stopped_at_import_fails_at_once_with_its_reason(tmp_path: Path) -> None:
+    from grader.judge.runner import import_error
+
+    client = _client(tmp_path)
+    path = tmp_path / "stops.py"
+    path.write_text("import os, signal\nos.kill(0, signal.SIGSTOP)\n", encoding="utf-8")
+    client.spec = dataclasses.replace(client.spec, submission=path)
+    try:
+        with pytest.raises(StudentError) as caught:
+            client.start()
+    finally:
+        client.shutdown()
+    info = import_error(caught.value, 10.0)
+    assert info.kind == "timeout" and STOPPED_MESSAGE in info.message  # not "within 10 s"

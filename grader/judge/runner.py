@@ -239,7 +239,9 @@ def import_error(exc: StudentError, import_timeout: float) -> ErrorInfo:
 
     kind = IMPORT_ERROR_KINDS.get(exc.kind, "import")
     message = f"Importing your file failed: {exc}"
-    if exc.kind == "timeout":
+    if exc.kind == "timeout" and exc.record.get("message"):  # stopped, not slow
+        message = f"Importing your file failed: {exc.record['message']}"
+    elif exc.kind == "timeout":
         message = (
             f"Importing your file did not finish within {import_timeout:g} s: "
             'move training and other long work under `if __name__ == "__main__":`'
