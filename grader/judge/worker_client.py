@@ -824,7 +824,9 @@ class WorkerClient:
             return self._fail({"kind": "crash", "message": "it closed its answer pipe"}, stage)
         killed_by_us = self._killed
         self.close()
-        if code == -signal.SIGKILL and not killed_by_us and self._oom_killed():
+        # A SIGKILL we did not send, or a status lost with the fork server (the killer
+        # may take it too), while the cgroup counted an OOM kill: out of memory.
+        if code in (None, -signal.SIGKILL) and not killed_by_us and self._oom_killed():
             raise StudentError(
                 error_record({"kind": "memory", "stage": stage, "message": OOM_MESSAGE})
             )
