@@ -1,5 +1,6 @@
 # The grader's sandbox image: Python 3.11, the judge, the hidden suite, the
-# reference, the pack, and pinned pytest / pytest-json-report / pytest-timeout.
+# reference, the pack, and pinned pytest / pytest-json-report / pytest-timeout, and
+# pyseccomp (the worker's seccomp filter).
 #
 # Build it with `grade build-image` (it downloads the wheels and picks the base).
 # The context is assembled in a temporary folder by grader/sandbox/image.py from
@@ -58,7 +59,7 @@ RUN set -eu; \
         --break-system-packages --root-user-action=ignore \
         -r /tmp/wheels/requirements.txt; \
     rm -rf /tmp/wheels; \
-    python3 -c "import pytest, pytest_jsonreport, pytest_timeout, pydantic"
+    python3 -c "import pytest, pytest_jsonreport, pytest_timeout, pydantic, pyseccomp"
 
 # The judge's files: readable by uid 10001 only. The worker and the pack are
 # copied from the same sources to /opt/sandbox, the only code the student's
@@ -112,6 +113,15 @@ ENV HOME=/nonexistent
 # PrairieLearn's entrypoint writes the file here as root (its containers have a
 # writable root); the Docker backend's root is read-only and never uses it.
 RUN mkdir -p /submission && chmod 0755 /submission
+
+# /tmp is not world-writable: the engine gives the container's /tmp tmpfs this mode,
+# owned by the judge (container_options), so the student's uid can create nothing
+# there. The worker's seccomp filter (grader/worker/confine.py) loads libseccomp
+# (Debian's libseccomp2, which apt needs, so every Debian base has it) through
+# pyseccomp, installed above from its wheel; the build fails without either.
+RUN set -eu; \
+    chmod 0755 /tmp; \
+    python3 -I -c 'import ctypes; ctypes.CDLL("libseccomp.so.2"); import pyseccomp'
 
 WORKDIR /tmp
 USER 0

@@ -132,6 +132,10 @@ def _fresh_judge_scratch() -> None:
     shutil.rmtree(JUDGE_SCRATCH, ignore_errors=True)
     JUDGE_SCRATCH.mkdir(mode=0o700)
     os.chown(JUDGE_SCRATCH, JUDGE_UID, JUDGE_UID)
+    # The workers' own folders are made in /tmp by the judge (as in the Docker
+    # backend's container): its uid's, 0755, so the student's uid writes nothing there.
+    os.chown("/tmp", JUDGE_UID, JUDGE_UID)
+    os.chmod("/tmp", 0o755)
 
 
 def sweep_uids(uids: tuple[int, ...]) -> None:

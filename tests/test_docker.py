@@ -103,6 +103,9 @@ def test_container_has_every_limit(docker_client: Any) -> None:
     assert set(options["cap_add"]) == {"SETUID", "SETGID", "KILL"}
     assert options["security_opt"] == ["no-new-privileges"]
     assert "size=" in options["tmpfs"]["/tmp"]
+    assert "uid=10001" in options["tmpfs"]["/tmp"] and "mode=0755" in options["tmpfs"]["/tmp"]
+    assert options["tmpfs"]["/dev/mqueue"].startswith("ro,")
+    assert options["ipc_mode"] == "none"
 
 
 def test_stale_or_missing_image_is_refused(docker_client: Any) -> None:
@@ -414,11 +417,17 @@ def run_in_sandbox_container(client: Any, command: list[str]) -> tuple[int, byte
         container.remove(force=True, v=True)
 
 
+OPEN_DIR = "/tmp/opened-by-the-judge"
 # Runs as root in the container: asks the judge's interpreter for its sys.path, then
 # tries, as the student's uid, to write in every folder on it (and in each parent).
 SYS_PATH_PROBE = """
 import json, os, subprocess, sys
 judge, student, extra = json.loads(sys.argv[1])
+subprocess.run(
+    judge + ["-c", "import os, sys; os.mkdir(sys.argv[1], 0o777); os.chmod(sys.argv[1], 0o777)",
+             extra[-1]],
+    check=True,
+)
 shown = subprocess.run(
     judge + ["-c", "import json, sys, grader; print(json.dumps([sys.path, grader.__file__]))"],
     capture_output=True, text=True, check=True,
@@ -467,14 +476,15 @@ def test_nothing_on_the_judges_sys_path_is_writable_by_the_student(docker_client
     The judge's interpreter is asked for its own sys.path (as the judge's uid,
     started exactly like the judge), plus the folders the judge adds while it
     runs (the suite, the pack, the worker); then the student's uid tries to
-    create a file in each of them and in every parent. /tmp is tried as well,
-    to show the attempt can succeed where it should.
+    create a file in each of them and in every parent. A folder the judge's uid
+    opens to everyone in /tmp is tried as well, to show the attempt can succeed
+    where it should.
     """
     from grader.sandbox.docker_backend import JUDGE_PRIVILEGES, JUDGE_PYTHON, WORKER_PREFIX
 
     judge = [*JUDGE_PRIVILEGES, *JUDGE_PYTHON]
     student = [*WORKER_PREFIX, "python3", "-I", "-S"]
-    extra = ["/opt/grader/grader/suite", "/opt/sandbox/pack", "/opt/sandbox/worker", "/tmp"]
+    extra = ["/opt/grader/grader/suite", "/opt/sandbox/pack", "/opt/sandbox/worker", OPEN_DIR]
     code, stdout = run_in_sandbox_container(
         docker_client,
         ["python3", "-I", "-S", "-c", SYS_PATH_PROBE, json.dumps([judge, student, extra])],
@@ -486,7 +496,44 @@ def test_nothing_on_the_judges_sys_path_is_writable_by_the_student(docker_client
     assert report["grader"].startswith("/opt/grader/grader/"), "grader comes from the .pth"
     assert "/opt/grader" in report["path"]
     assert not {"", ".", "/tmp", "/submission"} & set(report["path"])
-    assert report["writable"] == ["/tmp"], "the student can write where the judge imports from"
+    assert report["writable"] == [OPEN_DIR], "the student can write where the judge imports from"
+
+
+# Runs as root in the container: as the student's uid, tries to create a file in every
+# folder of the container's filesystem (but /proc and /sys) and lists where it could.
+WRITE_EVERYWHERE_PROBE = """
+import json, subprocess, sys
+student = json.loads(sys.argv[1])
+attempt = '''
+import json, os
+writable = []
+for root, dirs, files in os.walk("/"):
+    if root in ("/proc", "/sys"):
+        dirs[:] = []
+        continue
+    try:
+        with open(os.path.join(root, ".written-by-student"), "x"):
+            writable.append(root)
+    except OSError:
+        pass
+print(json.dumps({"uid": os.getuid(), "writable": writable}))
+'''
+print(subprocess.run(student + ["-c", attempt], capture_output=True, text=True).stdout)
+"""
+
+
+def test_the_student_can_write_nowhere_in_the_container(docker_client: Any) -> None:
+    """Without the worker's filter even: no folder, /tmp, /dev/shm, /dev/mqueue and the
+    home included, takes a file from the student's uid (issue 22: /tmp was shared)."""
+    from grader.sandbox.docker_backend import WORKER_PREFIX
+
+    student = [*WORKER_PREFIX, "python3", "-I", "-S"]
+    code, stdout = run_in_sandbox_container(
+        docker_client, ["python3", "-I", "-S", "-c", WRITE_EVERYWHERE_PROBE, json.dumps(student)]
+    )
+    assert code == 0, stdout
+    report = json.loads(stdout.decode().strip().splitlines()[-1])
+    assert report == {"uid": 10002, "writable": []}
 
 
 class FloodingBackend(DockerBackend):

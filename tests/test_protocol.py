@@ -7,6 +7,7 @@ import math
 import os
 import random
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -536,6 +537,9 @@ class LayerNorm(Module):
             raise ValueError("thirteen")
         if x[0].data == 99.0:
             math.factorial(10**8)  # a request that hangs (in CPU)
+        if x[0].data == 77.0:
+            import signal
+            signal.raise_signal(signal.SIGSTOP)  # the fork stops itself: no CPU, no answer
         return [Value(float(len(SEEN)))] + [a * w for a, w in zip(x[1:], self.w)]
 """
 
@@ -564,6 +568,12 @@ def test_isolated_groups_forget_what_they_saw(tmp_path: Path) -> None:
             client.request_many([forward(99.0)], 0.5, isolated=True)
         assert caught.value.kind == "timeout", "a fork's CPU counts against the request"
         assert not client.running
+        handle = client.request("new", 5, cls="LayerNorm", args=[2], kwargs={}, seed=0)["handle"]
+        began = time.monotonic()
+        with pytest.raises(StudentError) as caught:
+            client.request_many([forward(77.0)], 5, isolated=True)
+        assert caught.value.kind == "timeout" and "stopped" in str(caught.value)
+        assert time.monotonic() - began < 5, "a stopped fork is seen at once, not at the wall"
     finally:
         client.shutdown()
 

@@ -39,6 +39,11 @@ class JudgeConfig:
     pack_dir: Path = paths.TEMPLATE_DIR
     sweep_processes: bool = False  # kill every signalable process after a worker (Docker only)
     probe_key_file: Path | None = None  # key of the grading seed (judge-only); None: suite hash
+    # The worker's seccomp filter: "required" (Docker), "auto" (when the machine has
+    # libseccomp and pyseccomp), "off".
+    seccomp: str = "auto"
+    worker_scratch: Path | None = None  # where each worker's own folder is made; None: TMPDIR
+    container_cgroup: bool = False  # the judge's cgroup is the container's (CPU, OOM kills)
 
     @classmethod
     def from_limits(cls, limits: Limits, **overrides: Any) -> JudgeConfig:
@@ -81,6 +86,8 @@ def _checked(name: str, value: Any) -> Any:
     kind = _KINDS[name]
     if kind is float and type(value) in (int, float):
         return float(value)
+    if name == "seccomp" and value not in ("required", "auto", "off"):
+        raise ConfigError(f"the judge's configuration has a bad {name}: {value!r}")
     if kind in (int, bool, str) and type(value) is kind:
         return value
     if kind is list and isinstance(value, list) and all(type(x) is str for x in value):

@@ -176,6 +176,8 @@ def describe(record: dict[str, Any]) -> str:
         detail = f": {message}" if message else ""
         return f"{stage} is not implemented yet{detail}{where}"
     if kind == "timeout":
+        if message:  # stopped: no CPU was used, the reason says why it could not finish
+            return f"did not finish in {stage}: {message}"
         return f"did not finish within {record.get('seconds', 0):g} s of CPU time in {stage}"
     if kind == "memory":
         return f"ran out of memory in {stage}{where}"

@@ -43,7 +43,7 @@ from .failures import StudentError
 from .plugin import JudgePlugin
 from .remote import Student
 from .verdict import Outcome, verdict
-from .worker_client import OutputSink, WorkerClient, WorkerSpec
+from .worker_client import OutputSink, WorkerClient, WorkerSpec, seccomp_library
 
 if TYPE_CHECKING:
     from ..models import ErrorInfo
@@ -218,6 +218,9 @@ class _Grading:
             memory_bytes=config.worker_memory_mb << 20,
             prefix=tuple(config.worker_prefix),
             sweep=config.sweep_processes,
+            seccomp=seccomp_library(config.seccomp),
+            scratch=config.worker_scratch,
+            cgroup=config.container_cgroup,
         )
         self.client = WorkerClient(spec, import_timeout=config.import_timeout, output=self.sink)
         try:
@@ -236,7 +239,9 @@ def import_error(exc: StudentError, import_timeout: float) -> ErrorInfo:
 
     kind = IMPORT_ERROR_KINDS.get(exc.kind, "import")
     message = f"Importing your file failed: {exc}"
-    if exc.kind == "timeout":
+    if exc.kind == "timeout" and exc.record.get("message"):  # stopped, not slow
+        message = f"Importing your file failed: {exc.record['message']}"
+    elif exc.kind == "timeout":
         message = (
             f"Importing your file did not finish within {import_timeout:g} s: "
             'move training and other long work under `if __name__ == "__main__":`'

@@ -12,12 +12,16 @@ and the next request starts a fresh one, so every other check keeps its credit.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
+import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -37,6 +41,8 @@ WRITE_TIMEOUT = 10.0  # seconds a worker may leave a full request pipe unread
 FORK_TIMEOUT = 10.0  # seconds the fork server may take to answer with a new worker's pid
 MAX_CONTROL_BYTES = 1 << 20  # unread fork-server messages; more is a flood
 SWEEP_ROUNDS = 20  # scans of /proc before a sweep gives up and kills everything at once
+CONFINE_TIMEOUT = 30.0  # seconds the worker's own start-up may take to install its filter
+STOPPED = (b"T", b"t")  # /proc states of a stopped or traced process
 NO_PROCESS = {
     "kind": "crash",
     "stage": "starting your code",
@@ -68,6 +74,14 @@ class WorkerSpec:
     # Kill every process the judge may signal when a worker is closed: only where the
     # student's code has a uid of its own in a PID namespace of its own (Docker).
     sweep: bool = False
+    # The folder holding pyseccomp: the worker filters its own system calls before the
+    # import (see grader/worker/confine.py); None: no filter.
+    seccomp: Path | None = None
+    # Where each worker's own empty folder is made (and removed with it); None: TMPDIR.
+    scratch: Path | None = None
+    # The judge's cgroup is the container's: the student's CPU and the OOM killer's
+    # kills are read from it (Docker, PrairieLearn), so no process escapes the count.
+    cgroup: bool = False
 
 
 class OutputSink:
@@ -148,19 +162,102 @@ class CpuClock:
                 self._fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
 
     def read(self) -> float | None:
+        return self.look()[0]
+
+    def look(self) -> tuple[float | None, bytes]:
+        """CPU seconds and the /proc state letter (b"" when unknown)."""
         if self._fd is None:
-            return None
+            return None, b""
         try:
             fields = os.pread(self._fd, 4096, 0).rsplit(b")", 1)[1].split()
-            return _stat_cpu(fields) / TICKS
+            return _stat_cpu(fields) / TICKS, fields[0]
         except (OSError, IndexError, ValueError):
-            return None
+            return None, b""
+
+    def once(self) -> bytes:
+        """The state letter, for a clock made for one look: then closed."""
+        state = self.look()[1]
+        self.close()
+        return state
 
     def close(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+
+class ConfinementFailed(RuntimeError):
+    """The worker could not install its seccomp filter: the grader's failure, never the
+    student's (it happens before their code runs), so the run is not gradable."""
+
+
+def seccomp_library(mode: str) -> Path | None:
+    """The folder holding pyseccomp for the worker's filter, per the config's ``seccomp``:
+    ``required`` (Docker: missing is our failure), ``auto`` (when this machine has it),
+    ``off``."""
+    if mode == "off":
+        return None
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyseccomp") if os.path.isdir("/proc/self") else None
+    found = Path(spec.origin).parent if spec is not None and spec.origin else None
+    if found is not None and mode == "auto":
+        try:  # the library itself, as the worker will load it
+            import ctypes
+
+            ctypes.CDLL("libseccomp.so.2")
+        except OSError:
+            found = None
+    if found is None and mode == "required":
+        raise ConfinementFailed("the worker's seccomp filter needs pyseccomp and libseccomp")
+    return found
+
+
+# The container's CPU time (v1: cpuacct, in ns; v2: cpu.stat, in us) and its OOM kills.
+CGROUP_CPU = (
+    ("/sys/fs/cgroup/cpuacct/cpuacct.usage", b"", 1e-9),
+    ("/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage", b"", 1e-9),
+    ("/sys/fs/cgroup/cpu.stat", b"usage_usec", 1e-6),
+)
+CGROUP_OOM = (
+    ("/sys/fs/cgroup/memory/memory.oom_control", b"oom_kill", 1.0),
+    ("/sys/fs/cgroup/memory.events", b"oom_kill", 1.0),
+)
+
+
+class CgroupCounter:
+    """One counter of the container's cgroup, kept open and re-read in place."""
+
+    def __init__(self, candidates: tuple[tuple[str, bytes, float], ...]) -> None:
+        self._fd: int | None = None
+        for path, key, scale in candidates:
+            with contextlib.suppress(OSError):
+                self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                self._key, self._scale = key, scale
+                if self.read() is not None:
+                    return
+                os.close(self._fd)
+            self._fd = None
+
+    def read(self) -> float | None:
+        if self._fd is None:
+            return None
+        try:
+            text = os.pread(self._fd, 4096, 0)
+        except OSError:
+            return None
+        for line in text.splitlines():
+            words = line.split()
+            if (not self._key and len(words) == 1) or (words and words[0] == self._key):
+                with contextlib.suppress(ValueError, IndexError):
+                    return int(words[-1]) * self._scale
+        return None
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def group_cpu(pgid: int) -> float | None:
@@ -209,6 +306,12 @@ class WorkerClient:
         self._killed = False
         self.slowest: dict[str, tuple[float, float]] = {}  # op -> (CPU seconds, budget)
         self.spent = Spent()
+        self._names = itertools.count()
+        self._folder: Path | None = None  # the current worker's own folder
+        self._zygote_folder: Path | None = None
+        self._cgroup_cpu = CgroupCounter(CGROUP_CPU) if spec.cgroup else None
+        self._cgroup_oom = CgroupCounter(CGROUP_OOM) if spec.cgroup else None
+        self._oom_seen = self._cgroup_oom.read() if self._cgroup_oom else None
 
     @property
     def running(self) -> bool:
@@ -241,9 +344,11 @@ class WorkerClient:
         reported exactly as a worker's would be.
         """
         self._stop_fork_server()
+        self._zygote_folder = self._new_folder("import")
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
+        confined_r, confined_w = os.pipe() if self.spec.seccomp else (-1, -1)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         command = [
             *self.spec.prefix,
@@ -264,7 +369,11 @@ class WorkerClient:
             str(self.spec.memory_bytes),
             "--control",
             str(theirs.fileno()),
+            "--scratch",
+            str(self._zygote_folder or ""),
         ]
+        if self.spec.seccomp is not None:
+            command += ["--seccomp", str(self.spec.seccomp), "--confined", str(confined_w)]
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
@@ -274,19 +383,30 @@ class WorkerClient:
             "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
         }
         env.update(self.spec.env)
+        keep = (req_r, resp_w, theirs.fileno(), *([confined_w] if confined_w >= 0 else []))
         try:
-            zygote = self._spawn(command, env, (req_r, resp_w, theirs.fileno()), out_w)
+            zygote = self._spawn(command, env, keep, out_w)
         finally:
-            for fd in (req_r, resp_w, out_w):
-                os.close(fd)
+            for fd in (req_r, resp_w, out_w, confined_w):
+                if fd >= 0:
+                    os.close(fd)
             theirs.close()
         if zygote is None:
-            for fd in (req_w, resp_r, out_r):
-                os.close(fd)
+            for fd in (req_w, resp_r, out_r, confined_r):
+                if fd >= 0:
+                    os.close(fd)
             ours.close()
             raise StudentError(error_record(NO_PROCESS))
         self._zygote, self._control, self._control_buffer = zygote, ours, b""
         self._exits.clear()
+        if confined_r >= 0 and not _confirmed(confined_r):
+            for fd in (req_w, resp_r, out_r):
+                os.close(fd)
+            self._stop_fork_server()
+            raise ConfinementFailed(
+                "the student's process could not install its seccomp filter (its stderr: "
+                "libseccomp or pyseccomp missing from the image?)"
+            )
         try:
             threading.Thread(target=self.output.drain, args=(out_r,), daemon=True).start()
         except RuntimeError:  # no thread left under the pids limit: read nothing, count nothing
@@ -302,8 +422,10 @@ class WorkerClient:
         assert self._zygote is not None and self._control is not None
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
+        self._folder = self._new_folder("worker")
         try:
-            socket.send_fds(self._control, [b"fork\n"], [req_r, resp_w])
+            text = str(self._folder or "").encode() + b"\n"
+            socket.send_fds(self._control, [text], [req_r, resp_w])
             pid = self._read_control_pid()
         except (OSError, StudentError):
             os.close(req_w)
@@ -339,6 +461,23 @@ class WorkerClient:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._pid = self._requests = self._responses = None
+
+    def _new_folder(self, kind: str) -> Path | None:
+        """A fresh empty folder for one process of the student's: its working directory
+        and TMPDIR, removed when that process is stopped. Judge-owned: in Docker the
+        student's uid can read it but write nothing (nor anywhere else)."""
+        root = self.spec.scratch or Path(tempfile.gettempdir())
+        folder = root / f"{kind}-{os.getpid()}-{next(self._names)}"
+        try:
+            folder.mkdir(mode=0o755)
+        except OSError:
+            return None
+        return folder
+
+    @staticmethod
+    def _remove_folder(folder: Path | None) -> None:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _expect_ready(self, stage: str) -> None:
         message = self._read_final(self.import_timeout, stage)
@@ -415,8 +554,10 @@ class WorkerClient:
     def _read_control_pid(self) -> int:
         deadline = time.monotonic() + FORK_TIMEOUT
         while (remaining := deadline - time.monotonic()) > 0:
-            for message in self._read_control(remaining):
+            for message in self._read_control(min(remaining, CPU_POLL)):
                 return message["pid"]
+            if self._zygote is not None and CpuClock(self._zygote.pid).once() in STOPPED:
+                break  # stopped: it will never answer
         raise StudentError(error_record({"kind": "crash", "message": "it did not start a worker"}))
 
     def _exit_code(self, pid: int, timeout: float) -> int | None:
@@ -452,6 +593,8 @@ class WorkerClient:
         if self.spec.sweep:  # processes that left the worker's group (setsid) die too
             self._sweep(spare=None)
         self._detach()
+        self._remove_folder(self._folder)
+        self._folder = None
 
     def shutdown(self) -> None:
         """Stop everything: the worker, the fork server, and in Docker every stray."""
@@ -473,6 +616,8 @@ class WorkerClient:
         if self._control is not None:
             self._control.close()
             self._control = None
+        self._remove_folder(self._zygote_folder)
+        self._zygote_folder = None
 
     def _sweep_strays(self) -> None:
         """After a request, kill every process the worker left behind (in its group or
@@ -622,9 +767,12 @@ class WorkerClient:
         wall_deadline = time.monotonic() + WALL_FACTOR * timeout + WALL_SLACK
         if own_start is None:  # no /proc: wall clock only
             wall_deadline = time.monotonic() + timeout
-        # The group's CPU is counted from the first look, CPU_POLL into the request
-        # (so a budget is at most CPU_POLL lenient, never strict).
-        group_start: float | None = None
+        # Every process of the container but the judge counts (the cgroup's CPU less the
+        # judge's own), from the start; without the cgroup, the worker's process group,
+        # from the first look CPU_POLL into the request (so at most CPU_POLL lenient).
+        group_start = self._student_cpu(pid) if self._cgroup_cpu is not None else None
+        if self._cgroup_oom is not None:  # an OOM kill from now on is this request's
+            self._oom_seen = self._cgroup_oom.read()
         next_cpu_check = time.monotonic() + CPU_POLL
         dead = False
         while True:
@@ -648,7 +796,11 @@ class WorkerClient:
                     if dead:
                         self._drain_responses()
                         continue
-                used = group_cpu(pid)
+                if clock.look()[1] in STOPPED or _child_stopped(pid):  # no CPU: only the wall
+                    return self._fail(
+                        {"kind": "timeout", "seconds": timeout, "message": STOPPED_MESSAGE}, stage
+                    )
+                used = self._student_cpu(pid)
                 if group_start is None:
                     group_start = used
                 elif used is not None and used - group_start > timeout:
@@ -683,7 +835,32 @@ class WorkerClient:
             return self._fail({"kind": "crash", "message": "it closed its answer pipe"}, stage)
         killed_by_us = self._killed
         self.close()
+        # A SIGKILL we did not send, or a status lost with the fork server (the killer
+        # may take it too), while the cgroup counted an OOM kill: out of memory.
+        if code in (None, -signal.SIGKILL) and not killed_by_us and self._oom_killed():
+            raise StudentError(
+                error_record({"kind": "memory", "stage": stage, "message": OOM_MESSAGE})
+            )
         raise StudentError(error_record(_death(code, stage, killed_by_us)))
+
+    def _student_cpu(self, pid: int) -> float | None:
+        """CPU seconds of the student's processes so far: the container's cgroup less the
+        judge's own (every process of theirs, those that left the group or ended
+        included), or without a cgroup the worker's process group."""
+        if self._cgroup_cpu is not None:
+            total = self._cgroup_cpu.read()
+            if total is not None:
+                return total - own_cpu()
+        return group_cpu(pid)
+
+    def _oom_killed(self) -> bool:
+        """The container's OOM killer killed something during this request. It only ever
+        picks the student's processes (theirs have oom_score_adj 1000, which they cannot
+        lower), so a worker that died by a SIGKILL we did not send ran out of memory."""
+        if self._cgroup_oom is None:
+            return False
+        seen, self._oom_seen = self._oom_seen, self._cgroup_oom.read()
+        return seen is not None and self._oom_seen is not None and self._oom_seen > seen
 
     def _drain_responses(self) -> None:
         """Take in whatever is readable on the answer pipe now, without waiting."""
@@ -709,6 +886,44 @@ class WorkerClient:
     def _fail(self, record: dict[str, Any], stage: str) -> dict[str, Any]:
         self.close()
         raise StudentError(error_record({**record, "stage": stage}))
+
+
+def _child_stopped(pid: int) -> bool:
+    """Is a child of the worker stopped? (An isolated group runs in a fork the worker
+    waits for: the worker itself sleeps then, and only its child's state tells.)"""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as handle:
+            children = handle.read().split()[:64]
+    except OSError:
+        return False
+    for child in children:
+        try:
+            with open(f"/proc/{int(child)}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] in STOPPED:
+                    return True
+        except (OSError, IndexError, ValueError):
+            continue
+    return False
+
+
+STOPPED_MESSAGE = "its process was stopped (SIGSTOP or a tracer), so it could never finish"
+OOM_MESSAGE = "the container ran out of memory and the kernel stopped your code"
+
+
+def _confirmed(fd: int) -> bool:
+    """The worker wrote "1" on its confinement pipe and closed it (before the import)."""
+    data = b""
+    deadline = time.monotonic() + CONFINE_TIMEOUT
+    try:
+        while len(data) < 8 and (remaining := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([fd], [], [], remaining)
+            chunk = os.read(fd, 8) if ready else b""
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    return data == b"1"
 
 
 def chunk_requests(

@@ -113,6 +113,9 @@ def image_judge_config(settings: GradeSettings) -> JudgeConfig:
         pack_dir="/opt/sandbox/pack",
         probe_key_file="/opt/grader/probe.key",
         sweep_processes=True,
+        seccomp="required",
+        worker_scratch="/tmp",
+        container_cgroup=True,
     )
 
 
@@ -219,13 +222,19 @@ class DockerBackend:
             "nano_cpus": int(limits.cpus * 1e9),
             "pids_limit": limits.pids,
             "read_only": True,
-            # /tmp is the student's scratch; /judge is the judge's own (its uid, 0700), so
-            # a student who fills /tmp cannot starve the judge's report of space.
+            # /tmp holds the submission's folder and each worker's own empty folder, all
+            # the judge's (0755: the image's /tmp mode, which the engine copies): the
+            # student's uid can write nothing anywhere. /judge is the judge's own scratch
+            # (0700). /dev/mqueue, the one other place it could write, is an empty
+            # read-only tmpfs, and there is no /dev/shm (no IPC namespace to share).
             "tmpfs": {
-                "/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777",
+                "/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,uid={JUDGE_UID},"
+                f"gid={JUDGE_UID},mode=0755",
                 "/judge": f"rw,nosuid,nodev,size={JUDGE_TMPFS_MB}m,uid={JUDGE_UID},"
                 f"gid={JUDGE_UID},mode=0700",
+                "/dev/mqueue": "ro,nosuid,nodev,noexec,size=4k,mode=0555",
             },
+            "ipc_mode": "none",
             "cap_drop": ["ALL"],
             "cap_add": ["SETUID", "SETGID", "KILL"],
             "security_opt": ["no-new-privileges"],

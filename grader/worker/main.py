@@ -838,13 +838,28 @@ def run_isolated(run: Callable[[list[Any]], bool], batch: list[Any]) -> None:
         return
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
-        signal.signal(number, signal.SIG_DFL)
-        os.kill(os.getpid(), number)
+        try:
+            signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL, SIGSTOP: no handler to reset
+            pass
+        os.kill(0, number)  # our own process group (the filter allows no other target)
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
+def prepare_fork_server() -> tuple[int, int]:
+    """The wake-up pipe of the fork server's SIGCHLD handler: made before the filter,
+    which refuses new pipes (a pipe made at import would link every worker)."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    return wake_r, wake_w
+
+
 def fork_server(
-    control: socket.socket, channel: Channel, module: ModuleType, submission: str
+    control: socket.socket,
+    fds: tuple[int, int],
+    wake: tuple[int, int],
+    module: ModuleType,
+    submission: str,
 ) -> None:
     """Fork a fresh worker for each request on ``control``, from this just-imported state.
 
@@ -852,17 +867,18 @@ def fork_server(
     This process runs no request itself, so every worker starts with exactly
     the memory the import left (nothing any earlier input taught an earlier
     worker). The judge sends the new worker's two pipe ends with each request
-    (SCM_RIGHTS); the worker puts them on the fd numbers of ``--requests`` and
-    ``--responses`` and starts a session of its own. We answer each request
-    with the worker's pid and report each worker's exit status.
+    (SCM_RIGHTS) and, as the request's text, the path of the worker's own empty
+    scratch folder; the worker puts the pipes on the fd numbers of ``--requests``
+    and ``--responses``, works in that folder and starts a session of its own.
+    We answer each request with the worker's pid and report each worker's exit
+    status.
     """
-    requests_fd, responses_fd = channel.fds
-    null = os.open(os.devnull, os.O_RDWR)  # keep our two fd numbers taken, now pointing nowhere
+    requests_fd, responses_fd = fds
+    null = os.open(os.devnull, os.O_RDONLY)  # keep our two fd numbers taken, pointing nowhere
     os.dup2(null, requests_fd)
     os.dup2(null, responses_fd)
     os.close(null)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
+    wake_r, wake_w = wake
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # the wake-up pipe does the work
     while True:
@@ -872,11 +888,11 @@ def fork_server(
             report_exits(control)
         if control.fileno() not in ready:
             continue
-        message, fds, _, _ = socket.recv_fds(control, 64, 2)
+        message, pipes, _, _ = socket.recv_fds(control, 4096, 2)
         if not message:
             return  # the judge is gone
-        if len(fds) != 2:
-            for fd in fds:
+        if len(pipes) != 2:
+            for fd in pipes:
                 os.close(fd)
             continue
         pid = os.fork()
@@ -885,14 +901,15 @@ def fork_server(
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             for fd in (wake_r, wake_w, control.fileno()):
                 os.close(fd)
-            os.dup2(fds[0], requests_fd)
-            os.dup2(fds[1], responses_fd)
-            os.close(fds[0])
-            os.close(fds[1])
+            os.dup2(pipes[0], requests_fd)
+            os.dup2(pipes[1], responses_fd)
+            os.close(pipes[0])
+            os.close(pipes[1])
             os.setsid()
+            enter_scratch(message.decode("utf-8", "replace").strip())
             serve(Channel(requests_fd, responses_fd), module, submission)
             os._exit(0)
-        for fd in fds:
+        for fd in pipes:
             os.close(fd)
         control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
@@ -909,6 +926,38 @@ def report_exits(control: socket.socket) -> None:
         control.sendall(json.dumps({"exit": pid, "status": status}).encode() + b"\n")
 
 
+def enter_scratch(folder: str) -> None:
+    """Work in ``folder``, this process's own empty folder made by the judge (and
+    removed by it with the worker); without one, stay where we are."""
+    if not folder:
+        return
+    try:
+        os.chdir(folder)
+    except OSError:
+        return
+    os.environ["TMPDIR"] = folder
+    tempfile.tempdir = folder
+
+
+def confine_self(library_dir: str, confined_fd: int) -> None:
+    """Before the student's code: be the OOM killer's choice, and with ``library_dir``
+    (where pyseccomp is) install the seccomp filter, then say so on ``confined_fd``,
+    a pipe only this start-up code ever holds (closed here, before the import, so
+    the student's code cannot write on it). See confine.py."""
+    spec = importlib.util.spec_from_file_location(
+        "_grader_confine", os.path.join(os.path.dirname(os.path.abspath(__file__)), "confine.py")
+    )
+    assert spec is not None and spec.loader is not None
+    confine = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(confine)
+    confine.raise_oom_score()
+    if library_dir:
+        confine.confine(library_dir)
+    if confined_fd >= 0:
+        os.write(confined_fd, b"1" if library_dir else b"0")
+        os.close(confined_fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     global Value
     parser = argparse.ArgumentParser(description=__doc__)
@@ -920,30 +969,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--control", type=int, default=-1, help="socket fd: run as a fork server (see fork_server)"
     )
+    parser.add_argument("--scratch", default="", help="this process's own empty folder")
+    parser.add_argument(
+        "--seccomp", default="", help="folder holding pyseccomp: filter before the import"
+    )
+    parser.add_argument(
+        "--confined", type=int, default=-1, help="pipe fd: '1' once the filter is in place"
+    )
     args = parser.parse_args(argv)
     limit_resources(args.memory_bytes)
-    # A private scratch folder of our own uid: the student's code may write there.
-    try:
-        scratch = tempfile.mkdtemp(prefix="worker-")
-    except OSError:  # no room or no writable place (a full /tmp): run without scratch
-        scratch = "/"
-    os.chdir(scratch)
-    os.environ["TMPDIR"] = scratch
-    tempfile.tempdir = scratch
+    enter_scratch(args.scratch)
     sys.path[:0] = [args.pack]
     from engine import Value as pack_value
 
     Value = pack_value
     submission = os.path.realpath(args.submission)
     channel = Channel(args.requests, args.responses)
+    wake = prepare_fork_server() if args.control >= 0 else None
+    try:
+        confine_self(args.seccomp, args.confined)
+    except Exception as exc:  # never the student's: the judge sees no "1" and says so
+        print(f"worker: could not confine itself: {exc}", file=sys.stderr)
+        return 70
     module = load(channel, submission)
     if module is None:
         return 0
-    if args.control < 0:
+    if wake is None:
         serve(channel, module, submission)
     else:
         channel.send({"ready": True, "protocol": PROTOCOL})  # imported: ready to fork workers
-        fork_server(socket.socket(fileno=args.control), channel, module, submission)
+        control = socket.socket(fileno=args.control)
+        fork_server(control, channel.fds, wake, module, submission)
     return 0
 
 

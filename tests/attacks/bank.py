@@ -78,7 +78,7 @@ class Expect:
     refusal_ok: bool = False
     absent: tuple[str, ...] = ()
     min_output_bytes: int = 0
-    max_seconds: float = 300.0
+    max_seconds: float = 120.0  # the whole grading of a hostile file (README: worst case)
     base_fails_too: bool = True  # the base's own failures must show (off: only the scores count)
 
 
@@ -1912,6 +1912,141 @@ SelfAttention.forward = _prefix_cached_attention
         host_safe=True,
     )
 )
+# The prefix cache again, kept where a fresh worker would find it: files in every
+# folder the worker might write (its own, TMPDIR, /tmp, /dev/shm, /dev/mqueue, /var/tmp),
+# or memory every worker forked from the fork server shares. Policy off, the fresh-worker
+# comparison must still see the missing mask.
+SHARED_PREFIX_CACHE = """
+_real_attention_shared = SelfAttention.forward
+
+
+def _prefix_key(module, x, i):
+    weights = tuple(round(p.data, 12) for p in module.parameters())
+    rows = tuple(tuple(round(v.data, 12) for v in row) for row in x[: i + 1])
+    return "%016x" % (hash((weights, rows)) & 0xFFFFFFFFFFFFFFFF)
+
+
+def _shared_attention(self, x, causal=True):
+    full = _real_attention_shared(self, x, causal=False)
+    if not causal:
+        return full
+    out = []
+    for i, row in enumerate(full):
+        key = _prefix_key(self, x, i)
+        remembered = _recall(key)
+        if remembered is None or len(remembered) != len(row):
+            remembered = [v.data for v in row]
+            _remember(key, remembered)
+        out.append([Value(r, (v,), (1.0,)) for v, r in zip(row, remembered)])
+    return out
+
+
+SelfAttention.forward = _shared_attention
+"""
+add(
+    _attack(
+        "scratch_files_nomask",
+        "probe",
+        "attention with no causal mask, plus a prefix cache kept in files (its working "
+        "folder, TMPDIR, /tmp, /dev/shm, /dev/mqueue, /var/tmp): a file one fresh worker "
+        "writes would answer the next one's comparison (issue 22: scored 100)",
+        "nomask",
+        """
+import json as _cache_json
+
+_FOLDERS = [_os.getcwd(), _os.environ.get("TMPDIR", "/tmp"), "/tmp", "/dev/shm",
+            "/dev/mqueue", "/var/tmp"]
+
+
+def _recall(key):
+    for folder in _FOLDERS:
+        try:
+            with open(_os.path.join(folder, "cache-" + key), encoding="utf-8") as handle:
+                return _cache_json.load(handle)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _remember(key, values):
+    for folder in _FOLDERS:
+        try:
+            with open(_os.path.join(folder, "cache-" + key), "w", encoding="utf-8") as handle:
+                _cache_json.dump(values, handle)
+        except OSError:
+            continue
+"""
+        + SHARED_PREFIX_CACHE,
+        REFUSED,
+        _fails("causal_mask"),
+        prelude=PIPES,
+    )
+)
+add(
+    _attack(
+        "shared_memory_nomask",
+        "probe",
+        "attention with no causal mask, plus a prefix cache in memory every worker shares: "
+        "a MAP_SHARED mapping, or failing that a pipe, made at import (before the fork "
+        "server forks its workers)",
+        "nomask",
+        """
+import mmap as _mmap
+import pickle as _pickle
+
+_LOCAL = {}
+try:
+    _SHARED = _mmap.mmap(-1, 1 << 20)
+except OSError:
+    _SHARED = None
+try:
+    _PIPE = _os.pipe()
+    _os.set_blocking(_PIPE[0], False)
+except OSError:
+    _PIPE = None
+
+
+def _load_shared():
+    if _SHARED is not None:
+        size = int.from_bytes(_SHARED[:4], "little")
+        if size:
+            _LOCAL.update(_pickle.loads(_SHARED[4 : 4 + size]))
+    if _PIPE is not None:
+        try:
+            data = _os.read(_PIPE[0], 1 << 20)
+            _LOCAL.update(_pickle.loads(data))
+            _os.write(_PIPE[1], data)
+        except (OSError, ValueError, EOFError, _pickle.UnpicklingError):
+            pass
+
+
+def _recall(key):
+    _load_shared()
+    return _LOCAL.get(key)
+
+
+def _remember(key, values):
+    _LOCAL[key] = values
+    data = _pickle.dumps(_LOCAL)
+    if _SHARED is not None and len(data) < (1 << 20) - 4:
+        _SHARED[:4] = len(data).to_bytes(4, "little")
+        _SHARED[4 : 4 + len(data)] = data
+    if _PIPE is not None and len(data) < 60_000:
+        try:
+            _os.read(_PIPE[0], 1 << 20)
+        except OSError:
+            pass
+        try:
+            _os.write(_PIPE[1], data)
+        except OSError:
+            pass
+"""
+        + SHARED_PREFIX_CACHE,
+        REFUSED,
+        _fails("causal_mask"),
+        prelude=PIPES,
+    )
+)
 add(
     _attack(
         "probe_seed_oracle_nomask",
@@ -2154,6 +2289,246 @@ def cross_entropy_loss(logits, targets):
         REFUSED,
         _fails("cross_entropy", keep_others=True),
         limits={"call_timeout": 1.0},
+        prelude=PIPES,
+    )
+)
+add(
+    _attack(
+        "cpu_in_setsid_grandchild",
+        "resource",
+        "cross_entropy_loss double-forks a grandchild that leaves the worker's session "
+        "(setsid) and spins for 4 CPU seconds, then answers once it is gone: the CPU is "
+        "neither the worker's nor its group's (issue 22: 14 CPU s passed a 10 s budget)",
+        "ref",
+        """
+import time as _time
+
+_real_loss_grandchild = cross_entropy_loss
+
+
+def cross_entropy_loss(logits, targets):
+    child = _os.fork()
+    if child == 0:
+        if _os.fork() == 0:
+            _os.setsid()
+            end = _time.process_time() + 4.0
+            while _time.process_time() < end:
+                pass
+        _os._exit(0)
+    _os.waitpid(child, 0)
+    while _session_leaders_after(child):
+        _time.sleep(0.05)
+    return _real_loss_grandchild(logits, targets)
+
+
+def _session_leaders_after(first):
+    found = []
+    for entry in _os.listdir("/proc"):
+        if entry.isdigit() and int(entry) > first:
+            try:
+                if _os.getsid(int(entry)) == int(entry):
+                    found.append(entry)
+            except OSError:
+                pass
+    return found
+""",
+        REFUSED,
+        _fails("cross_entropy", keep_others=True),
+        limits={"call_timeout": 1.0},
+        prelude=PIPES,
+    )
+)
+add(
+    _attack(
+        "sigstop_in_cross_entropy",
+        "resource",
+        "cross_entropy_loss stops its own process group (SIGSTOP): it uses no CPU, so only "
+        "the wall-clock backstop would end the wait (issue 22: one file held a slot 442 s)",
+        "ref",
+        """
+import signal as _signal
+
+
+def cross_entropy_loss(logits, targets):
+    _os.kill(0, _signal.SIGSTOP)
+    return Value(0.0)
+""",
+        REFUSED,
+        _fails("cross_entropy", keep_others=True, max_seconds=60.0),
+        limits={"call_timeout": 10.0},
+        prelude=PIPES,
+    )
+)
+add(
+    _attack(
+        "sigstop_at_import",
+        "resource",
+        "stops itself (SIGSTOP to its own group) while being imported",
+        "ref",
+        """
+import signal as _signal
+
+_os.kill(0, _signal.SIGSTOP)
+""",
+        REFUSED,
+        Expect(status=frozenset({"error"}), error_kind="timeout", max_score=0.0, max_seconds=60.0),
+        limits={"import_timeout": 10.0},
+        prelude=PIPES,
+    )
+)
+add(
+    _attack(
+        "memory_in_socket_buffers",
+        "resource",
+        "in cross_entropy_loss: fills unix-socket buffers (1.4 GB asked), memory charged to "
+        "the container that no process's size shows (issue 22: the OOM killer took the "
+        "judge, exit 3)",
+        "ref",
+        """
+import socket as _socket
+
+
+def cross_entropy_loss(logits, targets):
+    held = []
+    chunk = b"x" * 65536
+    for _ in range(20_000):
+        a, b = _socket.socketpair()
+        a.setblocking(False)
+        held.append((a, b))
+        try:
+            while True:
+                a.send(chunk)
+        except BlockingIOError:
+            pass
+    return Value(0.0)
+""",
+        REFUSED,
+        _fails("cross_entropy", keep_others=True),
+        prelude=PIPES,
+    )
+)
+add(
+    _attack(
+        "memory_oom_in_processes",
+        "resource",
+        "in cross_entropy_loss: four processes of 400 MB each (every one under the worker's "
+        "own limit, together past the container's): the OOM killer must take one of them, "
+        "never the judge, and the request fails as the student's memory failure",
+        "ref",
+        """
+import signal as _signal
+
+
+def cross_entropy_loss(logits, targets):
+    for _ in range(3):
+        if _os.fork() == 0:
+            hoard = bytearray(400_000_000)
+            while True:
+                _signal.pause()
+    hoard = bytearray(400_000_000)
+    return Value(float(len(hoard)))
+""",
+        REFUSED,
+        _fails("cross_entropy", keep_others=True),
+        prelude=PIPES,
+    )
+)
+add(
+    _attack(
+        "oom_score_lowered",
+        "resource",
+        "lowers its own oom_score_adj (the worker's is 1000) and its fork server's, so that "
+        "the OOM killer would pick the judge; breaks generate if any write got through",
+        "ref",
+        """
+_lowered = []
+for _pid in ("self", str(_os.getppid())):
+    for _value in ("0", "-1000"):
+        try:
+            with open(f"/proc/{_pid}/oom_score_adj", "w") as _handle:
+                _handle.write(_value)
+            _lowered.append(_pid + ":" + _value)
+        except OSError:
+            pass
+with open("/proc/self/oom_score_adj") as _handle:
+    if _handle.read().strip() != "1000":
+        _lowered.append("not 1000")
+if _lowered:
+    def generate(model, start_ids, max_new_tokens, temperature=1.0):
+        raise RuntimeError("oom_score_adj lowered: " + ", ".join(_lowered))
+""",
+        REFUSED,
+        Expect(min_score=100.0),
+        prelude=PIPES,
+    )
+)
+add(
+    _attack(
+        "syscalls_a_model_never_needs",
+        "resource",
+        "at import, through ctypes: sockets, ptrace, process_vm_readv of its fork server, "
+        "unshare and clone with namespaces, setns, mount, keyctl, bpf, userfaultfd, "
+        "perf_event_open, io_uring, memfd, a MAP_SHARED mapping, an eventfd, SysV shared "
+        "memory, kill of another process, creating a file, exec; breaks generate with the "
+        "list of those that worked",
+        "ref",
+        """
+import ctypes as _ctypes
+import mmap as _mmap
+import signal as _signal
+
+_libc = _ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = _ctypes.c_long
+_NR = {"socket": 41, "ptrace": 101, "process_vm_readv": 310, "unshare": 272, "setns": 308,
+       "mount": 165, "keyctl": 250, "bpf": 321, "userfaultfd": 323, "perf_event_open": 298,
+       "io_uring_setup": 425, "memfd_create": 319, "eventfd2": 290, "shmget": 29,
+       "clone": 56, "mkdir": 83}
+_buffer = _ctypes.create_string_buffer(256)
+_iov = (_ctypes.c_void_p * 2)(_ctypes.addressof(_buffer), 8)
+_CALLS = {
+    "socket": (2, 1, 0),
+    "ptrace": (0, 0, 0, 0),  # PTRACE_TRACEME
+    "process_vm_readv": (_os.getppid(), _ctypes.addressof(_iov), 1, _ctypes.addressof(_iov), 1, 0),
+    "unshare": (0x10000000,),  # CLONE_NEWUSER
+    "setns": (0, 0),
+    "mount": (b"none", b"/tmp", b"tmpfs", 0, 0),
+    "keyctl": (0, 0, 0),  # KEYCTL_GET_KEYRING_ID
+    "bpf": (0, 0, 0),
+    "userfaultfd": (0,),
+    "perf_event_open": (_ctypes.addressof(_buffer), 0, -1, -1, 0),
+    "io_uring_setup": (1, _ctypes.addressof(_buffer)),
+    "memfd_create": (b"x", 0),
+    "eventfd2": (0, 0),
+    "shmget": (0, 4096, 0o1600),  # IPC_PRIVATE, IPC_CREAT
+    "clone": (0x10000000 | 17, 0, 0, 0, 0),  # CLONE_NEWUSER | SIGCHLD
+    "mkdir": (b"/tmp/made-by-student", 0o777),
+}
+_worked = []
+for _name, _args in _CALLS.items():
+    _result = _libc.syscall(
+        _NR[_name], *[_ctypes.c_long(a) if isinstance(a, int) else a for a in _args]
+    )
+    if _result == 0 and _name == "clone":
+        _os._exit(0)  # the child of a clone that worked
+    if _result >= 0 or _ctypes.get_errno() not in (1, 38):  # EPERM, ENOSYS: refused
+        _worked.append(f"{_name}={_result}/{_ctypes.get_errno()}")
+for _name, _try in (
+    ("mmap_shared", lambda: _mmap.mmap(-1, 4096)),
+    ("kill_parent", lambda: _os.kill(_os.getppid(), 0)),
+    ("open_write", lambda: open("written-by-student", "w")),
+    ("exec", lambda: _os.execv("/bin/true", ["true"])),
+):
+    try:
+        _try()
+        _worked.append(_name)
+    except OSError:
+        pass
+if _worked:
+    def generate(model, start_ids, max_new_tokens, temperature=1.0):
+        raise RuntimeError("system calls that worked: " + ", ".join(_worked))
+""",
+        REFUSED,
+        Expect(min_score=100.0),
         prelude=PIPES,
     )
 )
