@@ -106,6 +106,11 @@ def _decode_constant(name: str) -> float:
     return float(name)  # NaN, Infinity, -Infinity: kept, so checks can name them
 
 
+# What the worker says once the fork that answered an isolated group has ended and been
+# reaped: only then may the judge sweep strays (the fork, finishing, is not one).
+ISOLATED_END = {"isolated": "done"}
+
+
 def decode(line: bytes) -> dict[str, Any] | None:
     """One protocol message, or None if the line is not one (never raises)."""
     try:
@@ -114,7 +119,7 @@ def decode(line: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(message, dict):
         return None
-    if message == {"ready": True, "protocol": PROTOCOL}:
+    if message == {"ready": True, "protocol": PROTOCOL} or message == ISOLATED_END:
         return message
     if len(message) != 1:
         return None
@@ -721,6 +726,8 @@ class WorkerClient:
             self.close()
             raise StudentError(error_record({"kind": "crash", "message": "it stopped reading"}))
         results = [self._answer(op, timeout) for op, _ in requests]
+        if isolated:  # the fork may still be exiting: wait until the worker has reaped it
+            self._read_final(timeout, "the grader's request", "isolated", until_end=True)
         self._sweep_strays()
         return results
 
@@ -758,8 +765,12 @@ class WorkerClient:
                 return False
         return True
 
-    def _read_final(self, timeout: float, stage: str, op: str = "import") -> dict[str, Any]:
-        """Read messages until a final one; a hang, a garbled line or a death is an error."""
+    def _read_final(
+        self, timeout: float, stage: str, op: str = "import", until_end: bool = False
+    ) -> dict[str, Any]:
+        """Read messages until a final one; a hang, a garbled line or a death is an error.
+        ``until_end``: until the end of an isolated group (skipped otherwise: the end of a
+        group whose failure was already raised arrives before the next answer)."""
         assert self._pid is not None and self._responses is not None
         pid = self._pid
         clock = self._clock
@@ -783,6 +794,12 @@ class WorkerClient:
                     return self._fail({"kind": "crash", "message": "its answer was garbled"}, stage)
                 if "stage" in message:
                     stage = clean_text(message["stage"], 120)
+                    continue
+                if (message == ISOLATED_END) != until_end:
+                    if until_end:  # an answer where the group's end belongs: forged
+                        return self._fail(
+                            {"kind": "crash", "message": "its answer was garbled"}, stage
+                        )
                     continue
                 self._note(op, own_start, clock.read(), timeout)
                 return message

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import array
 import base64
+import contextlib
 import importlib.util
 import json
 import os
@@ -808,7 +809,7 @@ def serve(channel: Channel, module: ModuleType, submission: str) -> None:
             channel.send({"error": {"kind": "protocol", "message": "a batch needs requests"}})
             continue
         if op == "isolated":
-            run_isolated(run, batch)
+            run_isolated(run, batch, channel.send)
         elif not run(batch):
             return  # the heap may be in a bad state: let the judge start afresh
 
@@ -816,10 +817,13 @@ def serve(channel: Channel, module: ModuleType, submission: str) -> None:
 ISOLATED_DONE = 86  # the exit code of a fork that answered its whole group
 
 
-def run_isolated(run: Callable[[list[Any]], bool], batch: list[Any]) -> None:
+def run_isolated(
+    run: Callable[[list[Any]], bool], batch: list[Any], send: Callable[[dict[str, Any]], None]
+) -> None:
     """Run a group of requests in a fork of this worker, whose memory dies with it.
 
-    The fork answers on our pipes; we wait for it. A fork that ends any other way
+    The fork answers on our pipes; we wait for it, then say the group has ended (the
+    judge sweeps stray processes only after that). A fork that ends any other way
     than by finishing its group (killed, exited, stopped the interpreter) ends this
     worker the same way, so the judge sees the death it would have seen without
     the fork and handles it as always (a retry after a foreign kill, say).
@@ -835,13 +839,12 @@ def run_isolated(run: Callable[[list[Any]], bool], batch: list[Any]) -> None:
             os._exit(ISOLATED_DONE)
     _, status = os.waitpid(pid, 0)
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == ISOLATED_DONE:
+        send({"isolated": "done"})  # the judge may now sweep: the fork is gone
         return
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
-        try:
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL, SIGSTOP: no handler
             signal.signal(number, signal.SIG_DFL)
-        except (OSError, ValueError):  # SIGKILL, SIGSTOP: no handler to reset
-            pass
         os.kill(0, number)  # our own process group (the filter allows no other target)
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
