@@ -216,6 +216,8 @@ def need_extra() -> None:
     try:
         import celery  # noqa: F401
         import fastapi  # noqa: F401
+        import jwt  # noqa: F401
+        import pylti1p3  # noqa: F401
         import sqlalchemy  # noqa: F401
         import standardwebhooks  # noqa: F401
     except ImportError as exc:

@@ -254,8 +254,10 @@ class TokenCachingConnector(ServiceConnector):
 def _services(store: Store, key: ToolKey, request: ToolRequest) -> dict[str, Any]:
     storage = DatabaseStorage(store)
     storage.set_request(request)
+    session = SessionService(request)
+    session.set_data_storage(storage)
     return {
-        "session_service": SessionService(request),
+        "session_service": session,
         "cookie_service": ToolCookies(request),
         "launch_data_storage": storage,
     }
