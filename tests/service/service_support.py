@@ -111,10 +111,11 @@ class Service:
 
     @property
     def data_args(self) -> list[str]:
-        """How `grade serve`, `grade worker` and the token commands find this database."""
+        """How `grade serve`, `grade worker` and the token commands find this database
+        (and the data folder, which holds the LTI tool's key whatever the database)."""
         if self.database.startswith("sqlite"):
             return ["--data-dir", str(self.data_dir)]
-        return ["--database", self.database]
+        return ["--data-dir", str(self.data_dir), "--database", self.database]
 
     def start(self) -> Service:
         args = [*GRADE, "serve", "--port", str(self.port), *self.data_args]

@@ -271,9 +271,11 @@ def test_a_platform_that_is_down_gets_the_score_when_it_is_back(lti: Any) -> Non
     )
 
 
-def test_a_not_gradable_grading_posts_no_score(lti: Any, redis_url: str) -> None:
+def test_a_not_gradable_grading_posts_no_score(lti: Any, redis_url: str, browser: Any) -> None:
     """An infrastructure failure (a worker whose sandbox image is missing) is not a zero:
     nothing is posted, and the page says the grading could not be done."""
+    from selenium.webdriver.common.by import By
+
     queue = f"q-{uuid.uuid4().hex[:8]}"
     service, platform = lti("--broker", redis_url, "--queue", queue, "--sandbox", "docker",
                             "--image", "minigpt-grader:does-not-exist")  # fmt: skip
@@ -292,6 +294,11 @@ def test_a_not_gradable_grading_posts_no_score(lti: Any, redis_url: str) -> None
     assert "Nothing was recorded in your course's gradebook" in shown
     assert "No score was sent" in shown and 'http-equiv="refresh"' not in shown
     assert platform.scores == [] and platform.score_requests == 0
+    driver = browser()  # the page a student sees then, as a browser shows it
+    driver.get(job)
+    assert "could not be graded" in driver.find_element(By.CLASS_NAME, "verdict").text
+    assert console_errors(driver) == []
+    screenshot(driver, "lti-not-gradable")
     kinds = events(service, job_id)
     assert "lti-score-posted" not in kinds and "lti-score-failed" not in kinds
 

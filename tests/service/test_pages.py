@@ -194,6 +194,9 @@ def test_a_student_hands_in_through_a_link_with_javascript_off(
     assert not driver.find_elements(By.TAG_NAME, "progress")
     assert console_errors(driver) == []
     screenshot(driver, "page-feedback")
+    driver.get(url[:-4] + ("AAAA" if not url.endswith("AAAA") else "BBBB"))  # a changed code
+    assert "not valid" in driver.find_element(By.CLASS_NAME, "problem").text
+    screenshot(driver, "page-refused")
     store = service.store()
     try:
         jobs, total = store.reads.jobs("cs101", "ada", None, 10, 0)
