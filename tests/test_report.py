@@ -23,7 +23,14 @@ import pytest
 from click.testing import CliRunner
 from disguise import disguise
 from solutions.mutations import MUTATIONS, apply, reference_source
-from support import REFERENCE, REQUIRE_DOCKER, SKELETON, SOLUTIONS, check_results
+from support import (
+    CHROMIUM_FLAGS,
+    REFERENCE,
+    REQUIRE_DOCKER,
+    SKELETON,
+    SOLUTIONS,
+    check_results,
+)
 
 from grader.batch import class_summary
 from grader.cli import cli
@@ -35,17 +42,6 @@ from grader.rubric import CHECKS
 # A file name cannot hold "/", so no closing tag; an opening one is enough to run code.
 HOSTILE_FILE = '"><img src=x onerror="window.pwned=1"><svg onload=window.pwned=2>.py'
 SCRIPT = "<script>window.pwned=3</script>"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,2000",
-)
 
 
 class Tags(HTMLParser):
@@ -257,7 +253,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
+    for flag in (*CHROMIUM_FLAGS, "--window-size=1280,2000"):
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})

@@ -28,7 +28,15 @@ from typing import Any
 
 import httpx
 import pytest
-from support import REFERENCE, REPO, REQUIRE_DOCKER, free_port, postgres_bin, redis_server
+from support import (
+    CHROMIUM_FLAGS,
+    REFERENCE,
+    REPO,
+    REQUIRE_DOCKER,
+    free_port,
+    postgres_bin,
+    redis_server,
+)
 
 from grader.service.db import Store
 
@@ -374,19 +382,6 @@ def assert_courses_take_turns(service: Service) -> None:
     assert sorted(started, key=lambda j: started[j]) == [other, *burst]
 
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1100,1000",
-)
-
-
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Start Debian's headless chromium through chromedriver (``browser(javascript=False)``
@@ -405,7 +400,7 @@ def browser(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     def start(*, javascript: bool = True) -> Any:
         options = webdriver.ChromeOptions()
         options.binary_location = chromium
-        for flag in CHROMIUM_FLAGS:
+        for flag in (*CHROMIUM_FLAGS, "--window-size=1100,1000"):
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={tmp_path / f'chromium-{len(drivers)}'}")
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

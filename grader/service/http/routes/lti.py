@@ -46,7 +46,12 @@ async def _params(request: Request) -> dict[str, str]:
     return params
 
 
-def _tool_request(request: Request, params: dict[str, str]) -> ToolRequest:
+async def _tool_request(request: Request) -> ToolRequest | Response:
+    """What PyLTI1p3 reads of the request (an error page for a malformed one)."""
+    try:
+        params = await _params(request)
+    except HTTPException as exc:
+        return error_page(exc.status_code, str(exc.detail))
     return ToolRequest(params, dict(request.cookies), secure=request.url.scheme == "https")
 
 
@@ -58,10 +63,9 @@ def _refused(exc: ServiceError) -> Response:
 async def lti_login(request: Request) -> Response:
     """OIDC login initiation (the platform's first request of a launch)."""
     runtime = runtime_of(request)
-    try:
-        tool_request = _tool_request(request, await _params(request))
-    except HTTPException as exc:
-        return error_page(exc.status_code, str(exc.detail))
+    tool_request = await _tool_request(request)
+    if isinstance(tool_request, Response):
+        return tool_request
     launch_url = str(request.url_for("lti_launch"))
     try:
         response: Response = await run_in_threadpool(
@@ -76,10 +80,9 @@ async def lti_login(request: Request) -> Response:
 async def lti_launch(request: Request) -> Response:
     """The platform's form post of the id_token: validated, then the student's page (303)."""
     runtime = runtime_of(request)
-    try:
-        tool_request = _tool_request(request, await _params(request))
-    except HTTPException as exc:
-        return error_page(exc.status_code, str(exc.detail))
+    tool_request = await _tool_request(request)
+    if isinstance(tool_request, Response):
+        return tool_request
     try:
         launched = await run_in_threadpool(launch, runtime.store, runtime.tool_key, tool_request)
     except LaunchRefused as exc:
