@@ -291,6 +291,7 @@ def launch(store: Store, key: ToolKey, request: ToolRequest) -> Launched:
     flow = ToolLaunch(request, conf, requests_session=TimedSession(),
                       service_connector_cls=TokenCachingConnector, **services)  # fmt: skip
     flow.set_public_key_caching(services["launch_data_storage"], KEY_SET_CACHE_SECONDS)
+    flow.set_launch_data_lifetime(LAUNCH_STATE_SECONDS)  # what it keeps of the launch
     try:
         data: Mapping[str, Any] = flow.get_launch_data()
         resource = flow.is_resource_launch()
