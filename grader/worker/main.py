@@ -548,7 +548,9 @@ class Worker:
                 raise BadOutput(f"the model holds more than {MAX_PARTS} modules")
             within = next((where[id(o)] for o in reversed(parents) if id(o) in where), -1)
             where[id(obj)] = len(parts)
-            held = sorted({index[id(v)] for v, _, _ in reachable(obj, "") if id(v) in index})
+            held = sorted(
+                {index[id(v)] for v, _, _ in reachable(obj, "") if id(v) in index}
+            )
             part = self._next()
             self.objects[part] = obj
             parts.append([api, cap(path, 120), part, held, within])

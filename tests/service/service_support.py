@@ -427,7 +427,7 @@ def screenshot(driver: Any, name: str) -> None:
     folder = os.environ.get("GRADER_SCREENSHOT_DIR")
     if folder:
         height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(1100, max(600, min(int(height) + 40, 2400)))
+        driver.set_window_size(1100, max(600, min(int(height) + 160, 2400)))
         driver.save_screenshot(str(Path(folder) / f"{name}.png"))
 
 
