@@ -328,3 +328,62 @@ def test_lti_registrations_are_added_listed_and_removed(tmp_path: Path) -> None:
     code, pem, _ = run("serve", *data, "lti", "key", "--format", "pem")
     assert code == 0 and pem.startswith("-----BEGIN PUBLIC KEY-----")
     assert stat.S_IMODE((tmp_path / "lti-tool-key.pem").stat().st_mode) == 0o600
+
+
+def test_the_watcher_sends_only_scores(tmp_path: Path) -> None:
+    """Jobs that ended without a score (not gradable, superseded) post nothing; one with a
+    score goes to the sender (here its launch names a platform that was removed: it fails
+    at once, said in its events, rather than retrying)."""
+    from grader.service.config import WorkerConfig
+    from grader.service.db import NewJob, Owner, QueueLimits, Store
+    from grader.service.lti.keys import load_or_create
+    from grader.service.lti.passback import GradeSender, GradeWatcher
+
+    store = Store(f"sqlite:///{tmp_path / 'service.db'}")
+    site = "https://platform.example"
+    record = store.lti.add(issuer=site, client_id="c", deployment_ids=["d"],
+                           auth_login_url=f"{site}/a", auth_token_url=f"{site}/t",
+                           key_set_url=f"{site}/k", course="cs101")  # fmt: skip
+    launch = store.lti.record_launch(record, "ada", None, "rl", {"scope": [], "lineitem": "x"})
+    limits = QueueLimits(supersede=True)
+
+    def submit(source: bytes) -> str:
+        new = NewJob(course="cs101", token_id=store.pages.token_id("cs101"), student="ada",
+                     filename="minigpt.py", source=source, settings_json="{}",
+                     grading_key="k")  # fmt: skip
+        job_id = store.jobs.create_one(new, limits)[0].id
+        store.lti.expect_grade(job_id, launch.id)
+        return job_id
+
+    def grade(outcome: str, score: float | None) -> None:
+        job = store.jobs.claim_next("w", Owner.current(), 30)
+        assert job is not None
+        body = {"status": "failed" if score else "error", "summary": "s",
+                "gradable": score is not None, "score": score, "max_score": 100.0}  # fmt: skip
+        store.jobs.finish(job.id, "w", json.dumps(body), outcome, 0.1)
+
+    superseded = submit(b"a = 1\n")
+    broken = submit(b"b = 1\n")  # replaces the first, still queued
+    grade("not-gradable", None)
+    scored = submit(b"c = 1\n")
+    grade("failed", 50.0)
+    assert store.reads.job(superseded).status == "superseded"  # type: ignore[union-attr]
+    config = WorkerConfig(callback_retries=3, callback_backoff=0.01)
+    sender = GradeSender(store, lambda: load_or_create(tmp_path), config)
+    store.lti.remove(record.id)
+    try:
+        assert GradeWatcher(store, sender).watch() == [scored]
+        wait_until(lambda: store.lti.grades_of(scored)[0].status == "failed", 20, "the grade")
+    finally:
+        sender.stop()
+    assert [g.status for g in store.lti.grades_of(superseded)] == ["skipped"]
+    assert [g.status for g in store.lti.grades_of(broken)] == ["skipped"]
+    assert store.lti.grades_of(scored)[0].attempts == 1  # not retried: it cannot succeed
+    assert "lti-score-skipped" in events_of(store, broken)
+    assert "lti-score-failed" in events_of(store, scored)
+    assert GradeWatcher(store, sender).watch() == []  # nothing twice
+    store.close()
+
+
+def events_of(store: Any, job_id: str) -> list[str]:
+    return [e.kind for e in store.reads.events(job_id) or []]
