@@ -12,21 +12,13 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
+from support import CHROMIUM_FLAGS as BROWSER_FLAGS
+
 # A file name cannot hold "/", so no closing tag; an opening one is enough to run code.
 HOSTILE_FILE = '"><img src=x onerror="window.pwned=1"><svg onload=window.pwned=2>.py'
 SCRIPT = "<script>window.pwned=3</script>"
 LONG_LINE = "# " + "a_very_long_comment_word " * 40  # far wider than half a screen
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,2000",
-)
+CHROMIUM_FLAGS = (*BROWSER_FLAGS, "--window-size=1280,2000")  # the class report's tests
 
 
 class Tags(HTMLParser):

@@ -25,6 +25,17 @@ REFERENCE = paths.REFERENCE_PATH
 SKELETON = paths.TEMPLATE_DIR / "minigpt.py"
 SOLUTIONS = paths.BANK_DIR
 REQUIRE_DOCKER = os.environ.get("GRADER_REQUIRE_DOCKER") == "1"
+# How the browser tests start Debian's chromium (each adds its --window-size).
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def process_settings(**limits: Any) -> GradeSettings:

@@ -139,8 +139,9 @@ DATA_OPTIONS = [
         "--data-dir",
         type=click.Path(file_okay=False, path_type=Path),
         envvar=DATA_DIR_ENV,
-        help=f"Folder of the SQLite database, made private (0700) [env {DATA_DIR_ENV}; default: "
-        "the per-user data folder, e.g. ~/.local/share/minigpt-grader].",
+        help=f"Folder of the SQLite database and the LTI tool's key pair, made private (0700) "
+        f"[env {DATA_DIR_ENV}; default: the per-user data folder, e.g. "
+        "~/.local/share/minigpt-grader].",
     ),
     click.option(
         "--database",
@@ -216,6 +217,8 @@ def need_extra() -> None:
     try:
         import celery  # noqa: F401
         import fastapi  # noqa: F401
+        import jwt  # noqa: F401
+        import pylti1p3  # noqa: F401
         import sqlalchemy  # noqa: F401
         import standardwebhooks  # noqa: F401
     except ImportError as exc:

@@ -45,6 +45,7 @@ from .cli_support import (
     worker_config,
 )
 from .config import BROKER_ENV, ServiceConfig, WorkerConfig
+from .page_commands import links_command, lti_group
 
 
 @click.group("serve", invoke_without_command=True)
@@ -83,6 +84,7 @@ def serve_command(
     those of `grade` and apply to every job it accepts. With --api-processes N,
     N processes answer HTTP and this one grades, hands over and sweeps.
     Tokens: grade serve token create COURSE (and list, revoke, rotate).
+    Student pages: grade serve links COURSE; LTI 1.3: grade serve lti add.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -97,7 +99,7 @@ def serve_command(
     if not broker:
         check_sandbox(settings)
     store = open_store(data_dir, database)
-    runtime = service_runtime(store, settings, config, broker, queue)
+    runtime = service_runtime(store, settings, config, broker, queue, data_dir)
     mode = (
         f"jobs to Celery workers on queue {queue!r}"
         if broker
@@ -155,7 +157,13 @@ def _serve_with_api_processes(runtime: Any, broker: str | None, queue: str,
     from .http.api_process import API_PROCESS_ENV, api_process_spec
 
     os.environ[API_PROCESS_ENV] = api_process_spec(
-        runtime.store.url, runtime.settings, runtime.config, runtime.dispatcher.mode, broker, queue
+        runtime.store.url,
+        runtime.settings,
+        runtime.config,
+        runtime.dispatcher.mode,
+        broker,
+        queue,
+        runtime.data_dir,
     )
     config = uvicorn.Config(
         "grader.service.http.api_process:api_process_app",
@@ -321,6 +329,8 @@ def _job_json(job: dict[str, Any]) -> str:
 serve_command.add_command(token_group)
 serve_command.add_command(secret_group)
 serve_command.add_command(events_command)
+serve_command.add_command(lti_group)
+serve_command.add_command(links_command)
 
 
 def service_commands() -> list[click.Command]:

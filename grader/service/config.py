@@ -124,19 +124,22 @@ def default_data_dir() -> Path:
     return user_data_path("minigpt-grader", appauthor=False)
 
 
-def database_url(database: str | None, data_dir: Path | None) -> str:
-    """An explicit URL wins; otherwise SQLite in the data folder, which is made private.
-
-    The folder holds every student's source and the courses' signing secrets, so it
-    is 0700 whatever umask made it, or whoever made it first (the database and its
-    lock are 0600: :func:`grader.service.db.sqlite.secure_files`).
-    """
-    if database:
-        return database
+def private_folder(data_dir: Path | None) -> Path:
+    """The data folder (``data_dir``, else the default), made if new and 0700 whatever
+    umask made it, or whoever made it first: it holds every student's source, the
+    courses' signing secrets and the LTI tool's private key."""
     folder = data_dir or default_data_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.chmod(0o700)
-    return f"sqlite:///{(folder / DATABASE_FILE).resolve()}"
+    return folder
+
+
+def database_url(database: str | None, data_dir: Path | None) -> str:
+    """An explicit URL wins; otherwise SQLite in the private data folder (the database
+    and its lock are 0600: :func:`grader.service.db.sqlite.secure_files`)."""
+    if database:
+        return database
+    return f"sqlite:///{(private_folder(data_dir) / DATABASE_FILE).resolve()}"
 
 
 def grading_key(settings: GradeSettings) -> str:

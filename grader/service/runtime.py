@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from ..settings import GradeSettings
 from .callback_policy import CallbackPolicy
@@ -21,6 +23,10 @@ from .containers import instance_labels, remove_dead_owners_containers
 from .db import Accepted, NewJob, QueueLimits, Store
 from .dispatch import CeleryDispatcher, Dispatcher, EmbeddedDispatcher, Feeder, Sweeper
 from .errors import ServiceError
+
+if TYPE_CHECKING:
+    from .lti.keys import ToolKey
+    from .lti.passback import GradeSender, GradeWatcher
 
 Role = Literal["all", "api", "supervisor"]
 
@@ -34,6 +40,8 @@ class ServiceRuntime:
     settings: GradeSettings
     config: ServiceConfig = field(default_factory=ServiceConfig)
     role: Role = "all"
+    # The service's data folder: the LTI tool's key pair is kept there.
+    data_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.settings_json = self.settings.model_dump_json()
@@ -43,6 +51,25 @@ class ServiceRuntime:
         self.callback_policy = CallbackPolicy(config.worker.callback_allow)
         self.sweeper = Sweeper(self.store, self.dispatcher, config.sweep_interval)
         self.feeder = Feeder(self.store, self.dispatcher)
+        self.grades: tuple[GradeSender, GradeWatcher] | None = None
+
+    @cached_property
+    def tool_key(self) -> ToolKey:
+        """The LTI tool's key pair (made in the data folder on first need)."""
+        from .config import private_folder
+        from .lti.keys import load_or_create
+
+        return load_or_create(private_folder(self.data_dir))
+
+    def _start_grades(self) -> None:
+        """LTI grades go back from here (the process that has the data folder)."""
+        from .lti.passback import GradeSender, GradeWatcher
+
+        sender = GradeSender(self.store, lambda: self.tool_key, self.config.worker)
+        watcher = GradeWatcher(self.store, sender)
+        sender.resume()
+        watcher.start()
+        self.grades = (sender, watcher)
 
     def start(self) -> None:
         """Clear what a dead predecessor left (its jobs, its containers), then run."""
@@ -55,6 +82,7 @@ class ServiceRuntime:
         self.sweeper.start()
         if self.role == "supervisor":
             self.feeder.start()
+        self._start_grades()
 
     def stop(self) -> None:
         """Graceful stop: the API processes have stopped first (they take no new job)."""
@@ -65,6 +93,9 @@ class ServiceRuntime:
             if self.dispatcher.mode == "celery":  # what the last moments accepted, to the broker
                 self.feeder.feed()
         self.sweeper.stop()
+        if self.grades is not None:
+            self.grades[1].stop()
+            self.grades[0].stop()
         self.dispatcher.stop()
 
     def accept_many(self, news: Sequence[NewJob]) -> list[Accepted | ServiceError]:
@@ -89,7 +120,8 @@ class ServiceRuntime:
 
 
 def service_runtime(store: Store, settings: GradeSettings, config: ServiceConfig,
-                    broker: str | None, queue: str) -> ServiceRuntime:  # fmt: skip
+                    broker: str | None, queue: str,
+                    data_dir: Path | None = None) -> ServiceRuntime:  # fmt: skip
     """The runtime of ``grade serve``: embedded graders, or a sender to Celery workers."""
     dispatcher: Dispatcher
     if broker:
@@ -99,4 +131,4 @@ def service_runtime(store: Store, settings: GradeSettings, config: ServiceConfig
     else:
         dispatcher = EmbeddedDispatcher(store, config.worker, config.workers, instance_labels())
     role: Role = "supervisor" if config.api_processes else "all"
-    return ServiceRuntime(store, dispatcher, settings, config, role)
+    return ServiceRuntime(store, dispatcher, settings, config, role, data_dir)

@@ -28,7 +28,15 @@ from typing import Any
 
 import httpx
 import pytest
-from support import REFERENCE, REPO, free_port, postgres_bin, redis_server
+from support import (
+    CHROMIUM_FLAGS,
+    REFERENCE,
+    REPO,
+    REQUIRE_DOCKER,
+    free_port,
+    postgres_bin,
+    redis_server,
+)
 
 from grader.service.db import Store
 
@@ -111,10 +119,11 @@ class Service:
 
     @property
     def data_args(self) -> list[str]:
-        """How `grade serve`, `grade worker` and the token commands find this database."""
+        """How `grade serve`, `grade worker` and the token commands find this database
+        (and the data folder, which holds the LTI tool's key whatever the database)."""
         if self.database.startswith("sqlite"):
             return ["--data-dir", str(self.data_dir)]
-        return ["--database", self.database]
+        return ["--data-dir", str(self.data_dir), "--database", self.database]
 
     def start(self) -> Service:
         args = [*GRADE, "serve", "--port", str(self.port), *self.data_args]
@@ -371,3 +380,57 @@ def assert_courses_take_turns(service: Service) -> None:
     finally:
         store.close()
     assert sorted(started, key=lambda j: started[j]) == [other, *burst]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Start Debian's headless chromium through chromedriver (``browser(javascript=False)``
+    turns scripts off); every one started is quit at teardown."""
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        message = "chromium or chromedriver missing: run scripts/ensure-chromium.sh"
+        if REQUIRE_DOCKER:
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    drivers: list[Any] = []
+
+    def start(*, javascript: bool = True) -> Any:
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for flag in (*CHROMIUM_FLAGS, "--window-size=1100,1000"):
+            options.add_argument(flag)
+        options.add_argument(f"--user-data-dir={tmp_path / f'chromium-{len(drivers)}'}")
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        if not javascript:
+            options.add_experimental_option(
+                "prefs", {"profile.managed_default_content_settings.javascript": 2}
+            )
+        driver = webdriver.Chrome(options=options, service=DriverService(driver_path))
+        drivers.append(driver)
+        return driver
+
+    yield start
+    for driver in drivers:
+        driver.quit()
+
+
+def console_errors(driver: Any) -> list[Any]:
+    """The page's console errors (a Content Security Policy violation is one)."""
+    return [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+
+
+def screenshot(driver: Any, name: str) -> None:
+    """Keep a picture of the page for the README when GRADER_SCREENSHOT_DIR is set."""
+    folder = os.environ.get("GRADER_SCREENSHOT_DIR")
+    if folder:
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1100, max(600, min(int(height) + 160, 2400)))
+        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
+
+
+# A file that hangs at import (the service's --import-timeout ends it): it keeps a
+# one-worker service busy, so what is submitted next waits in the queue.
+HOG = b"while True:\n    pass\n"

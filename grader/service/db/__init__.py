@@ -8,6 +8,8 @@ from .accept import Accepted, QueueLimits
 from .callbacks import Callbacks, PendingCallback
 from .database import Database
 from .jobs import Jobs
+from .lti import Lti
+from .pages import Pages
 from .reads import Reads
 from .records import EventRecord, JobRecord, NewJob, Stats, TokenRecord
 from .stats import read_stats
@@ -17,7 +19,8 @@ from .tokens import Tokens
 
 class Store:
     """The database and its parts: ``jobs`` (transitions), ``tokens`` (courses, tokens,
-    secrets), ``callbacks`` (deliveries), ``reads`` (what the API shows)."""
+    secrets), ``callbacks`` (deliveries), ``reads`` (what the API shows), ``pages``
+    (the student pages' keys and token), ``lti`` (platforms, launches, grades)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -26,6 +29,8 @@ class Store:
         self.tokens = Tokens(self.db)
         self.callbacks = Callbacks(self.db)
         self.reads = Reads(self.db)
+        self.pages = Pages(self.db)
+        self.lti = Lti(self.db)
 
     def stats(self) -> Stats:
         return read_stats(self.db)

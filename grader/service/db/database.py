@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import SchemaOutdated
-from . import sqlite
+from . import page_tables, sqlite  # noqa: F401 (page_tables: made with the jobs')
 from .tables import SCHEMA_VERSION, Base, Event, Meta
 
 # Several processes of the service may start together on one PostgreSQL database:

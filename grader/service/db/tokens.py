@@ -25,6 +25,8 @@ from .records import TokenRecord
 from .tables import Course, Token
 
 TOKEN_CACHE_SECONDS = 60.0
+# The student pages' own token of each course (see .pages): never shown in a list.
+PAGE_TOKEN_PREFIX = "student-pages"
 TokenOwner = tuple[int, str]  # (token id, course)
 
 
@@ -33,7 +35,8 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _usable(now: float) -> object:
+def usable_now(now: float) -> object:
+    """Neither revoked nor expired at ``now`` (a WHERE clause)."""
     return Token.revoked_at.is_(None) & (Token.expires_at.is_(None) | (Token.expires_at > now))
 
 
@@ -78,7 +81,7 @@ class Tokens:
             row = session.execute(
                 select(Token.id, Token.course).where(
                     Token.digest == digest,
-                    _usable(time.time()),  # type: ignore[arg-type]
+                    usable_now(time.time()),  # type: ignore[arg-type]
                 )
             ).first()
         if row is None:
@@ -89,7 +92,11 @@ class Tokens:
 
     def of_course(self, course: str) -> list[TokenRecord]:
         with self.db.read_session() as session:
-            rows = session.scalars(select(Token).where(Token.course == course).order_by(Token.id))
+            rows = session.scalars(
+                select(Token)
+                .where(Token.course == course, Token.prefix != PAGE_TOKEN_PREFIX)
+                .order_by(Token.id)
+            )
             return [
                 TokenRecord(t.id, t.course, t.prefix, t.created_at, t.expires_at, t.revoked_at)
                 for t in rows
@@ -112,7 +119,7 @@ class Tokens:
         with self.db.session() as session:
             session.execute(
                 update(Token)
-                .where(Token.course == course, Token.digest != digest, _usable(time.time()))  # type: ignore[arg-type]
+                .where(Token.course == course, Token.digest != digest, usable_now(time.time()))  # type: ignore[arg-type]
                 .where(Token.expires_at.is_(None) | (Token.expires_at > until))
                 .values(expires_at=until)
             )

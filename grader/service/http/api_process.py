@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -29,12 +30,12 @@ PARENT_CHECK_SECONDS = 1.0
 
 
 def api_process_spec(database: str, settings: GradeSettings, config: ServiceConfig, mode: str,
-                     broker: str | None, queue: str) -> str:  # fmt: skip
+                     broker: str | None, queue: str, data_dir: Path | None) -> str:  # fmt: skip
     """What an API process needs to know, as the value of :data:`API_PROCESS_ENV`."""
     return json.dumps(
         {"database": database, "settings": settings.model_dump_json(),
          "config": config.model_dump_json(), "mode": mode, "broker": broker, "queue": queue,
-         "supervisor": os.getpid()}
+         "supervisor": os.getpid(), "data_dir": str(data_dir) if data_dir else None}
     )  # fmt: skip
 
 
@@ -67,5 +68,6 @@ def api_process_app() -> FastAPI:
         GradeSettings.model_validate_json(spec["settings"]),
         ServiceConfig.model_validate_json(spec["config"]),
         role="api",
+        data_dir=Path(spec["data_dir"]) if spec.get("data_dir") else None,
     )
     return create_app(runtime)

@@ -19,9 +19,9 @@ from ..metrics import make_registry
 from ..runtime import ServiceRuntime
 from .group_commit import GroupCommit
 from .handlers import add_handlers
-from .routes import health, submissions
+from .routes import health, lti, pages, submissions
 
-ROUTERS: list[APIRouter] = [submissions.router, health.router]
+ROUTERS: list[APIRouter] = [submissions.router, health.router, pages.router, lti.router]
 
 
 def create_app(runtime: ServiceRuntime, extra: Sequence[APIRouter] = ()) -> FastAPI:

@@ -62,6 +62,15 @@ async def parse_upload(request: Request, body: bytes) -> tuple[bytes, str | None
     return data, upload.filename, fields
 
 
+async def read_source(request: Request, limit: int) -> tuple[bytes, str | None, dict[str, str]]:
+    """The submitted file, its name and the other form fields, under the service's limit:
+    what ``POST /v1/submissions`` and the student pages both read an upload with."""
+    source, name, fields = await parse_upload(request, await read_capped(request, limit))
+    if len(source) > limit:
+        raise too_large(limit, len(source))
+    return source, name, fields
+
+
 def clean_filename(name: str | None) -> str:
     """The upload's base name (no folders), printable, at most 255 characters."""
     base = PurePosixPath((name or "").replace("\\", "/")).name

@@ -23,7 +23,7 @@ from ...db.tables import JobStatus
 from ...errors import CallbackRefused, NotFound
 from ...runtime import ServiceRuntime
 from ..deps import Caller, Runtime, base_url, runtime_of, submitter
-from ..upload import MAX_LABEL, check_label, clean_filename, parse_upload, read_capped, too_large
+from ..upload import MAX_LABEL, check_label, clean_filename, read_source
 from ..views import EventList, JobList, JobView, event_view, job_fields, job_view
 
 router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
@@ -102,9 +102,7 @@ async def submit(request: Request) -> Response:
     caller = await submitter(request)
     runtime = runtime_of(request)
     limit = runtime.settings.limits.max_source_bytes
-    source, upload_name, fields = await parse_upload(request, await read_capped(request, limit))
-    if len(source) > limit:
-        raise too_large(limit, len(source))
+    source, upload_name, fields = await read_source(request, limit)
     query = request.query_params
     new = NewJob(
         course=caller.course,
