@@ -1,25 +1,205 @@
-"""generate: length, token range, and long prompts."""
+"""generate: its output, the cropped context, sampling and temperature.
+
+Most tests run generate on your own MiniGPT, made to answer every call with
+logits the test chose (LAST for the last position, OTHER for every earlier
+one) and to record the context it was given: then the right samples and
+contexts are known exactly.
+"""
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
+import pytest
+from helpers import (
+    CHI2_LIMIT_DF4,
+    after,
+    answering,
+    chi_square,
+    describe,
+    expect,
+    frequencies,
+    numbers,
+    requires,
+    softmax,
+)
 from minigpt import MiniGPT, generate
+
+V, CONTEXT = 5, 4  # vocabulary and max_seq_len of the model
+LAST = [1.2, -0.4, 2.0, 0.3, -1.1]  # the logits of the last position; the argmax is 2
+OTHER = [-1.0, 1.0, -2.0, 0.5, 2.5]  # every earlier position: the reverse ranking
+SAMPLES = 2000
+OUTPUT_TEST = "test_generate_returns_start_plus_new_tokens"
+OUTPUT = "Copy start_ids (tokens = list(start_ids)), append exactly max_new_tokens ints, return it."
 
 
 def small_model() -> MiniGPT:
-    return MiniGPT(vocab_size=5, embed_dim=8, num_heads=2, num_layers=1, max_seq_len=4)
+    return MiniGPT(vocab_size=V, embed_dim=8, num_heads=2, num_layers=1, max_seq_len=CONTEXT)
 
 
-def test_length_and_range() -> None:
-    start = [1, 2]
-    out = generate(small_model(), start, max_new_tokens=6)
-    assert len(out) == 2 + 6, "start_ids followed by max_new_tokens new tokens"
-    assert out[:2] == [1, 2], "the output starts with start_ids"
-    assert start == [1, 2], "start_ids must not be modified"
-    assert all(isinstance(t, int) and 0 <= t < 5 for t in out), f"ids must be in 0..4: {out}"
+def well_formed(out: Any, start: list[int], new: int) -> bool:
+    return (
+        isinstance(out, list)
+        and len(out) == len(start) + new
+        and out[: len(start)] == start
+        and all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < V for t in out)
+    )
 
 
-def test_prompt_longer_than_context() -> None:
-    # The model only accepts max_seq_len = 4 tokens: generate must crop the context.
-    out = generate(small_model(), [0, 1, 2, 3, 4, 0], max_new_tokens=3, temperature=0.5)
-    assert len(out) == 9
-    assert out[:6] == [0, 1, 2, 3, 4, 0]
+def samples(
+    n: int, temperature: float, last: list[float] = LAST, other: list[float] = OTHER
+) -> list[int]:
+    """n tokens drawn by generate from the chosen logits."""
+    model = small_model()
+    with answering(model, last, other):
+        out = generate(model, [0], n, temperature)
+    requires(well_formed(out, [0], n), OUTPUT_TEST)
+    return out[1:]
+
+
+def follows(found: list[int], probs: list[float]) -> bool:
+    return chi_square(found, probs) < CHI2_LIMIT_DF4
+
+
+@pytest.mark.covers("generate_output")
+def test_generate_returns_start_plus_new_tokens() -> None:
+    """generate returns start_ids followed by max_new_tokens ids in range, start_ids unchanged."""
+    after("test_logits_shape", "test_full_length_is_allowed")
+    model = small_model()
+    for start, new in (([1, 2], 2), ([3], 0), ([4, 0, 1], 1)):
+        given = list(start)
+        out = generate(model, given, new)
+        call = f"generate(model, {start}, max_new_tokens={new})"
+        expect(
+            isinstance(out, list) and len(out) == len(start) + new,
+            f"{call} returned {describe(out)}",
+            f"a list of {len(start) + new} ids: the {len(start)} start ids, then {new} new ones",
+            OUTPUT,
+        )
+        expect(
+            out[: len(start)] == start,
+            f"{call} returned a list starting with {out[: len(start)]}",
+            f"the start ids {start} first",
+            OUTPUT,
+        )
+        expect(
+            all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < V for t in out),
+            f"{call} returned {out}",
+            f"ints from 0 to {V - 1} (token ids), not probabilities or Values",
+            "Append the id random.choices draws: random.choices(range(V), weights=probs)[0].",
+        )
+        expect(
+            given == start,
+            f"after {call}, the caller's list became {given}",
+            f"the caller's list unchanged, {start}",
+            OUTPUT,
+        )
+
+
+@pytest.mark.covers("generate_cropping")
+@pytest.mark.parametrize("start", [[0, 1], [4, 3, 2, 1, 0, 1, 2]])
+def test_generate_crops_to_the_last_max_seq_len_tokens(start: list[int]) -> None:
+    """At every step the model is called on the last max_seq_len tokens."""
+    new = 6 if len(start) < CONTEXT else 3
+    model = small_model()
+    with answering(model, LAST, OTHER) as calls:
+        out = generate(model, list(start), new, 1.0)
+    requires(well_formed(out, start, new), OUTPUT_TEST)
+    expect(
+        len(calls.contexts) >= new,
+        f"generate called the model {len(calls.contexts)} times for {new} new tokens",
+        "one call per new token",
+        "Call the model once per new token, on the current tokens cropped to the last "
+        "model.max_seq_len.",
+    )
+    for step, context in enumerate(calls.contexts[:new]):
+        want = out[: len(start) + step][-CONTEXT:]
+        expect(
+            context == want,
+            f"with max_seq_len = {CONTEXT} and start ids {start}, the model was given {context} "
+            f"at step {step}",
+            f"the last {CONTEXT} tokens so far, {want}",
+            "Crop before every call with tokens[-model.max_seq_len:]: the LAST tokens.",
+        )
+
+
+@pytest.mark.covers("generate_sampling")
+def test_samples_follow_the_last_position() -> None:
+    """At temperature 1, samples follow the softmax of the LAST position's logits."""
+    found = samples(SAMPLES, 1.0)
+    freq, probs = frequencies(found, V), softmax(LAST)
+    advice = (
+        "Take the logits of the last position, logits[-1], softmax them and draw with "
+        "random.choices(range(V), weights=probs)."
+    )
+    if max(freq) > 0.99:
+        advice = "Your generate always picks the same token: sample, do not take the argmax."
+    elif follows(found, softmax(OTHER)):
+        advice = "Your samples follow the FIRST position's logits: use logits[-1]."
+    elif follows(found, [1.0 / V] * V):
+        advice = "Your samples are uniform: pass the probabilities as weights to random.choices."
+    expect(
+        follows(found, probs),
+        f"{SAMPLES} samples at temperature 1 have frequencies {numbers(freq)}",
+        f"about softmax(logits[-1]) = {numbers(probs)}",
+        advice,
+    )
+
+
+@pytest.mark.covers("generate_sampling")
+def test_two_seeds_give_different_samples() -> None:
+    """Different random states give different tokens: generate samples."""
+    runs = []
+    for seed in (1, 2):
+        random.seed(seed)
+        runs.append(samples(50, 1.0))
+    expect(
+        runs[0] != runs[1],
+        "generate gave the same 50 tokens after random.seed(1) and after random.seed(2)",
+        "different tokens: the draws come from the random module",
+        "Draw with random.choices (or random.random()), and do not call random.seed() in generate.",
+    )
+
+
+def sampling_at_temperature_one_works() -> bool:
+    """Do samples at temperature 1 follow the softmax (test_samples_follow_the_last_position)?"""
+    found = samples(SAMPLES, 1.0, LAST, LAST)
+    return follows(found, softmax(LAST))
+
+
+TEMPERATURE = (
+    "Divide the last logits by the temperature BEFORE the softmax: a small temperature "
+    "sharpens the distribution towards the argmax, a large one flattens it."
+)
+
+
+@pytest.mark.covers("generate_temperature")
+def test_low_temperature_picks_the_argmax() -> None:
+    """At temperature 0.02 every sample is the most likely token."""
+    requires(sampling_at_temperature_one_works(), "test_samples_follow_the_last_position")
+    found = samples(200, 0.02, LAST, LAST)
+    others = sum(1 for t in found if t != 2)
+    expect(
+        others == 0,
+        f"at temperature 0.02, {others} of 200 samples were not the argmax (token 2)",
+        "token 2 every time",
+        TEMPERATURE,
+    )
+
+
+@pytest.mark.covers("generate_temperature")
+@pytest.mark.parametrize("temperature", [2.5, 0.2])
+def test_temperature_scales_the_logits(temperature: float) -> None:
+    """Samples follow softmax(logits / temperature), at a high and at a low temperature."""
+    requires(sampling_at_temperature_one_works(), "test_samples_follow_the_last_position")
+    last = LAST if temperature > 1 else [z * temperature for z in LAST]
+    found = samples(SAMPLES, temperature, last, last)
+    freq, probs = frequencies(found, V), softmax(last, temperature)
+    expect(
+        follows(found, probs),
+        f"with logits {numbers(last)} at temperature {temperature}, {SAMPLES} samples have "
+        f"frequencies {numbers(freq)}",
+        f"about softmax(logits / {temperature}) = {numbers(probs)}",
+        TEMPERATURE + " Do not clamp the temperature.",
+    )

@@ -1,0 +1,358 @@
+"""What the public tests share: failure messages in words, and ways to probe a model.
+
+Every public test checks a rule of README.md by its effect: it feeds inputs,
+sets weights through parameters(), perturbs them, and compares what comes out
+with a formula. None reads your attribute names, counts your calls or needs a
+particular initialisation, activation, bias, LayerNorm style or class layout,
+so any correct model passes.
+
+A failed test says, through expect(), what was observed, what was expected
+and what to check.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from engine import Value
+from nn import Module
+
+# --------------------------------------------------------------------------
+# Messages
+
+
+def expect(ok: bool, observed: str, expected: str, advice: str) -> None:
+    """Fail the test, unless ok, with three sentences: what happened, what should have, why."""
+    if not ok:
+        pytest.fail(
+            f"Observed: {observed}\nExpected: {expected}\nWhat to check: {advice}",
+            pytrace=False,
+        )
+
+
+class NotJudged(Exception):
+    """Raised by requires() and after(): the test stops, passing but "not judged".
+
+    Its argument is the name of the test to make pass first.
+    """
+
+
+# What the tests run so far in this session gave, filled in by conftest.py: for each test
+# (by name, and by function name for all its parameters together) "" when it passed, else
+# the name of the test to fix first (itself when it failed).
+RESULTS: dict[str, str] = {}
+
+
+def requires(ok: bool, other_test: str) -> None:
+    """Stop the test here, not judged, unless ok.
+
+    A test builds on parts that other tests check: when one of those is wrong,
+    this test could only report the same mistake under another name, so it
+    leaves it to `other_test`, the test about that part.
+    """
+    if not ok:
+        raise NotJudged(other_test)
+
+
+def after(*tests: str) -> None:
+    """Stop the test here, not judged, if one of these tests failed (or was not judged) in
+    this run: they check the parts this test uses. Tests not run (pytest -k) do not stop it."""
+    for name in tests:
+        blocker = RESULTS.get(name, "")
+        if blocker:
+            raise NotJudged(blocker)
+
+
+def describe(obj: object) -> str:
+    """What obj is, in words: 'a list of 3 lists of 4 Values', 'a float', 'a tuple of 2 items'."""
+    return _describe(obj)[0]
+
+
+def _describe(obj: object) -> tuple[str, str]:
+    """(singular, plural) descriptions of obj."""
+    if isinstance(obj, Value):
+        return "a Value", "Values"
+    if isinstance(obj, bool):
+        return "a bool", "bools"
+    if isinstance(obj, int):
+        return "an int", "ints"
+    if isinstance(obj, float):
+        return "a float", "floats"
+    if obj is None:
+        return "None", "Nones"
+    if isinstance(obj, (list, tuple)):
+        kind = "list" if isinstance(obj, list) else "tuple"
+        if not obj:
+            return f"an empty {kind}", f"empty {kind}s"
+        items = [_describe(item) for item in obj[:200]]
+        if all(item == items[0] for item in items):
+            inner = items[0][1]
+            return f"a {kind} of {len(obj)} {inner}", f"{kind}s of {len(obj)} {inner}"
+        return (
+            f"a {kind} of {len(obj)} items of different kinds or lengths",
+            f"{kind}s of mixed items",
+        )
+    name = type(obj).__name__
+    return f"an object of type {name}", f"objects of type {name}"
+
+
+def number(x: float) -> str:
+    """A number as a short string (4 significant digits)."""
+    return f"{x:.4g}"
+
+
+def numbers(xs: Sequence[float], limit: int = 5) -> str:
+    """Some numbers as '[0.1, -2, 3.5, ...]'."""
+    shown = ", ".join(number(x) for x in xs[:limit])
+    return f"[{shown}{', ...' if len(xs) > limit else ''}]"
+
+
+# --------------------------------------------------------------------------
+# Inputs and outputs
+
+
+def values(xs: Sequence[float]) -> list[Value]:
+    return [Value(x) for x in xs]
+
+
+def sequence(rows: Sequence[Sequence[float]]) -> list[list[Value]]:
+    return [values(row) for row in rows]
+
+
+def random_rows(rng: random.Random, t: int, d: int, scale: float = 1.5) -> list[list[float]]:
+    return [[rng.uniform(-scale, scale) for _ in range(d)] for _ in range(t)]
+
+
+def vector_of(out: object, size: int, call: str, advice: str) -> list[float]:
+    """The numbers of a list of `size` Values; fails in words on anything else."""
+    ok = isinstance(out, list) and len(out) == size and all(isinstance(v, Value) for v in out)
+    expect(ok, f"{call} returned {describe(out)}", f"a list of {size} Values", advice)
+    return [v.data for v in out]  # type: ignore[union-attr]
+
+
+def matrix_of(out: object, rows: int, cols: int, call: str, advice: str) -> list[list[float]]:
+    """The numbers of a list of `rows` lists of `cols` Values; fails in words on anything else."""
+    ok = (
+        isinstance(out, list)
+        and len(out) == rows
+        and all(
+            isinstance(row, list) and len(row) == cols and all(isinstance(v, Value) for v in row)
+            for row in out
+        )
+    )
+    expect(
+        ok,
+        f"{call} returned {describe(out)}",
+        f"a list of {rows} lists of {cols} Values each (one row per position)",
+        advice,
+    )
+    return [[v.data for v in row] for row in out]  # type: ignore[union-attr]
+
+
+def flat(data: Any) -> list[float]:
+    if isinstance(data, (list, tuple)):
+        return [x for item in data for x in flat(item)]
+    return [float(data)]
+
+
+def max_gap(a: Any, b: Any) -> float:
+    """The largest difference between two nests of numbers (inf if their sizes differ)."""
+    fa, fb = flat(a), flat(b)
+    if len(fa) != len(fb):
+        return math.inf
+    gaps = [abs(x - y) for x, y in zip(fa, fb)]
+    return math.nan if any(math.isnan(g) for g in gaps) else max(gaps, default=0.0)
+
+
+def same(a: Any, b: Any, tol: float = 1e-9) -> bool:
+    """Equal up to rounding, relative to the size of the numbers (never for NaN)."""
+    size = max((abs(x) for x in flat(a) + flat(b)), default=0.0)
+    return max_gap(a, b) <= tol * (1.0 + size)
+
+
+def differ(a: Any, b: Any, tol: float = 1e-7) -> bool:
+    """Clearly different (never for NaN or for different sizes: that is a shape problem)."""
+    size = max((abs(x) for x in flat(a) + flat(b)), default=0.0)
+    gap = max_gap(a, b)
+    return math.isfinite(gap) and gap > tol * (1.0 + size)
+
+
+# --------------------------------------------------------------------------
+# Weights
+
+
+def parameters_of(module: Module, what: str) -> list[Value]:
+    """module.parameters(), checked to be a list of Values."""
+    params = module.parameters()
+    ok = isinstance(params, list) and all(isinstance(p, Value) for p in params)
+    expect(
+        ok,
+        f"{what}.parameters() returned {describe(params)}",
+        "a list of Values",
+        "Let Module.parameters() find your Values, or return a list of them if you override it.",
+    )
+    return params
+
+
+def randomize(module: Module, rng: random.Random, scale: float = 1.0) -> list[Value]:
+    """Give every parameter a random value: a rule that holds for ANY weights then shows."""
+    params = module.parameters()
+    for p in params:
+        p.data = rng.gauss(0.0, scale)
+    return params
+
+
+def set_all(module: Module, x: float) -> None:
+    for p in module.parameters():
+        p.data = x
+
+
+# --------------------------------------------------------------------------
+# Finding the parts of a model by their class (never by attribute name)
+
+
+def _attributes(obj: object) -> list[object]:
+    found = list(vars(obj).values()) if hasattr(obj, "__dict__") else []
+    for cls in type(obj).__mro__:
+        slots = vars(cls).get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            if slot not in ("__dict__", "__weakref__") and hasattr(obj, slot):
+                found.append(getattr(obj, slot))
+    return found
+
+
+def parts_of(root: object, cls: type, stop: type | None = None) -> list[Any]:
+    """Every instance of cls held by root (in attributes, lists, tuples, dicts), once each.
+
+    Instances of `stop` are not searched inside.
+    """
+    found: list[Any] = []
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if obj is not root and isinstance(obj, cls):
+            found.append(obj)
+            continue
+        if obj is not root and stop is not None and isinstance(obj, stop):
+            continue
+        if isinstance(obj, dict):
+            todo.extend(obj.values())
+        elif isinstance(obj, (list, tuple)):
+            todo.extend(obj)
+        elif isinstance(obj, Module):
+            todo.extend(_attributes(obj))
+    return found
+
+
+def held_values(root: Module) -> list[Value]:
+    """Every Value the model keeps inside a list, tuple or dict (a row of a weight matrix).
+
+    A single Value kept directly as an attribute is taken as a constant (an
+    eps, a scale), as the grader does.
+    """
+    found: list[Value] = []
+    seen: set[int] = set()
+    todo: list[tuple[object, bool]] = [(root, False)]
+    while todo:
+        obj, in_container = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, Value):
+            if in_container:
+                found.append(obj)
+        elif isinstance(obj, dict):
+            todo.extend((item, True) for item in obj.values())
+        elif isinstance(obj, (list, tuple)):
+            todo.extend((item, True) for item in obj)
+        elif isinstance(obj, Module):
+            todo.extend((item, False) for item in _attributes(obj))
+    return found
+
+
+# --------------------------------------------------------------------------
+# generate: a model that answers with chosen logits and records what it is given
+
+
+class Recorder:
+    """What a model wrapped by answering() was called with."""
+
+    def __init__(self, last: list[float], other: list[float]) -> None:
+        self.last = last
+        self.other = other
+        self.contexts: list[list[int]] = []
+
+    def answer(self, token_ids: Any) -> list[list[Value]]:
+        context = list(token_ids)
+        self.contexts.append(context)
+        return [values(self.other) for _ in context[:-1]] + [values(self.last)]
+
+
+@contextmanager
+def answering(model: Module, last: list[float], other: list[float]) -> Iterator[Recorder]:
+    """Make every call of `model` return `other` for each earlier position and `last` for the
+    last one, and record the context it got.
+
+    The model stays your own MiniGPT object (its max_seq_len and every other attribute are
+    untouched); only its forward answers differently, for the length of the `with` block.
+    """
+    recorder = Recorder(last, other)
+    original = type(model)
+
+    def forward(self: Any, token_ids: Any, *args: Any, **kwargs: Any) -> list[list[Value]]:
+        return recorder.answer(token_ids)
+
+    wrapped = type(
+        original.__name__,
+        (original,),
+        {"__slots__": (), "forward": forward, "__call__": forward},
+    )
+    model.__class__ = wrapped
+    try:
+        yield recorder
+    finally:
+        model.__class__ = original
+
+
+def softmax(logits: Sequence[float], temperature: float = 1.0) -> list[float]:
+    scaled = [z / temperature for z in logits]
+    peak = max(scaled)
+    exps = [math.exp(z - peak) for z in scaled]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def frequencies(samples: Sequence[int], size: int) -> list[float]:
+    counts = [0] * size
+    for s in samples:
+        counts[s] += 1
+    return [c / max(len(samples), 1) for c in counts]
+
+
+def chi_square(samples: Sequence[int], probs: Sequence[float]) -> float:
+    """Pearson's statistic of the samples against probs (inf if a sample is impossible)."""
+    counts = [0] * len(probs)
+    for s in samples:
+        counts[s] += 1
+    stat = 0.0
+    for count, p in zip(counts, probs):
+        expected = len(samples) * p
+        if expected < 1e-9:
+            if count:
+                return math.inf
+            continue
+        stat += (count - expected) ** 2 / expected
+    return stat
+
+
+# A correct sampler exceeds this (chi-square, 4 degrees of freedom) about once in ten million.
+CHI2_LIMIT_DF4 = 36.0
