@@ -168,11 +168,10 @@ def panel_lines(summary: dict[str, Any], box: Box, width: int) -> list[str]:
     total = summary["passed"] + summary["failed"]
     if not total:
         return [*out, *wrap("Fix this, then run check.py again.", width)]
-    if total:
-        if summary["failed"]:
-            out.append(f"{summary['failed']} of {total} public tests fail.")
-        else:
-            out.append(f"All {total} public tests pass.")
+    if summary["failed"]:
+        out.append(f"{summary['failed']} of {total} public tests fail.")
+    else:
+        out.append(f"All {total} public tests pass.")
     by_name = {t["name"]: t for t in summary["tests"]}
     told: set[str] = set()  # tests whose message is shown
     first_told: dict[str, str] = {}  # message -> the first test shown with it
@@ -210,7 +209,7 @@ def panel_lines(summary: dict[str, Any], box: Box, width: int) -> list[str]:
         elif passing:
             out += wrap(f"passing: {', '.join(passing)}", width, 2, 4)
         out += wrap(f"only the grader: {check['grader_only']}", width, 2, 4)
-    if summary["checks"] and total:
+    if summary["checks"]:
         passed = [c for c in summary["checks"] if c["status"] == "passed"]
         points = sum(c["points"] for c in passed)
         full = sum(c["points"] for c in summary["checks"])
@@ -220,9 +219,9 @@ def panel_lines(summary: dict[str, Any], box: Box, width: int) -> list[str]:
             "tests, on inputs of its own: a check can still fail there."
         )
         out += ["", *wrap(verdict, width)]
-    if summary["failed"] and total:
+    if summary["failed"]:
         out += wrap("Run one test alone: python -m pytest -k NAME", width)
-    elif total and not summary["problems"]:
+    elif not summary["problems"]:
         out += wrap("When you are done, hand in minigpt.py: README.md, 'How to submit'.", width)
     return out
 
