@@ -132,7 +132,7 @@ def vector_of(out: object, size: int, call: str, advice: str) -> list[float]:
     """The numbers of a list of `size` Values; fails in words on anything else."""
     ok = isinstance(out, list) and len(out) == size and all(isinstance(v, Value) for v in out)
     expect(ok, f"{call} returned {describe(out)}", f"a list of {size} Values", advice)
-    return [v.data for v in out]  # type: ignore[union-attr]
+    return [v.data for v in out]
 
 
 def matrix_of(out: object, rows: int, cols: int, call: str, advice: str) -> list[list[float]]:
@@ -151,7 +151,7 @@ def matrix_of(out: object, rows: int, cols: int, call: str, advice: str) -> list
         f"a list of {rows} lists of {cols} Values each (one row per position)",
         advice,
     )
-    return [[v.data for v in row] for row in out]  # type: ignore[union-attr]
+    return [[v.data for v in row] for row in out]
 
 
 def flat(data: Any) -> list[float]:
@@ -187,16 +187,22 @@ def differ(a: Any, b: Any, tol: float = 1e-7) -> bool:
 
 
 def parameters_of(module: Module, what: str) -> list[Value]:
-    """module.parameters(), checked to be a list of Values."""
+    """module.parameters() as a list, checked to hold Values only."""
     params = module.parameters()
-    ok = isinstance(params, list) and all(isinstance(p, Value) for p in params)
+    found = list(params) if isinstance(params, (list, tuple)) else params
+    ok = isinstance(found, list) and all(isinstance(p, Value) for p in found)
     expect(
         ok,
         f"{what}.parameters() returned {describe(params)}",
         "a list of Values",
         "Let Module.parameters() find your Values, or return a list of them if you override it.",
     )
-    return params
+    return found
+
+
+def distinct(params: list[Value]) -> int:
+    """How many different Values params holds (a shared one counts once)."""
+    return len({id(p) for p in params})
 
 
 def randomize(module: Module, rng: random.Random, scale: float = 1.0) -> list[Value]:

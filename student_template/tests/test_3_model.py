@@ -11,6 +11,7 @@ from engine import Value
 from helpers import (
     after,
     differ,
+    distinct,
     expect,
     held_values,
     matrix_of,
@@ -178,10 +179,9 @@ def test_parameters_lists_each_weight_once() -> None:
     """parameters() lists each Value once, a shared (tied) one too."""
     after("test_logits_shape")
     params = parameters_of(small_model(), "MiniGPT")
-    distinct = len({id(p) for p in params})
     expect(
-        distinct == len(params),
-        f"parameters() lists {len(params)} Values but only {distinct} different ones",
+        distinct(params) == len(params),
+        f"parameters() lists {len(params)} Values but only {distinct(params)} different ones",
         "each Value once, or an optimiser would update it several times per step",
         "Skip a Value already listed (Module.parameters() does this for you).",
     )
@@ -293,8 +293,10 @@ def outside() -> set[int]:
 def test_each_layer_adds_one_block() -> None:
     """num_layers = 1, 2, 3: each layer adds one TransformerBlock's parameters."""
     after(*BASICS, *PARAMETERS, "test_embedding_is_a_lookup_table")
-    block = len(parameters_of(TransformerBlock(D, HEADS), f"TransformerBlock({D}, {HEADS})"))
-    counts = [len(parameters_of(small_model(n), f"MiniGPT with {n} layers")) for n in (1, 2, 3)]
+    block = distinct(parameters_of(TransformerBlock(D, HEADS), f"TransformerBlock({D}, {HEADS})"))
+    counts = [
+        distinct(parameters_of(small_model(n), f"MiniGPT with {n} layers")) for n in (1, 2, 3)
+    ]
     expect(
         counts[0] - block in outside(),
         f"MiniGPT with 1 layer has {counts[0]} parameters",
@@ -345,14 +347,16 @@ def test_every_block_and_the_final_norm_reach_the_logits() -> None:
 def test_final_norm_is_applied_once_after_the_blocks() -> None:
     """With every block's weights at 0 (blocks are then the identity), 1 and 2 layers give
     the same logits: the final norm is applied once, after the last block."""
-    after(*BASICS, *STABLE, *PARAMETERS, "test_block_with_zero_weights_returns_its_input")
+    after(*BASICS, *STABLE, *PARAMETERS, "test_each_layer_adds_one_block")
+    after("test_block_with_zero_weights_returns_its_input")
     rng = random.Random(13)
     ids = random_ids(rng, 4)
     outs = []
     for layers in (1, 2):
         model = small_model(layers)
         blocks = parts_of(model, TransformerBlock)
-        requires(len(blocks) == layers, "test_each_layer_adds_one_block")
+        if len(blocks) != layers:
+            return  # the blocks are not TransformerBlock objects: none to set to 0 here
         in_blocks = {id(p) for b in blocks for p in b.parameters()}
         draw = random.Random(14)  # the same numbers for both models' other weights
         for p in model.parameters():
