@@ -207,7 +207,7 @@ def distinct(params: list[Value]) -> int:
 
 def randomize(module: Module, rng: random.Random, scale: float = 1.0) -> list[Value]:
     """Give every parameter a random value: a rule that holds for ANY weights then shows."""
-    params = module.parameters()
+    params = list(module.parameters())
     for p in params:
         p.data = rng.gauss(0.0, scale)
     return params

@@ -10,6 +10,7 @@ import pytest
 from engine import Value
 from helpers import (
     after,
+    describe,
     differ,
     distinct,
     expect,
@@ -65,7 +66,7 @@ def shift_weights(params: list[Value], rng: random.Random) -> list[float]:
 def follows_the_weights(model: MiniGPT, ids: list[int]) -> bool:
     """Do the logits change when every weight changes (a forward that caches results does
     not: test_sgd_lowers_the_loss says so)?"""
-    params = model.parameters()
+    params = list(model.parameters())
     base = [[v.data for v in row] for row in model(ids)]
     old = shift_weights(params, random.Random(0))
     moved = [[v.data for v in row] for row in model(ids)]
@@ -108,7 +109,7 @@ def test_too_long_sequence_is_rejected() -> None:
             continue  # raising is the point; any exception type will do
         expect(
             False,
-            f"with max_seq_len = {N}, MiniGPT accepted {t} tokens and returned {len(out)} rows",
+            f"with max_seq_len = {N}, MiniGPT accepted {t} tokens and returned {describe(out)}",
             "an exception (ValueError, say)",
             "Check len(token_ids) <= max_seq_len in forward and raise otherwise, instead of "
             "cropping the input or reusing position rows.",
@@ -136,12 +137,12 @@ def test_forward_leaves_the_weights_alone() -> None:
     model([4, 0])
     later = parameters_of(model, "MiniGPT")
     expect(
-        len(later) == len(before) and all(p is q for p, q in zip(before, later)),
+        {id(p) for p in later} == {id(p) for p in before},
         "after two calls of forward, parameters() lists other Value objects than before",
         "the same Values: forward uses the weights, it does not create them",
         "Create every weight and layer once, in __init__; forward only uses them.",
     )
-    moved = sum(1 for p, x in zip(later, numbers_before) if p.data != x)
+    moved = sum(1 for p, x in zip(before, numbers_before) if p.data != x)
     expect(
         moved == 0,
         f"two calls of forward changed the values of {moved} parameters",
