@@ -417,6 +417,19 @@ def test_check_stops_in_words_when_minigpt_cannot_be_imported(tmp_path: Path, ca
     assert "Fix this, then run check.py again." in said and "only the grader" not in said
 
 
+def test_check_without_pytest_says_how_to_install_it(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "check.py"],  # -S: no site-packages, so no pytest
+        cwd=copy_pack(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("pytest is not installed for this Python"), proc.stderr
+    assert "README.md, 'Setting up'" in proc.stderr
+
+
 def mutant(mutation_id: str) -> str:
     (found,) = [m for m in MUTATIONS if m.id == mutation_id]
     return apply(found, reference_source())
