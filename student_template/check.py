@@ -161,7 +161,6 @@ def wrap(text: str, width: int, indent: int = 0, hanging: int = 0) -> list[str]:
 
 def panel_lines(summary: dict[str, Any], box: Box, width: int) -> list[str]:
     """The lines inside the panel (without the frame), each at most `width` characters."""
-    marks = {"passed": box.ok, "failed": box.bad, "not judged": box.dot}
     out: list[str] = []
     for problem in summary["problems"]:
         out += [*wrap(problem, width), ""]
@@ -173,42 +172,10 @@ def panel_lines(summary: dict[str, Any], box: Box, width: int) -> list[str]:
     else:
         out.append(f"All {total} public tests pass.")
     by_name = {t["name"]: t for t in summary["tests"]}
-    told: set[str] = set()  # tests whose message is shown
-    first_told: dict[str, str] = {}  # message -> the first test shown with it
+    shown: dict[str, str] = {}  # test, message or test function -> the test shown with it
     order = {"failed": 0, "not judged": 1, "passed": 2, "no public test": 3}
     for check in sorted(summary["checks"], key=lambda c: order[c["status"]]):
-        mark = marks.get(check["status"], box.dot)
-        points = f"{check['points']:g} point{'s' if check['points'] != 1 else ''}"
-        out += ["", *wrap(f"{mark} {check['title']}  ({points})", width, 0, 2)]
-        tests = [by_name[name] for name in check["tests"]]
-        failing = [t for t in tests if t["outcome"] != "passed"]
-        shown = [t["name"] for t in failing if t["name"] in told]
-        if shown:
-            out += wrap(f"{box.bad} {', '.join(shown)}: see above", width, 2, 4)
-        groups: dict[str, list[str]] = {}  # one message, once, for the tests that share it
-        for test in failing:
-            if test["name"] not in told:
-                groups.setdefault(test["message"] or test["outcome"], []).append(test["name"])
-                told.add(test["name"])
-        for message, names in groups.items():
-            if message in first_told:
-                line = f"{', '.join(names)}: the same message as {first_told[message]}, above"
-                out += wrap(f"{box.bad} {line}", width, 2, 4)
-                continue
-            first_told[message] = names[0]
-            out += wrap(f"{box.bad} {', '.join(names)}", width, 2, 4)
-            out += wrap(message, width, 4, 4)
-        for test in tests:
-            if test["outcome"] == "passed" and test["not_judged"]:
-                out += wrap(f"{box.dot} {test['name']}: {test['not_judged']}", width, 2, 4)
-        passing = [t["name"] for t in tests if t["outcome"] == "passed"]
-        if not tests:
-            out += wrap("no public test", width, 2, 4)
-        elif len(passing) == len(tests):
-            out += wrap(f"public tests: {', '.join(passing)}", width, 2, 4)
-        elif passing:
-            out += wrap(f"passing: {', '.join(passing)}", width, 2, 4)
-        out += wrap(f"only the grader: {check['grader_only']}", width, 2, 4)
+        out += check_lines(check, [by_name[name] for name in check["tests"]], box, width, shown)
     if summary["checks"]:
         passed = [c for c in summary["checks"] if c["status"] == "passed"]
         points = sum(c["points"] for c in passed)
@@ -224,6 +191,45 @@ def panel_lines(summary: dict[str, Any], box: Box, width: int) -> list[str]:
     elif not summary["problems"]:
         out += wrap("When you are done, hand in minigpt.py: README.md, 'How to submit'.", width)
     return out
+
+
+def check_lines(
+    check: dict[str, Any], tests: list[dict[str, Any]], box: Box, width: int, shown: dict[str, str]
+) -> list[str]:
+    """One check: title and points, its failing tests (each message in full once), the tests
+    not judged yet, the passing ones, and what only the grader can tell."""
+    mark = {"passed": box.ok, "failed": box.bad}.get(check["status"], box.dot)
+    points = f"{check['points']:g} point{'s' if check['points'] != 1 else ''}"
+    out = ["", *wrap(f"{mark} {check['title']}  ({points})", width, 0, 2)]
+    for test in tests:
+        if test["outcome"] == "passed":
+            continue
+        name, message = test["name"], test["message"] or test["outcome"]
+        function = name.split("[")[0]  # a test run with several inputs
+        if name in shown:
+            told: str | None = f"{name}: see above"
+        elif message in shown:
+            told = f"{name}: the same message as {shown[message]}, above"
+        elif function in shown:
+            told = f"{name}: fails too (the same test, with other inputs)"
+        else:
+            told = None
+        for key in (name, message, function):
+            shown.setdefault(key, name)
+        out += wrap(f"{box.bad} {told or name}", width, 2, 4)
+        if told is None:
+            out += wrap(message, width, 4, 4)
+    for test in tests:
+        if test["outcome"] == "passed" and test["not_judged"]:
+            out += wrap(f"{box.dot} {test['name']}: {test['not_judged']}", width, 2, 4)
+    judged = [t["name"] for t in tests if t["outcome"] == "passed" and not t["not_judged"]]
+    if not tests:
+        out += wrap("no public test", width, 2, 4)
+    elif len(judged) == len(tests):
+        out += wrap(f"public tests: {', '.join(judged)}", width, 2, 4)
+    elif judged:
+        out += wrap(f"passing: {', '.join(judged)}", width, 2, 4)
+    return out + wrap(f"only the grader: {check['grader_only']}", width, 2, 4)
 
 
 def render(summary: dict[str, Any], encoding: str | None, columns: int) -> str:

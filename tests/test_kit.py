@@ -329,7 +329,14 @@ def test_panel_lists_failing_checks_first_and_each_message_once(check: Any) -> N
                 "outcome": "failed",
                 "message": message,
             },
+            {
+                "name": "test_mask[5]",
+                "covers": ["causal_mask"],
+                "outcome": "failed",
+                "message": "Observed: row 1 moved",
+            },
             {"name": "test_shape", "covers": ["shapes"], "outcome": "passed", "message": ""},
+            {"name": "test_pos", "covers": ["positional"], "outcome": "passed", "message": ""},
             {
                 "name": "test_later",
                 "covers": ["positional"],
@@ -343,12 +350,15 @@ def test_panel_lists_failing_checks_first_and_each_message_once(check: Any) -> N
     lines = text.splitlines()
     assert lines[0].startswith("╭─ minigpt.py: public tests ") and lines[-1].startswith("╰")
     assert all(len(line) == 88 for line in lines), [len(line) for line in lines]
-    assert "2 of 4 public tests fail." in text
+    assert "3 of 6 public tests fail." in text
     assert text.index("✗ Attention weights") < text.index("✗ Causal mask") < text.index("✓ Every")
     assert text.count("Observed: row 0 moved") == 1
     assert "✗ test_both: see above" in text
     assert "✗ test_mask: the same message as test_both, above" in text
     assert "· test_later: not judged until test_mask passes" in text
+    assert "✗ test_mask[5]: fails too (the same test, with other inputs)" in text
+    assert "Observed: row 1 moved" not in text
+    assert "passing: test_pos" in text and "public tests: test_pos" not in text
     assert "· Positions are embedded" in text
     for c in CHECKS:  # the whole map, every check with its points and grader-only sentence
         assert c.title in text
