@@ -12,10 +12,15 @@ and what to check.
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import math
 import random
-from collections.abc import Iterator, Sequence
+import sys
+import types
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,6 +159,15 @@ def matrix_of(out: object, rows: int, cols: int, call: str, advice: str) -> list
     return [[v.data for v in row] for row in out]
 
 
+def numbers_of(out: Any) -> Any:
+    """The numbers in a Value, or in lists (or tuples) of Values, however nested."""
+    if isinstance(out, Value):
+        return out.data
+    if isinstance(out, (list, tuple)):
+        return [numbers_of(item) for item in out]
+    return out
+
+
 def flat(data: Any) -> list[float]:
     if isinstance(data, (list, tuple)):
         return [x for item in data for x in flat(item)]
@@ -218,11 +232,74 @@ def set_all(module: Module, x: float) -> None:
         p.data = x
 
 
+_FRESH = itertools.count(1)
+
+
+def fresh_minigpt() -> types.ModuleType:
+    """A new copy of minigpt.py, run afresh: nothing your code kept from earlier calls (a
+    cache at module level, say) survives in it."""
+    path = Path(__file__).resolve().parents[1] / "minigpt.py"
+    spec = importlib.util.spec_from_file_location(f"minigpt_fresh_{next(_FRESH)}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_keeps_its_weights(part: Module, run: Callable[[], Any], what: str) -> None:
+    """The rules of parameters() for one part, by effect.
+
+    run() calls the part on a fixed input and returns its output as numbers.
+    Two calls must give the same output and leave the parameters as they were
+    (no weight made or changed in forward, no randomness such as dropout), and
+    a Value the part keeps in its weight lists without listing it in
+    parameters() must not change the output.
+    """
+    params = parameters_of(part, what)
+    numbers_before = [p.data for p in params]
+    first, second = run(), run()
+    expect(
+        same(first, second, 0.0),
+        f"{what} gave two different outputs for the same input",
+        "the same output: forward depends on the weights and the input only",
+        "Create every weight once, in __init__, and use no randomness (such as dropout) in "
+        "forward.",
+    )
+    later = parameters_of(part, what)
+    kept = {id(p) for p in later} == {id(p) for p in params}
+    expect(
+        kept and all(p.data == x for p, x in zip(params, numbers_before)),
+        f"two calls of {what} replaced or changed its parameters",
+        "the same Values with the same numbers: forward uses the weights, it does not make or "
+        "change them",
+        "Create every weight and layer once, in __init__; only a training step changes them.",
+    )
+    listed = {id(p) for p in params}
+    unlisted = [v for v in held_values(part) if id(v) not in listed]
+    old = [v.data for v in unlisted]
+    shifts = random.Random(0)
+    for v in unlisted:
+        v.data += shifts.gauss(0.0, 0.5)  # not one shift for all: a LayerNorm would undo it
+    moved = run()
+    for v, x in zip(unlisted, old):
+        v.data = x
+    expect(
+        not differ(moved, first),
+        f"{what} keeps {len(unlisted)} Values that its parameters() does not list, and "
+        "changing them changes its output",
+        "every weight it uses in parameters(), so that training updates it",
+        "If you override parameters(), list the weights of every part; otherwise keep the "
+        "weights where Module.parameters() finds them: in attributes, lists and dicts of "
+        "Values or of Modules (not inside other objects).",
+    )
+
+
 # --------------------------------------------------------------------------
 # Finding the parts of a model by their class (never by attribute name)
 
 
 def _attributes(obj: object) -> list[object]:
+    """What an object holds in its attributes (its __dict__ and its __slots__)."""
     found = list(vars(obj).values()) if hasattr(obj, "__dict__") else []
     for cls in type(obj).__mro__:
         slots = vars(cls).get("__slots__", ())
@@ -232,39 +309,49 @@ def _attributes(obj: object) -> list[object]:
     return found
 
 
-def parts_of(root: object, cls: type, stop: type | None = None) -> list[Any]:
-    """Every instance of cls held by root (in attributes, lists, tuples, dicts), once each.
+OPAQUE = (
+    Value,
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+)
 
-    Instances of `stop` are not searched inside.
-    """
+
+def _inside(obj: object) -> tuple[list[object], bool]:
+    """What obj holds, and whether it is a container (a list, tuple, set or dict)."""
+    if isinstance(obj, dict):
+        return list(obj.values()), True
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return list(obj), True
+    if isinstance(obj, OPAQUE):
+        return [], False
+    return _attributes(obj), False  # a Module, or any object of the student's
+
+
+def parts_of(root: object, cls: type, stop: type | tuple[type, ...] = ()) -> list[Any]:
+    """Every instance of cls that root holds (through attributes, lists, dicts, other
+    objects), once each. Instances of `stop` are not searched inside."""
     found: list[Any] = []
     seen: set[int] = set()
     todo = [root]
     while todo:
-        obj = todo.pop()
+        obj = todo.pop(0)
         if id(obj) in seen:
             continue
         seen.add(id(obj))
         if obj is not root and isinstance(obj, cls):
             found.append(obj)
-            continue
-        if obj is not root and stop is not None and isinstance(obj, stop):
-            continue
-        if isinstance(obj, dict):
-            todo.extend(obj.values())
-        elif isinstance(obj, (list, tuple)):
-            todo.extend(obj)
-        elif isinstance(obj, Module):
-            todo.extend(_attributes(obj))
+        elif obj is root or not isinstance(obj, stop):
+            todo.extend(_inside(obj)[0])
     return found
 
 
-def held_values(root: Module) -> list[Value]:
-    """Every Value the model keeps inside a list, tuple or dict (a row of a weight matrix).
-
-    A single Value kept directly as an attribute is taken as a constant (an
-    eps, a scale), as the grader does.
-    """
+def held_values(root: object) -> list[Value]:
+    """Every Value that root keeps inside a list, tuple, set or dict (a row of a weight
+    matrix), however deep. A single Value kept directly as an attribute is taken as a
+    constant (an eps, a scale), as the grader does."""
     found: list[Value] = []
     seen: set[int] = set()
     todo: list[tuple[object, bool]] = [(root, False)]
@@ -276,12 +363,9 @@ def held_values(root: Module) -> list[Value]:
         if isinstance(obj, Value):
             if in_container:
                 found.append(obj)
-        elif isinstance(obj, dict):
-            todo.extend((item, True) for item in obj.values())
-        elif isinstance(obj, (list, tuple)):
-            todo.extend((item, True) for item in obj)
-        elif isinstance(obj, Module):
-            todo.extend((item, False) for item in _attributes(obj))
+            continue
+        items, container = _inside(obj)
+        todo.extend((item, container) for item in items)
     return found
 
 

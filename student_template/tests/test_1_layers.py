@@ -9,13 +9,16 @@ import pytest
 from engine import Value
 from helpers import (
     after,
+    check_keeps_its_weights,
     distinct,
     expect,
     matrix_of,
     numbers,
+    numbers_of,
     parameters_of,
     randomize,
     same,
+    set_all,
     values,
     vector_of,
 )
@@ -38,10 +41,18 @@ def test_embedding_shape() -> None:
     matrix_of(emb([1, 0, 6, 1]), 4, 5, "Embedding(7, 5)([1, 0, 6, 1])", EMBEDDING_SHAPE)
 
 
+@pytest.mark.covers("embedding", "parameters")
+def test_embedding_keeps_its_weights() -> None:
+    """The table is made once and listed by parameters(); the same ids give the same rows."""
+    after("test_embedding_shape")
+    emb = Embedding(6, 4)
+    check_keeps_its_weights(emb, lambda: numbers_of(emb([0, 2, 5])), "Embedding(6, 4)")
+
+
 @pytest.mark.covers("embedding")
 def test_embedding_is_a_lookup_table() -> None:
     """The table holds V * D weights, and each output row is the table's row for its index."""
-    after("test_embedding_shape")
+    after("test_embedding_shape", "test_embedding_keeps_its_weights")
     rng = random.Random(1)
     emb = Embedding(6, 4)
     params = parameters_of(emb, "Embedding(6, 4)")
@@ -81,7 +92,7 @@ def test_embedding_is_a_lookup_table() -> None:
 @pytest.mark.covers("embedding")
 def test_embedding_gradient_reaches_the_rows_used() -> None:
     """backward() gives each looked-up entry the sum of its output gradients, other rows 0."""
-    after("test_embedding_shape")
+    after("test_embedding_shape", "test_embedding_keeps_its_weights")
     rng = random.Random(2)
     emb = Embedding(6, 3)
     params = randomize(emb, rng)
@@ -173,6 +184,14 @@ def test_layernorm_formula(eps: float | None) -> None:
         )
 
 
+@pytest.mark.covers("parameters")
+def test_layernorm_keeps_its_weights() -> None:
+    """Whatever LayerNorm keeps (a gain and a bias, or nothing) is listed by parameters()."""
+    norm = LayerNorm(4)
+    x = values([0.5, -1.0, 2.0, 0.25])
+    check_keeps_its_weights(norm, lambda: numbers_of(norm(x)), "LayerNorm(4)")
+
+
 @pytest.mark.covers("layernorm")
 def test_layernorm_of_a_constant_vector() -> None:
     """A constant vector normalises to zeros: eps keeps the division finite."""
@@ -210,11 +229,37 @@ def test_feedforward_shape() -> None:
     vector_of(small(values(x)), 6, "FeedForward(6, hidden_dim=3) on a vector of 6", FF_SHAPE)
 
 
+@pytest.mark.covers("parameters")
+def test_feedforward_keeps_its_weights() -> None:
+    """FeedForward's weights are made once and listed by parameters()."""
+    after("test_feedforward_shape")
+    ff = FeedForward(4)
+    x = values([0.5, -1.0, 2.0, 0.25])
+    check_keeps_its_weights(ff, lambda: numbers_of(ff(x)), "FeedForward(4)")
+
+
+@pytest.mark.covers("residual")
+def test_feedforward_adds_no_residual_of_its_own() -> None:
+    """FeedForward with all parameters 0 outputs zeros: the block adds the residual."""
+    after("test_feedforward_shape", "test_feedforward_keeps_its_weights")
+    ff = FeedForward(4)
+    set_all(ff, 0.0)
+    x = [0.5, -1.0, 2.0, 0.25]
+    got = vector_of(ff(values(x)), 4, "FeedForward(4)", FF_SHAPE)
+    expect(
+        same(got, [0.0] * 4, 1e-12),
+        f"FeedForward with every parameter 0 turned {numbers(x)} into {numbers(got)}",
+        "zeros",
+        "The residual connection belongs to TransformerBlock alone: FeedForward returns only "
+        "its own output, and the block adds it to x.",
+    )
+
+
 @pytest.mark.covers("feedforward")
 @pytest.mark.parametrize(("d", "hidden"), [(6, None), (4, None), (6, 3), (3, 10)])
 def test_feedforward_hidden_size(d: int, hidden: int | None) -> None:
     """The hidden layer has hidden_dim units, 4 * embed_dim when hidden_dim is None."""
-    after("test_feedforward_shape")
+    after("test_feedforward_shape", "test_feedforward_keeps_its_weights")
     h = 4 * d if hidden is None else hidden
     call = f"FeedForward({d})" if hidden is None else f"FeedForward({d}, hidden_dim={hidden})"
     count = distinct(parameters_of(FeedForward(d, hidden_dim=hidden), call))
@@ -243,7 +288,7 @@ def curvature(ff: FeedForward, rng: random.Random, trials: int, spread: float) -
 @pytest.mark.covers("feedforward")
 def test_feedforward_is_not_linear() -> None:
     """With random weights FeedForward is not an affine map: every hidden unit is activated."""
-    after("test_feedforward_shape")
+    after("test_feedforward_shape", "test_feedforward_keeps_its_weights")
     rng = random.Random(4)
     ff = FeedForward(4)
     randomize(ff, rng)
@@ -269,7 +314,7 @@ def test_feedforward_is_not_linear() -> None:
 @pytest.mark.covers("feedforward")
 def test_feedforward_activation_sits_between_the_layers() -> None:
     """The activation acts on the hidden vector: not on the input, not on the output."""
-    after("test_feedforward_shape")
+    after("test_feedforward_shape", "test_feedforward_keeps_its_weights")
     rng = random.Random(5)
     ff = FeedForward(4)
     randomize(ff, rng)
@@ -293,6 +338,14 @@ def test_feedforward_activation_sits_between_the_layers() -> None:
         size = max(abs(v) for v in f00 + f10 + f01 + f11) + 1e-12
         gap = max(abs(a - b - c + d) for a, b, c, d in zip(f11, f10, f01, f00))
         mixed = max(mixed, gap / size)
+    seen = [v for _ in range(24) for v in f([rng.uniform(-2.0, 2.0) for _ in range(4)])]
+    expect(
+        min(seen) < 0.0 < max(seen),
+        "with random weights, FeedForward's outputs are never negative (or never positive) "
+        "over 24 random inputs: an activation squashes the output",
+        "outputs of both signs: the second Linear layer gives the output as it is",
+        FF_STRUCTURE,
+    )
     expect(
         mixed > 1e-6,
         "with random weights, each output of FeedForward is a sum of separate functions of "

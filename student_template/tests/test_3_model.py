@@ -10,11 +10,11 @@ import pytest
 from engine import Value
 from helpers import (
     after,
+    check_keeps_its_weights,
     describe,
     differ,
     distinct,
     expect,
-    held_values,
     matrix_of,
     max_gap,
     number,
@@ -24,14 +24,22 @@ from helpers import (
     requires,
     same,
 )
-from minigpt import LayerNorm, MiniGPT, TransformerBlock
+from minigpt import Embedding, LayerNorm, MiniGPT, TransformerBlock
 
 V, D, HEADS, LAYERS, N = 7, 8, 2, 2, 6  # N = max_seq_len
 SHAPE = "MiniGPT maps T token ids to T rows of vocab_size logits."
 
 # The tests of the parts a model test uses: it is judged once they pass (see after()).
 BASICS = ("test_logits_shape", "test_full_length_is_allowed")
-STABLE = ("test_embedding_is_a_lookup_table", "test_forward_leaves_the_weights_alone")
+STABLE = (  # every part keeps its weights: forward is a function of weights and input
+    "test_embedding_keeps_its_weights",
+    "test_embedding_is_a_lookup_table",
+    "test_layernorm_keeps_its_weights",
+    "test_feedforward_keeps_its_weights",
+    "test_attention_keeps_its_weights",
+    "test_block_keeps_its_weights",
+    "test_minigpt_keeps_its_weights",
+)
 
 
 def small_model(layers: int = LAYERS, max_seq_len: int = N) -> MiniGPT:
@@ -90,9 +98,13 @@ def test_logits_shape() -> None:
 
 @pytest.mark.covers("max_seq_len", "positional")
 def test_full_length_is_allowed() -> None:
-    """T == max_seq_len works: the length check and the position table allow it."""
+    """T == max_seq_len works: the length check and the position table allow it (also with
+    fewer tokens in the vocabulary than max_seq_len)."""
     after("test_logits_shape")
     logits(small_model(), [1, 5, 2, 0, 6, 3])
+    model = MiniGPT(vocab_size=3, embed_dim=D, num_heads=HEADS, num_layers=1, max_seq_len=8)
+    ids = [0, 2, 1, 1, 0, 2, 2, 1]
+    matrix_of(model(ids), 8, 3, "MiniGPT(vocab_size=3, max_seq_len=8) on 8 tokens", SHAPE)
 
 
 @pytest.mark.covers("max_seq_len")
@@ -120,59 +132,17 @@ def test_too_long_sequence_is_rejected() -> None:
 # parameters()
 
 
-PARAMETERS = (
-    "test_parameters_lists_every_weight_forward_uses",
-    "test_parameters_lists_each_weight_once",
-)
+PARAMETERS = ("test_minigpt_keeps_its_weights", "test_parameters_lists_each_weight_once")
 
 
 @pytest.mark.covers("parameters")
-def test_forward_leaves_the_weights_alone() -> None:
-    """Two calls of forward neither replace nor change the parameters."""
-    after(*BASICS, "test_embedding_is_a_lookup_table")
-    model = small_model()
-    before = parameters_of(model, "MiniGPT")
-    numbers_before = [p.data for p in before]
-    model([1, 2, 3])
-    model([4, 0])
-    later = parameters_of(model, "MiniGPT")
-    expect(
-        {id(p) for p in later} == {id(p) for p in before},
-        "after two calls of forward, parameters() lists other Value objects than before",
-        "the same Values: forward uses the weights, it does not create them",
-        "Create every weight and layer once, in __init__; forward only uses them.",
-    )
-    moved = sum(1 for p, x in zip(before, numbers_before) if p.data != x)
-    expect(
-        moved == 0,
-        f"two calls of forward changed the values of {moved} parameters",
-        "no change: only the training step changes the weights",
-        "forward computes outputs only; do not update, rescale or decay weights inside it.",
-    )
-
-
-@pytest.mark.covers("parameters")
-def test_parameters_lists_every_weight_forward_uses() -> None:
-    """Every Value the model keeps in its weight lists and uses is in parameters()."""
-    after(*BASICS, *STABLE)
+def test_minigpt_keeps_its_weights() -> None:
+    """Every weight MiniGPT uses is made once and listed by parameters(); forward neither
+    replaces nor changes them, and the same ids give the same logits."""
+    after(*BASICS, "test_embedding_keeps_its_weights", "test_embedding_is_a_lookup_table")
     model = random_model(15)
     ids = random_ids(random.Random(16), 4)
-    listed = {id(p) for p in parameters_of(model, "MiniGPT")}
-    unlisted = [v for v in held_values(model) if id(v) not in listed]
-    base = logits(model, ids)
-    old = shift_weights(unlisted, random.Random(17))
-    out = logits(model, ids)
-    for v, x in zip(unlisted, old):
-        v.data = x
-    expect(
-        not differ(out, base),
-        f"the model keeps {len(unlisted)} Values that parameters() does not list, and "
-        "changing them changes the logits",
-        "every weight that forward uses to be in parameters(), so training updates it",
-        "If you override parameters(), include the parameters of every part (each block, "
-        "both tables, the norms, the output layer); otherwise keep the weights in attributes, "
-        "where Module.parameters() finds them.",
-    )
+    check_keeps_its_weights(model, lambda: logits(model, ids), "MiniGPT")
 
 
 @pytest.mark.covers("parameters")
@@ -259,6 +229,35 @@ def test_appending_tokens_never_changes_earlier_logits() -> None:
 
 
 @pytest.mark.covers("positional")
+def test_positions_have_a_table_of_their_own() -> None:
+    """Changing the token table's row for a token absent from the input moves no logit but,
+    with a tied output layer, that token's own: positions come from their own table."""
+    after(*BASICS, *STABLE)
+    model = random_model(31)
+    tables = [e for e in parts_of(model, Embedding) if distinct(e.parameters()) == V * D]
+    if len(tables) != 1:
+        return  # the token table is not an Embedding of V rows: nothing to change here
+    ids, absent = [0, 1, 2, 1, 0, 2], 4  # token 4 never appears; position 4 does
+    base = logits(model, ids)
+    row = {v.data for v in tables[0]([absent])[0]}
+    entries = [p for p in tables[0].parameters() if p.data in row]
+    old = shift_weights(entries, random.Random(32))
+    out = logits(model, ids)
+    for p, x in zip(entries, old):
+        p.data = x
+    others = [k for k in range(V) if k != absent]
+    expect(
+        not differ([[r[k] for k in others] for r in out], [[r[k] for k in others] for r in base]),
+        f"changing the token table's row for token {absent}, which is not in the input "
+        f"{ids}, moved the logits of other tokens",
+        f"no change, but in the logit of token {absent} itself (if the output layer is tied "
+        "to the token table)",
+        "Look position t up in the position table (max_seq_len rows), not in the token "
+        "table: token_embedding(ids) + position_embedding(range(T)).",
+    )
+
+
+@pytest.mark.covers("positional")
 def test_each_position_sees_its_own_token() -> None:
     """Changing the token at position k changes the logits at k: tokens are embedded."""
     after(*BASICS, *STABLE)
@@ -278,13 +277,13 @@ def test_each_position_sees_its_own_token() -> None:
 
 
 # --------------------------------------------------------------------------
-# Blocks and the final norm
+# Blocks and the final norm (and, with one block, the order of the tokens)
 
 
-def outside() -> set[int]:
-    """Parameters of a model besides its blocks: both tables, a final norm, the output layer."""
+def outside(tables: int) -> set[int]:
+    """Parameters of a model besides its blocks: the tables, a final norm, the output layer."""
     return {
-        V * D + N * D + norm + head
+        tables + norm + head
         for norm in (0, D, 2 * D)  # no parameters, a gain, or a gain and a bias
         for head in (0, V, D * V, D * V + V)  # tied (with or without a bias), or its own
     }
@@ -298,12 +297,14 @@ def test_each_layer_adds_one_block() -> None:
     counts = [
         distinct(parameters_of(small_model(n), f"MiniGPT with {n} layers")) for n in (1, 2, 3)
     ]
+    found = parts_of(small_model(1), Embedding)
+    tables = sum(distinct(e.parameters()) for e in found) if found else V * D + N * D
     expect(
-        counts[0] - block in outside(),
+        counts[0] - block in outside(tables),
         f"MiniGPT with 1 layer has {counts[0]} parameters",
-        f"one TransformerBlock ({block}) plus the token and position tables ({V} x {D} and "
-        f"{N} x {D}), the final LayerNorm and the output layer: one of "
-        f"{sorted(x + block for x in outside())}",
+        f"one TransformerBlock ({block}) plus the token and position tables ({tables}), the "
+        "final LayerNorm and the output layer: one of "
+        f"{sorted(x + block for x in outside(tables))}",
         "Build exactly num_layers blocks: [TransformerBlock(...) for _ in range(num_layers)].",
     )
     expect(
@@ -370,6 +371,24 @@ def test_final_norm_is_applied_once_after_the_blocks() -> None:
         "the same logits: identity blocks, then the final LayerNorm once, then the output layer",
         "Apply the final LayerNorm once, after the loop over the blocks, not inside it.",
     )
+
+
+@pytest.mark.covers("positional")
+def test_the_order_of_earlier_tokens_matters() -> None:
+    """[a, b, c] and [b, a, c] give different logits for c (one layer): positions enter before
+    the blocks, so attention knows which earlier token came first."""
+    after(*BASICS, *STABLE, "test_model_is_causal")
+    after("test_each_layer_adds_one_block", "test_every_block_and_the_final_norm_reach_the_logits")
+    model = random_model(30, layers=1)
+    for a, b, c in ((1, 4, 2), (0, 6, 3)):
+        first, second = logits(model, [a, b, c])[2], logits(model, [b, a, c])[2]
+        expect(
+            differ(first, second),
+            f"tokens {[a, b, c]} and {[b, a, c]} give the same logits at position 2",
+            "different logits: the same tokens in another order are another context",
+            "Add the position embedding to each token's embedding BEFORE the first block, so "
+            "that the blocks see where each token is.",
+        )
 
 
 # --------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from helpers import (
     CHI2_LIMIT_DF4,
-    after,
     answering,
     chi_square,
     describe,
@@ -34,16 +33,20 @@ OUTPUT_TEST = "test_generate_returns_start_plus_new_tokens"
 OUTPUT = "Copy start_ids (tokens = list(start_ids)), append exactly max_new_tokens ints, return it."
 
 
-def small_model() -> MiniGPT:
-    return MiniGPT(vocab_size=V, embed_dim=8, num_heads=2, num_layers=1, max_seq_len=CONTEXT)
+def small_model(vocab: int = V) -> MiniGPT:
+    return MiniGPT(vocab_size=vocab, embed_dim=8, num_heads=2, num_layers=1, max_seq_len=CONTEXT)
 
 
-def well_formed(out: Any, start: list[int], new: int) -> bool:
+def is_id(t: object, vocab: int = V) -> bool:
+    return isinstance(t, int) and not isinstance(t, bool) and 0 <= t < vocab
+
+
+def well_formed(out: Any, start: list[int], new: int, vocab: int = V) -> bool:
     return (
         isinstance(out, list)
         and len(out) == len(start) + new
         and out[: len(start)] == start
-        and all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < V for t in out)
+        and all(is_id(t, vocab) for t in out)
     )
 
 
@@ -51,10 +54,10 @@ def samples(
     n: int, temperature: float, last: list[float] = LAST, other: list[float] = OTHER
 ) -> list[int]:
     """n tokens drawn by generate from the chosen logits."""
-    model = small_model()
+    model = small_model(len(last))
     with answering(model, last, other):
         out = generate(model, [0], n, temperature)
-    requires(well_formed(out, [0], n), OUTPUT_TEST)
+    requires(well_formed(out, [0], n, len(last)), OUTPUT_TEST)
     return out[1:]
 
 
@@ -64,12 +67,15 @@ def follows(found: list[int], probs: list[float]) -> bool:
 
 @pytest.mark.covers("generate_output")
 def test_generate_returns_start_plus_new_tokens() -> None:
-    """generate returns start_ids followed by max_new_tokens ids in range, start_ids unchanged."""
-    after("test_logits_shape", "test_full_length_is_allowed")
-    model = small_model()
-    for start, new in (([1, 2], 2), ([3], 0), ([4, 0, 1], 1)):
+    """generate returns start_ids followed by max_new_tokens ids in range, start_ids unchanged
+    (a start longer than max_seq_len included)."""
+    flat = [0.4, 0.6, 0.5, 0.3, 0.45]  # logits the model answers with: every id is likely
+    cases = (([1, 2], 2), ([3], 0), ([4, 0, 1], 1), ([0, 1, 2, 3, 4, 0], 2), ([2], 50))
+    for start, new in cases:
+        model = small_model()
         given = list(start)
-        out = generate(model, given, new)
+        with answering(model, flat, flat):
+            out = generate(model, given, new)
         call = f"generate(model, {start}, max_new_tokens={new})"
         expect(
             isinstance(out, list) and len(out) == len(start) + new,
@@ -83,15 +89,16 @@ def test_generate_returns_start_plus_new_tokens() -> None:
             f"the start ids {start} first",
             OUTPUT,
         )
+        wrong = [t for t in out if not is_id(t)]
         expect(
-            all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < V for t in out),
-            f"{call} returned {out}",
-            f"ints from 0 to {V - 1} (token ids), not probabilities or Values",
-            "Append the id random.choices draws: random.choices(range(V), weights=probs)[0].",
+            not wrong,
+            f"{call} returned {describe(out)}, with {wrong[:3]} among them",
+            f"ints from 0 to {V - 1} (token ids), not probabilities, Values or ids shifted by one",
+            "Append the index random.choices draws: random.choices(range(V), weights=probs)[0].",
         )
         expect(
             given == start,
-            f"after {call}, the caller's list became {given}",
+            f"after {call}, the caller's list became {given[:8]}",
             f"the caller's list unchanged, {start}",
             OUTPUT,
         )
@@ -162,6 +169,22 @@ def test_two_seeds_give_different_samples() -> None:
     )
 
 
+@pytest.mark.covers("generate_sampling")
+def test_every_token_can_be_drawn() -> None:
+    """With 12 nearly equally likely tokens, all 12 appear in 600 samples (no top-k cut, no
+    token left out)."""
+    logits = [0.01 * k for k in range(12)]
+    found = samples(600, 1.0, logits, logits)
+    missing = sorted(set(range(12)) - set(found))
+    expect(
+        not missing,
+        f"with 12 tokens of nearly equal logits, 600 samples never gave {missing}",
+        "every token about 50 times",
+        "Sample from all vocab_size probabilities: random.choices(range(len(probs)), "
+        "weights=probs), with no top-k or other cut.",
+    )
+
+
 def sampling_at_temperature_one_works() -> bool:
     """Do samples at temperature 1 follow the softmax (test_samples_follow_the_last_position)?"""
     found = samples(SAMPLES, 1.0, LAST, LAST)
@@ -178,14 +201,17 @@ TEMPERATURE = (
 def test_low_temperature_picks_the_argmax() -> None:
     """At temperature 0.02 every sample is the most likely token."""
     requires(sampling_at_temperature_one_works(), "test_samples_follow_the_last_position")
-    found = samples(200, 0.02, LAST, LAST)
-    others = sum(1 for t in found if t != 2)
-    expect(
-        others == 0,
-        f"at temperature 0.02, {others} of 200 samples were not the argmax (token 2)",
-        "token 2 every time",
-        TEMPERATURE,
-    )
+    for scale in (1.0, 500.0):  # logits up to 1000: divided by 0.02, up to 50000
+        last = [z * scale for z in LAST]
+        found = samples(200, 0.02, last, last)
+        others = sum(1 for t in found if t != 2)
+        expect(
+            others == 0,
+            f"with logits {numbers(last)} at temperature 0.02, {others} of 200 samples were not "
+            "the argmax (token 2)",
+            "token 2 every time",
+            TEMPERATURE + " Subtract the largest scaled logit before exp() (a stable softmax).",
+        )
 
 
 @pytest.mark.covers("generate_temperature")
