@@ -187,7 +187,7 @@ def panel_lines(summary: dict[str, Any], box: Box, width: int) -> list[str]:
         )
         out += ["", *wrap(verdict, width)]
     if summary["failed"]:
-        out += wrap("Run one test alone: python -m pytest -k NAME", width)
+        out += wrap(f"Run one test alone: {python_command()} -m pytest -k NAME", width)
     elif not summary["problems"]:
         out += wrap("When you are done, hand in minigpt.py: README.md, 'How to submit'.", width)
     return out
@@ -230,6 +230,14 @@ def check_lines(
     elif judged:
         out += wrap(f"passing: {', '.join(judged)}", width, 2, 4)
     return out + wrap(f"only the grader: {check['grader_only']}", width, 2, 4)
+
+
+def python_command() -> str:
+    """How to call this Python from the kit's folder: .venv/bin/python, say, or python."""
+    try:
+        return str(Path(sys.executable).relative_to(HERE))
+    except ValueError:
+        return "python"
 
 
 def render(summary: dict[str, Any], encoding: str | None, columns: int) -> str:

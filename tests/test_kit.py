@@ -27,17 +27,19 @@ from click.testing import CliRunner
 from engine import Value
 from kit_support import TEMPLATE, copy_pack, import_check, import_helpers, public_results, run_check
 from nn import Linear, Module
-from solutions.mutations import MUTATIONS, Mutation, apply, reference_source
-from support import REFERENCE, SOLUTIONS
+from support import REFERENCE
 
 from grader import paths
 from grader.cli import cli
 from grader.kit_checks import GRADER_ONLY, MAP_NAME, checks_json, checks_map
 from grader.rubric import CHECKS, MAX_SCORE
+from grader.selftest import Case, cases
 from grader.student_kit import SUBMIT_END, SUBMIT_START, build_kit, kit_contents
 
 RUBRIC_IDS = [c.id for c in CHECKS]
-CORRECT = [REFERENCE, *sorted(SOLUTIONS.glob("correct_*.py"))]
+CASES = cases()  # the bank, as grade selftest builds it
+CORRECT = [c for c in CASES if c.must_fail is None]
+BUGS = [c for c in CASES if c.must_fail is not None]
 CATCH_TARGET = 0.7
 
 
@@ -441,8 +443,8 @@ def test_check_without_pytest_says_how_to_install_it(tmp_path: Path) -> None:
 
 
 def mutant(mutation_id: str) -> str:
-    (found,) = [m for m in MUTATIONS if m.id == mutation_id]
-    return apply(found, reference_source())
+    (found,) = [c for c in BUGS if c.name == f"bug:{mutation_id}"]
+    return found.source
 
 
 @pytest.mark.parametrize(
@@ -476,9 +478,9 @@ def test_failures_say_observed_expected_and_what_to_check(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("solution", CORRECT, ids=[p.stem for p in CORRECT])
-def test_every_correct_solution_passes_every_public_test(tmp_path: Path, solution: Path) -> None:
-    result = public_results(copy_pack(tmp_path, solution))
+@pytest.mark.parametrize("case", CORRECT, ids=[c.name for c in CORRECT])
+def test_every_correct_solution_passes_every_public_test(tmp_path: Path, case: Case) -> None:
+    result = public_results(copy_pack(tmp_path, source=case.source))
     bad = [t for t in result["tests"] if t["outcome"] != "passed" or t["not_judged"]]
     assert not result["problems"] and result["tests"], result["problems"]
     assert not bad, json.dumps(bad, indent=1)
@@ -486,32 +488,31 @@ def test_every_correct_solution_passes_every_public_test(tmp_path: Path, solutio
 
 @pytest.fixture(scope="module")
 def bank_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    reference = reference_source()
-    sources = {m.id: apply(m, reference) for m in MUTATIONS}
+    sources = {c.name: c.source for c in BUGS}
     return kit_support.results_for(sources, tmp_path_factory.mktemp("bank"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.id for m in MUTATIONS])
+@pytest.mark.parametrize("case", BUGS, ids=[c.name for c in BUGS])
 def test_public_tests_failing_a_bug_are_about_its_check(
-    mutation: Mutation, bank_results: dict[str, dict[str, Any]]
+    case: Case, bank_results: dict[str, dict[str, Any]]
 ) -> None:
-    result = bank_results[mutation.id]
+    result = bank_results[case.name]
     assert not result["problems"], result["problems"]
     failing = [t for t in result["tests"] if t["outcome"] != "passed"]
-    wrong = [t["name"] for t in failing if mutation.check not in t["covers"]]
+    wrong = [t["name"] for t in failing if case.must_fail not in t["covers"]]
     assert not wrong, (
-        f"{mutation.id} ({mutation.check}: {mutation.description}) fails public tests about "
-        f"other checks: {wrong}"
+        f"{case.name} ({case.must_fail}: {case.description}) fails public tests about other "
+        f"checks: {wrong}"
     )
 
 
 @pytest.mark.slow
 def test_public_tests_catch_most_of_the_bank(bank_results: dict[str, dict[str, Any]]) -> None:
-    caught = [m.id for m in MUTATIONS if bank_results[m.id]["failed"]]
-    rate = len(caught) / len(MUTATIONS)
-    print(f"public tests catch {len(caught)} of {len(MUTATIONS)} bugs of the bank ({rate:.0%})")
-    assert rate >= CATCH_TARGET, sorted(set(m.id for m in MUTATIONS) - set(caught))
+    caught = [c.name for c in BUGS if bank_results[c.name]["failed"]]
+    rate = len(caught) / len(BUGS)
+    print(f"public tests catch {len(caught)} of {len(BUGS)} bugs of the bank ({rate:.0%})")
+    assert rate >= CATCH_TARGET, sorted({c.name for c in BUGS} - set(caught))
 
 
 # --------------------------------------------------------------------------
@@ -567,7 +568,9 @@ def test_kit_installs_in_a_fresh_venv_as_the_readme_says(tmp_path: Path) -> None
     skeleton = sh(README_COMMANDS[2])
     assert skeleton.returncode == 1, skeleton.stdout + skeleton.stderr
     assert "is not implemented yet" in skeleton.stdout and "Traceback" not in skeleton.stdout
-    assert "0 of 100 points" in " ".join(skeleton.stdout.replace("│", " ").split())
+    said = " ".join(skeleton.stdout.replace("│", " ").split())
+    assert "0 of 100 points" in said
+    assert "Run one test alone: .venv/bin/python -m pytest -k NAME" in said
     (kit / "minigpt.py").write_bytes(REFERENCE.read_bytes())
     reference = sh(README_COMMANDS[2])
     assert reference.returncode == 0, reference.stdout + reference.stderr
