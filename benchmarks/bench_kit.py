@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import kit_support
-from solutions.mutations import MUTATIONS, apply, reference_source
 from timing import table
 
 from grader import paths
+from grader.selftest import cases
 from grader.student_kit import build_kit
 
 NAIVE = paths.BANK_DIR / "correct_naive.py"
@@ -74,28 +74,28 @@ def main() -> int:
         if args.no_bank:
             return 0
 
-        reference = reference_source()
-        sources = {m.id: apply(m, reference) for m in MUTATIONS}
+        bugs = [c for c in cases() if c.must_fail is not None]
+        sources = {c.name: c.source for c in bugs}
         bank = root / "bank"
         bank.mkdir()
         results = kit_support.results_for(sources, bank)
-    caught = [m for m in MUTATIONS if results[m.id]["failed"]]
+    caught = [c for c in bugs if results[c.name]["failed"]]
     off_topic = [
-        (m.id, t["name"])
-        for m in MUTATIONS
-        for t in results[m.id]["tests"]
-        if t["outcome"] != "passed" and m.check not in t["covers"]
+        (c.name, t["name"])
+        for c in bugs
+        for t in results[c.name]["tests"]
+        if t["outcome"] != "passed" and c.must_fail not in t["covers"]
     ]
     rows = [
         (
             "bank bugs caught by the public tests",
-            f"{len(caught)} of {len(MUTATIONS)} ({len(caught) / len(MUTATIONS):.0%})",
+            f"{len(caught)} of {len(bugs)} ({len(caught) / len(bugs):.0%})",
         ),
         ("failing public tests about another check than the bug's", str(len(off_topic))),
     ]
-    for check in sorted({m.check for m in MUTATIONS}):
-        mine = [m for m in MUTATIONS if m.check == check]
-        missed = [m.id for m in mine if m not in caught]
+    for check in sorted({str(c.must_fail) for c in bugs}):
+        mine = [c for c in bugs if c.must_fail == check]
+        missed = [c.name.removeprefix("bug:") for c in mine if c not in caught]
         note = f" (missed: {', '.join(missed)})" if missed else ""
         rows.append((f"  {check}", f"{len(mine) - len(missed)} of {len(mine)}{note}"))
     print(table(rows))
