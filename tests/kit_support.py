@@ -1,8 +1,9 @@
 """The student kit as a student runs it: a copy of the template, its check.py, its helpers.
 
-Shared by the pack's tests (``test_pack.py``), the kit's (``test_kit.py``) and
-``benchmarks/bench_kit.py``. Importing it puts ``student_template/`` on
-sys.path (through ``pack_paths``), as the pack's own tests expect.
+Shared by the pack's tests (``test_pack.py``), the kit's (``test_kit.py``,
+``test_public_tests.py``) and ``benchmarks/bench_kit.py``. Importing it puts
+``student_template/`` on sys.path (through ``pack_paths``), as the pack's own
+tests expect.
 """
 
 from __future__ import annotations
