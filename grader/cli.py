@@ -515,11 +515,18 @@ def selftest_command(jobs: int, bank: Path | None, settings: GradeSettings) -> N
     type=click.Path(path_type=Path),
     help="A new folder, or a file ending in .zip.",
 )
-def student_kit_command(out: Path) -> None:
-    """Write what students get: skeleton, pack, public tests, train.py, their README."""
-    from .student_kit import build_kit
+@click.option(
+    "--submit-text",
+    "submit_text",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A UTF-8 Markdown file: the README's 'How to submit' section (a default otherwise).",
+)
+def student_kit_command(out: Path, submit_text: Path | None) -> None:
+    """Write what students get: skeleton, pack, public tests, check.py, train.py, README."""
+    from .student_kit import build_kit, read_submit_text
 
-    path = build_kit(out)
+    text = read_submit_text(submit_text) if submit_text is not None else None
+    path = build_kit(out, text)
     say(f"Wrote the student kit to {display_path(path)} (no hidden tests, no reference).")
 
 

@@ -95,6 +95,21 @@ class FeedForward(Module):
         )
 
 
+def softmax(scores: list[Value]) -> list[Value]:
+    """Probabilities from scores: p_i = exp(s_i - m) / sum_j exp(s_j - m).
+
+    m is the largest score's .data. Subtracting it changes nothing in the
+    result, but keeps exp() away from huge numbers (math.exp(1000) raises
+    OverflowError). Build it from Value operations (s - m, .exp(), Value.sum,
+    division) so that gradients flow through it. SelfAttention needs it for
+    its weights, and the lesson's generate() calls it on the scaled logits.
+    """
+    raise NotImplementedError(
+        "softmax is not implemented yet: subtract the largest score's .data, exp() each "
+        "score, divide each by their sum"
+    )
+
+
 class SelfAttention(Module):
     """Single-head self-attention over a sequence of T vectors of size D.
 
@@ -104,7 +119,7 @@ class SelfAttention(Module):
     out_i = sum_j weights_ij * v_j.
     With causal=True position i may only look at positions j <= i (the causal
     mask); with causal=False it looks at every position.
-    Use a stable softmax: subtract the largest score (its .data) before exp().
+    Use a stable softmax: softmax() above.
     An output projection (out_i -> Wo out_i with Wo a Linear(D, D)), as in
     GPT-2, is optional: the tests accept attention with or without one.
     """
@@ -151,12 +166,11 @@ class MiniGPT(Module):
 
     token ids -> token embedding + position embedding -> num_layers
     TransformerBlocks -> final LayerNorm -> Linear(D, V) -> logits.
-    Keep vocab_size and max_seq_len as attributes of the same names:
-    generate() reads model.max_seq_len.
+    Keep max_seq_len as an attribute of that name: generate() reads
+    model.max_seq_len. (Keeping vocab_size too is handy; nothing requires it.)
     """
 
-    vocab_size: int  # set these two in __init__
-    max_seq_len: int
+    max_seq_len: int  # set it in __init__
 
     def __init__(
         self,
@@ -167,9 +181,9 @@ class MiniGPT(Module):
         max_seq_len: int,
     ) -> None:
         raise NotImplementedError(
-            "MiniGPT.__init__ is not implemented yet: store vocab_size and max_seq_len, "
-            "build the token and position embeddings, the blocks, the final LayerNorm "
-            "and the output Linear(embed_dim, vocab_size)"
+            "MiniGPT.__init__ is not implemented yet: store max_seq_len, build the token "
+            "and position embeddings, the blocks, the final LayerNorm and the output "
+            "Linear(embed_dim, vocab_size)"
         )
 
     def forward(self, token_ids: list[int]) -> list[list[Value]]:
@@ -207,9 +221,9 @@ def generate(
 
     Each step: take the last model.max_seq_len tokens as the context, run the
     model, keep the logits of the LAST position, divide them by temperature,
-    turn them into probabilities with a (stable) softmax and draw the next
-    token with random.choices. Return start_ids followed by the new tokens
-    (a new list: do not modify start_ids).
+    turn them into probabilities with softmax() and draw the next token with
+    random.choices (its weights: the probabilities' .data). Return start_ids
+    followed by the new tokens (a new list: do not modify start_ids).
     """
     raise NotImplementedError(
         "generate is not implemented yet: crop the context, run the model, apply the "

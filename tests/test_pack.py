@@ -13,7 +13,6 @@ import ast
 import builtins
 import inspect
 import math
-import os
 import random
 import re
 import shutil
@@ -27,6 +26,7 @@ from typing import Any
 import pack_paths
 import pytest
 from engine import Value
+from kit_support import copy_pack, student_env
 from nn import Module
 
 from grader.policy import ALLOWED_MODULES
@@ -39,26 +39,6 @@ PUBLIC_API = [*CLASSES, *FUNCTIONS]
 
 # --------------------------------------------------------------------------
 # helpers
-
-
-def copy_pack(tmp_path: Path, solution: Path | None = None) -> Path:
-    """A fresh copy of student_template/, optionally with another minigpt.py."""
-    dest = tmp_path / "pack"
-    shutil.copytree(
-        pack_paths.TEMPLATE_DIR,
-        dest,
-        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"),
-    )
-    if solution is not None:
-        shutil.copyfile(solution, dest / "minigpt.py")
-    return dest
-
-
-def student_env() -> dict[str, str]:
-    """The environment of a student who only installed pytest."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    return env
 
 
 def run_public_tests(pack: Path) -> tuple[subprocess.CompletedProcess[str], list[ET.Element]]:
@@ -111,18 +91,19 @@ def small_model(**overrides: int) -> Any:
 def test_reference_passes_every_public_test(tmp_path: Path) -> None:
     proc, cases = run_public_tests(copy_pack(tmp_path, pack_paths.REFERENCE_PATH))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert {c.get("name") for c in cases} == public_test_names()
-    assert all(len(c) == 0 for c in cases), "no failure, error or skip"
+    assert {str(c.get("name")).split("[")[0] for c in cases} == public_test_names()
+    assert all(len(c) == 0 for c in cases), "no failure, error, skip or 'not judged'"
 
 
 def test_skeleton_fails_every_public_test_cleanly(tmp_path: Path) -> None:
     proc, cases = run_public_tests(copy_pack(tmp_path))
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
-    assert {c.get("name") for c in cases} == public_test_names()
+    assert {str(c.get("name")).split("[")[0] for c in cases} == public_test_names()
     for case in cases:
         failures = case.findall("failure")
-        assert len(failures) == 1 and len(case) == 1, f"{case.get('name')} must fail"
+        outcomes = [e for e in case if e.tag in ("failure", "error", "skipped")]
+        assert len(failures) == 1 and len(outcomes) == 1, f"{case.get('name')} must fail"
         message = failures[0].get("message", "")
         assert "is not implemented yet" in message, message
     assert "Traceback" not in output and 'File "' not in output, output

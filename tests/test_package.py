@@ -40,6 +40,9 @@ STUDENT_FILES = {
     "pytest.ini",
     "data/tiny.txt",
     "tests/test_1_layers.py",
+    "tests/helpers.py",
+    "check.py",
+    "grader_checks.json",
 }
 
 

@@ -1,10 +1,11 @@
 """Check `attention`: a softmax over scores q_i . k_j that sum to one, for ANY weights.
 
 The judge sets the weights at random and reads the attention weights off the
-outputs. With the causal mask, the first row of an input [k, q] sees only
-itself, so it is g(k), the value map (value projection, then the output
-projection if any); the second row is w * g(k) + (1 - w) * g(q) for the weight
-w that query q gives key k, g(q) being the output for [q] alone. From those the
+outputs. A single row [k] sees only itself, mask or not, so its output is g(k),
+the value map (value projection, then the output projection if any); the last
+row of [k, q] sees both, mask or not, so it is w * g(k) + (1 - w) * g(q) for the
+weight w that query q gives key k, g(q) being the output for [q] alone. A
+missing or wrong mask is thus the causal_mask check's finding, not this one's. From those the
 judge solves for w, and checks what every softmax attention does:
 
 - the second row IS such a mix (weights summing to one) and 0 < w < 1;
@@ -186,10 +187,16 @@ def _read_pairs(
             (f"b+u{n}", "a"),
             (f"b+u{n}", f"a+v{n}"),
         ]
-    inputs = [[keys[k], queries[q]] for q, k in pairs] + [[queries[q]] for q in queries]
+    singles = {**queries, **keys}
+    inputs = [[keys[k], queries[q]] for q, k in pairs] + [[row] for row in singles.values()]
     outs = [o.data for o in attn.forward_many(inputs, apart=True)]
-    alone = {q: outs[len(pairs) + i][0] for i, q in enumerate(queries)}
-    mixes = {(q, k): (out, keys[k], queries[q]) for (q, k), out in zip(pairs, outs, strict=False)}
+    alone = {name: outs[len(pairs) + i][0] for i, name in enumerate(singles)}
+    # g(k) is the output of [k] alone, not the first row of [k, q]: a single row sees only
+    # itself with or without a mask, so a missing mask is the causal check's alone.
+    mixes = {
+        (q, k): ([alone[k], out[1]], keys[k], queries[q])
+        for (q, k), out in zip(pairs, outs, strict=False)
+    }
     return _read(mixes, alone)
 
 
