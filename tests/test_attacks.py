@@ -314,9 +314,12 @@ def describe(result: Result) -> str:
         return f"[{result.seconds:.0f} s] grader error: {result.error}"
     failing = sorted(c.id for c in fb.checks if not c.passed)
     error = f", error {fb.error.kind}: {fb.error.message[:160]}" if fb.error else ""
+    said = "".join(
+        f"\n    {c.id}: {c.issues[0].message[:300]}" for c in fb.checks if not c.passed and c.issues
+    )
     return (
         f"[{result.seconds:.0f} s] status {fb.status}, gradable {fb.gradable}, score {fb.score}"
-        f"{error}; failing: {', '.join(failing) or 'none'}"
+        f"{error}; failing: {', '.join(failing) or 'none'}{said}"
     )
 
 
