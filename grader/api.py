@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from . import paths
 from .__about__ import __version__
-from .errors import ContractError
+from .errors import Cancelled, ContractError, InfrastructureError
 from .models import Feedback
 from .policy import check_source, too_large
 from .sandbox import Backend, make_backend
@@ -61,6 +70,75 @@ def stamp(
     if started is not None:
         feedback.durations.total = round(time.monotonic() - started, 3)
     return feedback
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How our own failures are retried before a submission is called not gradable.
+
+    ``grade batch`` waits little (a class is waiting); the service waits up to a
+    minute (a Docker host may be restarting under it).
+    """
+
+    retries: int = 2  # attempts after the first
+    backoff: float = 2.0  # seconds before the first retry, doubled for each one after
+    max_wait: float = 5.0
+
+
+def grade_or_not_gradable(
+    submission: Submission,
+    settings: GradeSettings,
+    retries: Retries,
+    cancel: threading.Event,
+    attempt: Callable[[], Feedback] | None = None,
+    noted: Callable[[str], None] | None = None,
+    fatal_raises: bool = False,
+) -> Feedback:
+    """Grade; on our retryable failure retry, then give a stamped not-gradable Feedback.
+
+    The one way ``grade batch`` and the service turn our failures into data, so
+    a student never gets a zero for them. ``attempt`` grades once (default:
+    :func:`grade_submission` in a backend of its own); ``noted`` hears each
+    failure's text (the service records it as an event). A failure that no
+    retry can cure (no image, say) is not gradable too, or raised when
+    ``fatal_raises`` (a batch stops: every later file would fail alike).
+    ``cancel`` ends a wait at once and raises :class:`Cancelled`.
+    """
+
+    def once() -> Feedback:
+        return grade_submission(submission, settings, cancel) if attempt is None else attempt()
+
+    def note(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        if noted is not None and failure is not None:
+            noted(str(failure))
+
+    def pause(seconds: float) -> None:
+        if cancel.wait(seconds):
+            raise Cancelled("Stopped while waiting to retry.")
+
+    retrying = Retrying(
+        retry=retry_if_exception(
+            lambda e: isinstance(e, InfrastructureError) and e.retryable and not cancel.is_set()
+        ),
+        stop=stop_after_attempt(retries.retries + 1),
+        wait=wait_exponential(multiplier=retries.backoff, max=retries.max_wait),
+        before_sleep=note,
+        sleep=pause,
+        reraise=True,
+    )
+    try:
+        return retrying(once)
+    except InfrastructureError as exc:
+        if cancel.is_set():
+            raise Cancelled("Stopped while grading.") from None
+        if fatal_raises and not exc.retryable:
+            raise
+        if noted is not None:
+            noted(str(exc))
+        attempts = int(retrying.statistics.get("attempt_number", 1))
+        message = f"Not gradable after {attempts} attempt{'s' * (attempts > 1)}: {exc.message}"
+    return stamp(Feedback.not_gradable(message), submission, settings)
 
 
 class Backends:

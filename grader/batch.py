@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from . import paths
-from .api import grade_submission, stamp
-from .errors import Cancelled, GraderError, InfrastructureError, UsageError
+from .api import Retries, grade_or_not_gradable, grade_submission
+from .errors import Cancelled, GraderError, UsageError
 from .formats.safe_text import csv_cell
 from .models import ErrorInfo, Feedback
 from .report.triage import HELP_THRESHOLD
@@ -254,33 +253,15 @@ class BatchGrader:
                 ErrorInfo(kind="policy", message=f"Not graded: {exc.message}")
             )
         assert self._backend is not None, "grade_one runs inside run()"
-        retrying = Retrying(
-            stop=stop_after_attempt(self.retries + 1),
-            wait=wait_exponential(multiplier=2, max=5),
-            retry=retry_if_exception(self._worth_retrying),
-            sleep=self._pause,
-            reraise=True,
+        backend = self._backend
+        return grade_or_not_gradable(
+            submission,
+            self.settings,
+            Retries(self.retries, backoff=2.0, max_wait=5.0),
+            self.cancel,
+            attempt=lambda: grade_submission(submission, self.settings, self.cancel, backend),
+            fatal_raises=True,  # every later submission would fail the same way: stop
         )
-        try:
-            return retrying(grade_submission, submission, self.settings, self.cancel, self._backend)
-        except InfrastructureError as exc:
-            if not exc.retryable:
-                raise  # every later submission would fail the same way: stop the batch
-            if self.cancel.is_set():
-                raise Cancelled("Batch cancelled.") from None
-            last = exc
-        feedback = Feedback.not_gradable(
-            f"Not gradable after {self.retries + 1} attempts: {last.message}"
-        )
-        return stamp(feedback, submission, self.settings)
-
-    def _pause(self, seconds: float) -> None:
-        """Wait between attempts; Ctrl-C (the cancel event) ends the wait at once."""
-        self.cancel.wait(seconds)
-
-    def _worth_retrying(self, exc: BaseException) -> bool:
-        """Our failures that another attempt may cure, unless the batch is stopping."""
-        return isinstance(exc, InfrastructureError) and exc.retryable and not self.cancel.is_set()
 
     def run(self, entries: list[Entry], progress: ProgressHook | None = None) -> BatchReport:
         """Grade what is not done yet. A missing engine or image raises before anything runs."""

@@ -21,16 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, TypeVar
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
-
-from ..api import Backends, grade_submission, stamp
-from ..errors import Cancelled, InfrastructureError
+from ..api import Backends, Retries, grade_or_not_gradable, grade_submission, stamp
+from ..errors import Cancelled
 from ..models import Feedback
 from ..sandbox.docker_backend import CONTAINER_LABELS, LABEL_JOB
 from ..settings import GradeSettings
@@ -175,24 +167,7 @@ def _grade_with_retries(
     settings = GradeSettings.model_validate_json(job.settings_json)
     submission = Submission(name=job.filename, raw=job.source, size=len(job.source))
 
-    def note(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        store.jobs.note_infra_error(job.id, worker, str(exc))
-
-    def sleep(seconds: float) -> None:
-        if cancel.wait(seconds):
-            raise Cancelled("Stopped while waiting to retry.")
-
-    retrying = Retrying(
-        retry=retry_if_exception(lambda e: isinstance(e, InfrastructureError) and e.retryable),
-        stop=stop_after_attempt(config.retries + 1),
-        wait=wait_exponential(multiplier=config.backoff, max=60),
-        before_sleep=note,
-        sleep=sleep,
-        reraise=True,
-    )
-
-    def attempt() -> Feedback:
+    def once() -> Feedback:
         # In the thread that grades: the containers started for this job carry its id.
         labels = CONTAINER_LABELS.set({LABEL_JOB: job.id})
         try:
@@ -202,11 +177,14 @@ def _grade_with_retries(
             CONTAINER_LABELS.reset(labels)
 
     try:
-        return retrying(attempt) if runner is None else retrying(runner, attempt)
-    except InfrastructureError as exc:
-        store.jobs.note_infra_error(job.id, worker, str(exc))
-        attempts = int(retrying.statistics.get("attempt_number", 1))
-        message = f"Not gradable after {attempts} attempt{'s' * (attempts > 1)}: {exc.message}"
+        return grade_or_not_gradable(
+            submission,
+            settings,
+            Retries(config.retries, backoff=config.backoff, max_wait=60.0),
+            cancel,
+            attempt=once if runner is None else lambda: runner(once),
+            noted=lambda message: store.jobs.note_infra_error(job.id, worker, message),
+        )
     except Cancelled:
         raise
     except Exception as exc:  # a bug of ours: logged in full, never the student's zero
