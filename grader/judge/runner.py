@@ -34,7 +34,7 @@ import pytest
 import pytest_jsonreport.plugin
 import pytest_timeout
 
-from .. import paths
+from .. import paths, procfs
 from ..__about__ import __version__
 from ..policy import check_source
 from .config import JudgeConfig
@@ -107,13 +107,10 @@ def grading_seed(raw: bytes, key_file: Path | None) -> str:
 
 def process_age() -> float:
     """Seconds since this process started (its interpreter start-up and imports), or 0."""
-    try:
-        with open("/proc/self/stat", "rb") as stat, open("/proc/uptime", "rb") as uptime:
-            started = int(stat.read().rsplit(b")", 1)[1].split()[19])
-            now = float(uptime.read().split()[0])
-    except (OSError, IndexError, ValueError):
+    stat, now = procfs.read_stat("self"), procfs.uptime()
+    if stat is None or now is None:
         return 0.0
-    return max(0.0, now - started / os.sysconf("SC_CLK_TCK"))
+    return max(0.0, now - stat.start_ticks / procfs.TICKS)
 
 
 def judge_submission(receive: Callable[[], Path], config: JudgeConfig) -> dict[str, Any] | None:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import procfs
+from ..procfs import STOPPED
 from .failures import StudentError, clean_text, error_record
 
 PROTOCOL = 8
@@ -42,7 +44,6 @@ FORK_TIMEOUT = 10.0  # seconds the fork server may take to answer with a new wor
 MAX_CONTROL_BYTES = 1 << 20  # unread fork-server messages; more is a flood
 SWEEP_ROUNDS = 20  # scans of /proc before a sweep gives up and kills everything at once
 CONFINE_TIMEOUT = 30.0  # seconds the worker's own start-up may take to install its filter
-STOPPED = (b"T", b"t")  # /proc states of a stopped or traced process
 NO_PROCESS = {
     "kind": "crash",
     "stage": "starting your code",
@@ -144,13 +145,6 @@ def decode_control(line: bytes) -> dict[str, int] | None:
     return message
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat_cpu(fields: list[bytes]) -> int:
-    return sum(int(x) for x in fields[11:15])  # utime stime cutime cstime, in ticks
-
-
 class CpuClock:
     """CPU seconds of one process (and its reaped children), or None without /proc.
 
@@ -171,13 +165,8 @@ class CpuClock:
 
     def look(self) -> tuple[float | None, bytes]:
         """CPU seconds and the /proc state letter (b"" when unknown)."""
-        if self._fd is None:
-            return None, b""
-        try:
-            fields = os.pread(self._fd, 4096, 0).rsplit(b")", 1)[1].split()
-            return _stat_cpu(fields) / TICKS, fields[0]
-        except (OSError, IndexError, ValueError):
-            return None, b""
+        stat = None if self._fd is None else procfs.read_stat_at(self._fd)
+        return (None, b"") if stat is None else (stat.cpu_seconds, stat.state)
 
     def once(self) -> bytes:
         """The state letter, for a clock made for one look: then closed."""
@@ -272,23 +261,9 @@ def group_cpu(pgid: int) -> float | None:
     /proc costs a few milliseconds, so the judge does it only while a request
     is running long (see CPU_POLL).
     """
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return None
-    total, found, key = 0, False, str(pgid).encode()
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-            if len(fields) > 14 and fields[2] == key:
-                total += _stat_cpu(fields)
-                found = True
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / TICKS if found else None
+    stats = [procfs.read_stat(pid) for pid in procfs.pids() or []]
+    ticks = [stat.cpu_ticks for stat in stats if stat is not None and stat.group == pgid]
+    return sum(ticks) / procfs.TICKS if ticks else None
 
 
 class WorkerClient:
@@ -499,13 +474,10 @@ class WorkerClient:
         the student's process, and the judge may kill any process (CAP_KILL)."""
         if self._zygote is None or pid <= 1 or pid == os.getpid():
             return False
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-            parent, group = int(fields[1]), int(fields[2])
-        except (OSError, IndexError, ValueError):
+        stat = procfs.read_stat(pid)
+        if stat is None:
             return not os.path.isdir("/proc/self")  # no /proc to check with
-        return parent == self._zygote.pid and (group == pid or not own_group)
+        return stat.parent == self._zygote.pid and (stat.group == pid or not own_group)
 
     def _spawn(
         self, command: list[str], env: dict[str, str], keep: tuple[int, ...], out_w: int
@@ -641,24 +613,19 @@ class WorkerClient:
         """
         me = os.getpid()
         for _ in range(SWEEP_ROUNDS):
-            try:
-                entries = [e for e in os.listdir("/proc") if e.isdigit()]
-            except OSError:
+            entries = procfs.pids()
+            if entries is None:
                 return
             killed = 0
-            for entry in entries:
-                pid = int(entry)
+            for pid in entries:
                 if pid in (1, me, spare):
                     continue
-                try:
-                    with open(f"/proc/{entry}/stat", "rb") as handle:
-                        fields = handle.read().rsplit(b")", 1)[1].split()
-                    if fields[0] == b"Z" or int(fields[1]) == me:
-                        continue
+                stat = procfs.read_stat(pid)
+                if stat is None or stat.state == b"Z" or stat.parent == me:
+                    continue
+                with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
                     killed += 1
-                except (OSError, IndexError, ValueError):
-                    continue
             if not killed:
                 return
         self._stop_fork_server()
@@ -914,12 +881,9 @@ def _child_stopped(pid: int) -> bool:
     except OSError:
         return False
     for child in children:
-        try:
-            with open(f"/proc/{int(child)}/stat", "rb") as handle:
-                if handle.read().rsplit(b")", 1)[1].split()[0] in STOPPED:
-                    return True
-        except (OSError, IndexError, ValueError):
-            continue
+        stat = procfs.read_stat(int(child)) if child.isdigit() else None
+        if stat is not None and stat.state in STOPPED:
+            return True
     return False
 
 

@@ -18,15 +18,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from ..procfs import read_stat
+
 
 def process_start(pid: int) -> int | None:
     """When process ``pid`` started (clock ticks after boot), None if there is none."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[19]) if len(fields) > 19 else None
+    stat = read_stat(pid)
+    return None if stat is None else stat.start_ticks
 
 
 def _read(path: str, *, link: bool = False) -> str:
