@@ -251,7 +251,7 @@ def test_limit_flags_and_the_model_agree_on_every_range() -> None:
     import annotated_types
     from pydantic import ValidationError
 
-    from grader.cli import LIMIT_FLAGS
+    from grader.cli.options import LIMIT_FLAGS
     from grader.settings import Limits
 
     runner = CliRunner()

@@ -165,13 +165,13 @@ def with_options(options: list[Any]) -> Any:
 
 
 def fail(error: GraderError) -> NoReturn:
-    from ..cli import fail as cli_fail
+    from ..cli.output import fail as cli_fail
 
     cli_fail(error)
 
 
 def say(text: str, **style: Any) -> None:
-    from ..cli import say as cli_say
+    from ..cli.output import say as cli_say
 
     cli_say(text, **style)
 

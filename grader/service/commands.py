@@ -278,7 +278,7 @@ def submit_command(
     error (bad token...), 3 no verdict (service unreachable, not gradable).
     Without --wait: 0 once the job is accepted; its URL is printed.
     """
-    from ..cli import _emit, exit_code
+    from ..cli.output import emit, exit_code
     from ..models import Feedback
     from ..policy import too_large
     from ..submission import load_submission
@@ -308,14 +308,14 @@ def submit_command(
         size = max(file.stat().st_size, exc.limit + 1)
         feedback = Feedback.from_error(too_large(size, exc.limit))
         feedback.submission = file.name
-        _emit(feedback, fmt, output, gradescope_visibility)
+        emit(feedback, fmt, output, gradescope_visibility)
         sys.exit(exit_code(feedback))
     except GraderError as exc:
         fail(exc)
     from ..models import Feedback
 
     feedback = Feedback.model_validate(job["feedback"])
-    _emit(feedback, fmt, output, gradescope_visibility)
+    emit(feedback, fmt, output, gradescope_visibility)
     code = exit_code(feedback)
     if code == EXIT_INFRASTRUCTURE:
         say(f"Not gradable: {feedback.summary}", fg="red")
@@ -335,7 +335,7 @@ serve_command.add_command(links_command)
 
 def service_commands() -> list[click.Command]:
     """The commands to add to ``grade`` (called once by ``grader.cli``)."""
-    from ..cli import settings_options
+    from ..cli.options import settings_options
 
     if not any(p.name == "sandbox" for p in serve_command.params):
         settings_options()(serve_command)  # the same sandbox and limit flags as `grade`
