@@ -57,17 +57,11 @@ def settings_options(sandbox_default: str = "docker") -> Any:
     """The sandbox, its limits and the image as flags (documented in the README); the
     command receives them as one ready ``settings: GradeSettings``."""
 
-    def decorate(target: Any) -> Any:
-        options = _limit_option_list(sandbox_default)
-        if isinstance(target, click.Command):  # an already built command (grade serve):
-            assert target.callback is not None  # each option is appended to its params
-            target.callback = receiving_settings(target.callback)
-        else:  # a function: each option goes in front of those below it
-            target = receiving_settings(target)
-            options.reverse()
-        for option in options:
-            target = option(target)
-        return target
+    def decorate(function: Any) -> Any:
+        function = receiving_settings(function)
+        for option in reversed(_limit_option_list(sandbox_default)):
+            function = option(function)
+        return function
 
     return decorate
 
