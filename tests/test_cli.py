@@ -251,7 +251,7 @@ def test_limit_flags_and_the_model_agree_on_every_range() -> None:
     import annotated_types
     from pydantic import ValidationError
 
-    from grader.cli import LIMIT_FLAGS
+    from grader.cli.options import LIMIT_FLAGS
     from grader.settings import Limits
 
     runner = CliRunner()
@@ -287,3 +287,25 @@ def test_grader_image_names_the_default_image(tmp_path: Path) -> None:
     )
     assert done.returncode == 3
     assert "minigpt-grader:no-such-tag" in done.stderr, done.stderr
+
+
+def test_the_shared_cli_modules_import_no_command() -> None:
+    """grader.cli.output and grader.cli.options sit below every command: importing a service
+    command module and them, in a fresh interpreter, assembles no group and imports no
+    grading command (else the service's commands and the CLI import each other again)."""
+    commands = [
+        "grader.cli.app",
+        "grader.cli.grading",
+        "grader.cli.prepare",
+        "grader.service.commands",
+    ]
+    code = (
+        "import sys, grader.service.page_commands, grader.service.admin_commands, "
+        "grader.cli.output, grader.cli.options; "
+        f"print([m for m in {commands!r} if m in sys.modules])"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert shown.returncode == 0 and shown.stdout.strip() == "[]", shown.stdout + shown.stderr
+    # The group itself still has every command, the service's included.
+    expected = {"check", "batch", "schema", "selftest", "build-image", "serve", "worker", "submit"}
+    assert expected <= set(cli.commands)

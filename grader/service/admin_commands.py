@@ -9,16 +9,9 @@ from pathlib import Path
 
 import click
 
+from ..cli.output import fail, say
 from ..errors import GraderError, UsageError
-from .cli_support import (
-    DATA_OPTIONS,
-    DurationType,
-    fail,
-    say,
-    serve_store,
-    when,
-    with_options,
-)
+from .cli_support import DATA_OPTIONS, DurationType, serve_store, when, with_options
 
 EXPIRES_OPTION = click.option(
     "--expires-in",

@@ -1,5 +1,6 @@
 """What the service's commands share: flags derived from the config models, option
-types (address ranges, durations), the data options, and opening the store.
+types (address ranges, durations), the data options, and opening the store. Messages
+and errors are printed through :mod:`grader.cli.output`, as every ``grade`` command's.
 
 Only click, pydantic and the standard library at import (see :mod:`.commands`).
 """
@@ -11,12 +12,13 @@ import re
 from datetime import UTC, datetime
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import annotated_types
 import click
 from pydantic import BaseModel
 
+from ..cli.output import fail
 from ..errors import GraderError, UsageError
 from .config import (
     CALLBACK_ALLOW_ENV,
@@ -162,18 +164,6 @@ def with_options(options: list[Any]) -> Any:
         return function
 
     return decorate
-
-
-def fail(error: GraderError) -> NoReturn:
-    from ..cli import fail as cli_fail
-
-    cli_fail(error)
-
-
-def say(text: str, **style: Any) -> None:
-    from ..cli import say as cli_say
-
-    cli_say(text, **style)
 
 
 def open_store(data_dir: Path | None, database: str | None) -> Any:

@@ -2,14 +2,12 @@
 ``events`` subcommands are in :mod:`.admin_commands`), ``grade worker`` and
 ``grade submit``.
 
-Only click, pydantic and the standard library are imported here: the service
-stack (FastAPI, SQLAlchemy, Celery...) is the optional extra ``service`` and is
-imported when one of these commands runs. Every knob's flag is derived from its
-field in :mod:`grader.service.config` (default, range, help;
-:mod:`.cli_support`). The CLI's helpers
-(messages, exit codes, the limit flags, rendering) are imported from
-``grader.cli`` when needed, since ``grader.cli`` imports this module to register
-the commands.
+Nothing of the service stack is imported here: FastAPI, SQLAlchemy, Celery... are
+the optional extra ``service``, imported when one of these commands runs. Every
+knob's flag is derived from its field in :mod:`grader.service.config` (default,
+range, help; :mod:`.cli_support`). Messages, exit codes, the printed verdict and the
+sandbox and limit flags are those of every ``grade`` command (:mod:`grader.cli.output`,
+:mod:`grader.cli.options`); :mod:`grader.cli.app` adds these commands to ``grade``.
 """
 
 from __future__ import annotations
@@ -23,8 +21,11 @@ from typing import Any
 
 import click
 
+from ..cli.options import settings_options
+from ..cli.output import emit, exit_code, fail, say
 from ..errors import EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, GraderError, UsageError
 from ..formats import FORMATS
+from ..models import Feedback
 from ..settings import GradeSettings, Limits
 from .admin_commands import events_command, secret_group, token_group
 from .cli_support import (
@@ -34,11 +35,9 @@ from .cli_support import (
     SERVICE_KNOBS,
     WORKER_KNOBS,
     check_sandbox,
-    fail,
     knobs,
     need_extra,
     open_store,
-    say,
     service_config,
     setup_logging,
     with_options,
@@ -63,6 +62,7 @@ from .page_commands import links_command, lti_group
 @CALLBACK_ALLOW_OPTION
 @QUEUE_OPTION
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
+@settings_options()  # the same sandbox and limit flags as `grade`
 @click.pass_context
 def serve_command(
     ctx: click.Context,
@@ -278,8 +278,6 @@ def submit_command(
     error (bad token...), 3 no verdict (service unreachable, not gradable).
     Without --wait: 0 once the job is accepted; its URL is printed.
     """
-    from ..cli import _emit, exit_code
-    from ..models import Feedback
     from ..policy import too_large
     from ..submission import load_submission
     from .client import FileTooLarge, ServiceClient
@@ -308,14 +306,12 @@ def submit_command(
         size = max(file.stat().st_size, exc.limit + 1)
         feedback = Feedback.from_error(too_large(size, exc.limit))
         feedback.submission = file.name
-        _emit(feedback, fmt, output, gradescope_visibility)
+        emit(feedback, fmt, output, gradescope_visibility)
         sys.exit(exit_code(feedback))
     except GraderError as exc:
         fail(exc)
-    from ..models import Feedback
-
     feedback = Feedback.model_validate(job["feedback"])
-    _emit(feedback, fmt, output, gradescope_visibility)
+    emit(feedback, fmt, output, gradescope_visibility)
     code = exit_code(feedback)
     if code == EXIT_INFRASTRUCTURE:
         say(f"Not gradable: {feedback.summary}", fg="red")
@@ -334,9 +330,5 @@ serve_command.add_command(links_command)
 
 
 def service_commands() -> list[click.Command]:
-    """The commands to add to ``grade`` (called once by ``grader.cli``)."""
-    from ..cli import settings_options
-
-    if not any(p.name == "sandbox" for p in serve_command.params):
-        settings_options()(serve_command)  # the same sandbox and limit flags as `grade`
+    """The commands to add to ``grade`` (by :mod:`grader.cli.app`)."""
     return [serve_command, worker_command, submit_command]

@@ -1,7 +1,7 @@
 """The service's knobs, each default and range written once, and where its data lives.
 
 ``grade serve`` and ``grade worker`` derive their flags from these models
-(:func:`grader.service.commands.knob`), so a default typed here is the one the
+(:func:`grader.service.cli_support.knob`), so a default typed here is the one the
 command line shows and the one a runtime built without flags uses.
 """
 

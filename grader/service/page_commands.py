@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 import click
 
+from ..cli.output import fail, say
 from ..errors import GraderError, UsageError
-from .cli_support import DATA_OPTIONS, DurationType, fail, say, serve_store, when, with_options
+from .cli_support import DATA_OPTIONS, DurationType, serve_store, when, with_options
 
 PUBLIC_URL_ENV = "GRADER_PUBLIC_URL"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

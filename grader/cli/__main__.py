@@ -1,0 +1,5 @@
+"""``python -m grader.cli`` is the ``grade`` command too."""
+
+from . import main
+
+main()
