@@ -49,8 +49,38 @@ def docker_client() -> Iterator[Any]:
         if REQUIRE_DOCKER:
             pytest.fail(f"Docker tests are required here but cannot run: {exc}")
         pytest.skip(f"Docker not available: {exc.message}")
+    _clear_stale_leftovers(client)
     yield client
     client.close()
+
+
+def _clear_stale_leftovers(client: Any) -> None:
+    """Remove grader containers that exited a minute or more before this run began.
+
+    Those are a killed run's (its process died before it could remove them): nothing
+    will ever read them, and left in place they would fail every "no container left"
+    check of this run. A container still running, or just finished (a grading on the
+    same engine about to read it), is left alone.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from grader.sandbox.docker_backend import leftover_containers
+
+    cutoff = datetime.now(UTC) - timedelta(minutes=1)
+    for container in leftover_containers(client):
+        state = container.attrs.get("State", {})
+        finished = str(state.get("FinishedAt", ""))[:19]
+        if state.get("Status") == "created":  # never started: when it was made counts
+            finished = str(container.attrs.get("Created", ""))[:19]
+        if state.get("Status") not in ("exited", "dead", "created") or not finished:
+            continue
+        try:
+            ended = datetime.fromisoformat(finished).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        if ended < cutoff and not finished.startswith("0001"):
+            print(f"removing a stale grader container {container.short_id} (exited {finished})")
+            container.remove(force=True)
 
 
 _skipped_docker: list[str] = []
