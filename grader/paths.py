@@ -67,7 +67,7 @@ def suite_files() -> list[Path]:
     The hidden suite with its settings (suite.ini), the judge (its JudgeConfig
     included), the worker, the pack, the reference, the policy, the rubric, the
     result model with the schema version the judge writes (``__about__``), and the
-    limits' defaults (settings).
+    limits' defaults (settings, limits).
     """
     judge_dir = PACKAGE_DIR / "judge"
     files = [REFERENCE_PATH, *PACK_FILES]
@@ -76,7 +76,14 @@ def suite_files() -> list[Path]:
     files.append(SUITE_DIR / "suite.ini")
     files.extend(
         PACKAGE_DIR / name
-        for name in ("policy.py", "rubric.py", "models.py", "settings.py", "__about__.py")
+        for name in (
+            "policy.py",
+            "rubric.py",
+            "models.py",
+            "settings.py",
+            "limits.py",
+            "__about__.py",
+        )
     )
     return files
 

@@ -76,10 +76,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .limits import MAX_SOURCE_BYTES
+
 if TYPE_CHECKING:
     from .models import ErrorInfo, ErrorKind
 
-MAX_SOURCE_BYTES = 100_000
 MAX_LISTED = 5
 
 STDLIB_ALLOWED = frozenset(
