@@ -76,6 +76,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import paths
 from .limits import MAX_SOURCE_BYTES
 
 if TYPE_CHECKING:
@@ -108,7 +109,9 @@ STDLIB_ALLOWED = frozenset(
 )
 PACK_MODULES = frozenset({"engine", "nn"})
 ALLOWED_MODULES = STDLIB_ALLOWED | PACK_MODULES
-DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent / "student_template"
+# The pack checked against when no pack_dir is given: where paths finds it (a checkout, a
+# wheel's grader/_data/, the image); the judge always passes its own (JudgeConfig.pack_dir).
+DEFAULT_PACK_DIR = paths.TEMPLATE_DIR
 
 
 def _is_dunder(name: str) -> bool:

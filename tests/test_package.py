@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from solutions.mutations import MUTATIONS
 from support import REFERENCE, REPO, SKELETON, SOLUTIONS
 
-from grader import paths
+from grader import paths, policy
 from grader.cli import cli
 from grader.errors import UsageError
 from grader.selftest import cases as selftest_cases
@@ -217,12 +217,15 @@ def write_bank(folder: Path) -> Path:
 def test_wheel_works_outside_the_repository(docker_client: Any, venv: Venv) -> None:
     # the installed package reads its data from the wheel, and agrees on the suite hash
     found = venv.python(
-        "from grader import paths, selftest; "
-        "print(paths.IN_WHEEL, paths.suite_hash(), len(selftest.cases()), paths.PACKAGE_DIR)"
+        "from grader import paths, policy, selftest; "
+        "print(paths.IN_WHEEL, paths.suite_hash(), len(selftest.cases()), paths.PACKAGE_DIR, "
+        "','.join(sorted(policy.module_names('engine'))))"
     ).split()
     assert found[:2] == ["True", paths.suite_hash()]
     assert int(found[2]) == len(selftest_cases())  # the shipped bank is the checkout's
     assert not Path(found[3]).is_relative_to(REPO)
+    # the policy's default pack is the wheel's own (grader/_data/student_template)
+    assert found[4] == ",".join(sorted(policy.module_names("engine"))) and "Value" in found[4]
 
     # build-image from package data, under a tag of its own (removed at the end)
     tag = f"minigpt-grader-wheeltest:{uuid.uuid4().hex[:8]}"
