@@ -71,13 +71,12 @@ def suite_files() -> list[Path]:
     """
     judge_dir = PACKAGE_DIR / "judge"
     files = [REFERENCE_PATH, *PACK_FILES]
-    for folder in (SUITE_DIR, WORKER_DIR, judge_dir):
+    for folder in (SUITE_DIR, WORKER_DIR, judge_dir, PACKAGE_DIR / "policy"):
         files.extend(sorted(folder.glob("*.py")))
     files.append(SUITE_DIR / "suite.ini")
     files.extend(
         PACKAGE_DIR / name
         for name in (
-            "policy.py",
             "rubric.py",
             "models.py",
             "settings.py",

@@ -68,6 +68,10 @@ def test_wheel_carries_the_grader_and_its_data(wheel: Path) -> None:
         "grader/suite/suite.ini",
         "grader/worker/main.py",
         "grader/judge/runner.py",
+        "grader/policy/__init__.py",
+        "grader/policy/allowlists.py",
+        "grader/policy/checker.py",
+        "grader/limits.py",
         "grader/py.typed",
         data + "reference/minigpt.py",
         data + "Dockerfile",
@@ -300,6 +304,9 @@ def test_the_image_label_covers_every_file_the_image_is_built_from() -> None:
     assert not any(n.startswith(("grader/service/", "grader/report/")) for n in names)
     suite = {paths.logical_name(p) for p in paths.suite_files()}
     assert {"grader/suite/suite.ini", "grader/settings.py", "grader/__about__.py"} <= suite
+    # the policy decides verdicts too: every file of its package, and the size limit's default
+    policy_files = {paths.logical_name(p) for p in (paths.PACKAGE_DIR / "policy").glob("*.py")}
+    assert len(policy_files) > 1 and policy_files | {"grader/limits.py"} <= suite
     assert (
         suite - {"reference/minigpt.py", "student_template/engine.py", "student_template/nn.py"}
         <= names
