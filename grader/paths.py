@@ -67,21 +67,22 @@ def suite_files() -> list[Path]:
     The hidden suite with its settings (suite.ini), the judge (its JudgeConfig
     included), the worker, the pack, the reference, the policy, the rubric, the
     result model with the schema version the judge writes (``__about__``), the
-    limits' defaults (settings) and the /proc reader (CPU time decides timeouts).
+    limits' defaults (settings, limits) and the /proc reader (CPU time decides
+    timeouts).
     """
     judge_dir = PACKAGE_DIR / "judge"
     files = [REFERENCE_PATH, *PACK_FILES]
-    for folder in (SUITE_DIR, WORKER_DIR, judge_dir):
+    for folder in (SUITE_DIR, WORKER_DIR, judge_dir, PACKAGE_DIR / "policy"):
         files.extend(sorted(folder.glob("*.py")))
     files.append(SUITE_DIR / "suite.ini")
     files.extend(
         PACKAGE_DIR / name
         for name in (
-            "policy.py",
             "procfs.py",
             "rubric.py",
             "models.py",
             "settings.py",
+            "limits.py",
             "__about__.py",
         )
     )

@@ -10,8 +10,8 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .limits import MAX_SOURCE_BYTES
 from .models import SandboxKind
-from .policy import MAX_SOURCE_BYTES
 
 # GRADER_IMAGE names another tag: two checkouts on one engine (a release and a branch
 # under test) then keep an image each instead of rebuilding one tag in turn.

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from solutions.mutations import MUTATIONS
 from support import REFERENCE, REPO, SKELETON, SOLUTIONS
 
-from grader import paths
+from grader import paths, policy
 from grader.cli import cli
 from grader.errors import UsageError
 from grader.selftest import cases as selftest_cases
@@ -68,6 +68,10 @@ def test_wheel_carries_the_grader_and_its_data(wheel: Path) -> None:
         "grader/suite/suite.ini",
         "grader/worker/main.py",
         "grader/judge/runner.py",
+        "grader/policy/__init__.py",
+        "grader/policy/allowlists.py",
+        "grader/policy/checker.py",
+        "grader/limits.py",
         "grader/py.typed",
         data + "reference/minigpt.py",
         data + "Dockerfile",
@@ -217,12 +221,15 @@ def write_bank(folder: Path) -> Path:
 def test_wheel_works_outside_the_repository(docker_client: Any, venv: Venv) -> None:
     # the installed package reads its data from the wheel, and agrees on the suite hash
     found = venv.python(
-        "from grader import paths, selftest; "
-        "print(paths.IN_WHEEL, paths.suite_hash(), len(selftest.cases()), paths.PACKAGE_DIR)"
+        "from grader import paths, policy, selftest; "
+        "print(paths.IN_WHEEL, paths.suite_hash(), len(selftest.cases()), paths.PACKAGE_DIR, "
+        "','.join(sorted(policy.module_names('engine'))))"
     ).split()
     assert found[:2] == ["True", paths.suite_hash()]
     assert int(found[2]) == len(selftest_cases())  # the shipped bank is the checkout's
     assert not Path(found[3]).is_relative_to(REPO)
+    # the policy's default pack is the wheel's own (grader/_data/student_template)
+    assert found[4] == ",".join(sorted(policy.module_names("engine"))) and "Value" in found[4]
 
     # build-image from package data, under a tag of its own (removed at the end)
     tag = f"minigpt-grader-wheeltest:{uuid.uuid4().hex[:8]}"
@@ -297,6 +304,9 @@ def test_the_image_label_covers_every_file_the_image_is_built_from() -> None:
     assert not any(n.startswith(("grader/service/", "grader/report/")) for n in names)
     suite = {paths.logical_name(p) for p in paths.suite_files()}
     assert {"grader/suite/suite.ini", "grader/settings.py", "grader/__about__.py"} <= suite
+    # the policy decides verdicts too: every file of its package, and the size limit's default
+    policy_files = {paths.logical_name(p) for p in (paths.PACKAGE_DIR / "policy").glob("*.py")}
+    assert len(policy_files) > 1 and policy_files | {"grader/limits.py"} <= suite
     assert (
         suite - {"reference/minigpt.py", "student_template/engine.py", "student_template/nn.py"}
         <= names

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import paths
-from ..policy import MAX_SOURCE_BYTES
+from ..limits import MAX_SOURCE_BYTES
 
 if TYPE_CHECKING:
     from ..settings import Limits
