@@ -8,14 +8,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
-
 from . import paths
 from .__about__ import __version__
 from .errors import Cancelled, ContractError, InfrastructureError
@@ -104,6 +96,15 @@ def grade_or_not_gradable(
     ``fatal_raises`` (a batch stops: every later file would fail alike).
     ``cancel`` ends a wait at once and raises :class:`Cancelled`.
     """
+    # Here, not at the top: the image's PrairieLearn entry imports this module, and the
+    # image has no tenacity (the host alone retries).
+    from tenacity import (
+        RetryCallState,
+        Retrying,
+        retry_if_exception,
+        stop_after_attempt,
+        wait_exponential,
+    )
 
     def once() -> Feedback:
         return grade_submission(submission, settings, cancel) if attempt is None else attempt()
