@@ -8,7 +8,8 @@ import pytest
 from support import REPO
 
 # `grader/...`, `tests/...`, `scripts/...` and the like in backticks.
-PATH = re.compile(r"`((?:grader|tests|benchmarks|scripts|docs|student_template|reference)/[\w./-]+)`")
+TOPS = "grader|tests|benchmarks|scripts|docs|student_template|reference"
+PATH = re.compile(rf"`((?:{TOPS})/[\w./-]+)`")
 GENERATED = ("grader/_data",)  # made when the wheel is built
 
 
