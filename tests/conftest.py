@@ -8,7 +8,6 @@ never pass with the sandbox untested.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from html_support import CHROMIUM_FLAGS, HOSTILE_FILE, LONG_LINE, SCRIPT
-from support import REFERENCE, REQUIRE_DOCKER, SKELETON, SOLUTIONS
+from support import REFERENCE, REQUIRE_DOCKER, SKELETON, SOLUTIONS, chromium_and_driver
 
 from grader.settings import DEFAULT_IMAGE
 
@@ -135,12 +134,7 @@ def class_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Debian's headless chromium through chromedriver (scripts/ensure-chromium.sh installs
     both; CI must have them, so there a missing browser fails instead of skipping)."""
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver_path):
-        message = "chromium or chromedriver missing: run scripts/ensure-chromium.sh"
-        if REQUIRE_DOCKER:
-            pytest.fail(message)
-        pytest.skip(message)
+    chromium, driver_path = chromium_and_driver()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

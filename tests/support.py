@@ -11,7 +11,7 @@ import os
 import shutil
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -65,14 +65,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def missing(message: str) -> NoReturn:
+    """A program a test needs is not installed: a failure where the set-up scripts ran
+    (GRADER_REQUIRE_DOCKER=1: CI and scripts/test.sh, which install it), elsewhere a skip
+    whose message names the script that installs it."""
+    if REQUIRE_DOCKER:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def chromium_and_driver() -> tuple[str, str]:
+    """Debian's chromium and its chromedriver (scripts/ensure-chromium.sh installs both)."""
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        missing("chromium or chromedriver missing: run scripts/ensure-chromium.sh")
+    return chromium, driver
+
+
 def postgres_bin() -> Path:
     """The folder of Debian's PostgreSQL programs; like :func:`redis_server` when missing."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
     if not found:
-        message = "PostgreSQL is not installed (bash scripts/ensure-postgres.sh installs it)"
-        if REQUIRE_DOCKER:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("PostgreSQL is not installed (bash scripts/ensure-postgres.sh installs it)")
     return found[-1].parent
 
 
@@ -81,8 +95,5 @@ def redis_server() -> str:
     (CI, where scripts/test.sh installs it) and is skipped elsewhere."""
     binary = shutil.which("redis-server")
     if binary is None:
-        message = "redis-server is not installed (bash scripts/ensure-redis.sh installs it)"
-        if REQUIRE_DOCKER:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("redis-server is not installed (bash scripts/ensure-redis.sh installs it)")
     return binary

@@ -32,7 +32,7 @@ from support import (
     CHROMIUM_FLAGS,
     REFERENCE,
     REPO,
-    REQUIRE_DOCKER,
+    chromium_and_driver,
     free_port,
     postgres_bin,
     redis_server,
@@ -386,12 +386,7 @@ def assert_courses_take_turns(service: Service) -> None:
 def browser(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Start Debian's headless chromium through chromedriver (``browser(javascript=False)``
     turns scripts off); every one started is quit at teardown."""
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver_path):
-        message = "chromium or chromedriver missing: run scripts/ensure-chromium.sh"
-        if REQUIRE_DOCKER:
-            pytest.fail(message)
-        pytest.skip(message)
+    chromium, driver_path = chromium_and_driver()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service as DriverService
 
