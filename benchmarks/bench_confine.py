@@ -20,9 +20,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import cast
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from support import local_worker
 
 from grader import paths
-from grader.judge.worker_client import OutputSink, WorkerClient, WorkerSpec, seccomp_library
+from grader.judge.worker_client import WorkerClient, seccomp_library
 
 SYSCALL_LOOP = """
 import os, time
@@ -41,16 +46,7 @@ class LayerNorm(Module):
 
 
 def client(tmp: Path, seccomp: Path | None, source: Path) -> WorkerClient:
-    spec = WorkerSpec(
-        python=sys.executable,
-        worker_main=paths.WORKER_DIR / "main.py",
-        pack_dir=paths.TEMPLATE_DIR,
-        submission=source,
-        memory_bytes=512 << 20,
-        seccomp=seccomp,
-        scratch=tmp,
-    )
-    return WorkerClient(spec, import_timeout=30, output=OutputSink())
+    return cast(WorkerClient, local_worker(source, import_timeout=30, seccomp=seccomp, scratch=tmp))
 
 
 def one_round(tmp: Path, seccomp: Path | None, forwards: int) -> dict[str, float]:

@@ -28,14 +28,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from timing import table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from support import local_worker
 
 from grader import paths
 from grader.judge.failures import CheckFailure, StudentError
 from grader.judge.remote import Student
-from grader.judge.worker_client import OutputSink, WorkerClient, WorkerSpec
+from grader.judge.worker_client import WorkerClient
 from grader.rubric import CHECKS_BY_ID
 
 SOLUTIONS = paths.PROJECT_DIR / "tests" / "solutions"
@@ -66,14 +70,7 @@ def _check_of(marks: Any) -> str | None:
 def grade_seeds(path: Path, seeds: list[int]) -> tuple[str, int, list[str], float]:
     """Run the suite on ``path`` under each seed; the failures, one line each."""
     tests = suite_tests()
-    spec = WorkerSpec(
-        python=sys.executable,
-        worker_main=paths.WORKER_DIR / "main.py",
-        pack_dir=paths.TEMPLATE_DIR,
-        submission=path,
-        memory_bytes=512 << 20,
-    )
-    client = WorkerClient(spec, import_timeout=30, output=OutputSink())
+    client = cast(WorkerClient, local_worker(path, import_timeout=30))
     failures: list[str] = []
     began = time.process_time()
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -97,3 +98,26 @@ def redis_server() -> str:
     if binary is None:
         missing("redis-server is not installed (bash scripts/ensure-redis.sh installs it)")
     return binary
+
+
+def local_worker(
+    submission: Path,
+    *,
+    import_timeout: float = 10,
+    seccomp: Path | None = None,
+    scratch: Path | None = None,
+) -> Any:
+    """A WorkerClient for ``submission`` on this machine's Python with the pack (512 MiB),
+    as the judge makes one, for the tests and benchmarks that talk to a worker directly."""
+    from grader.judge.worker_client import OutputSink, WorkerClient, WorkerSpec
+
+    spec = WorkerSpec(
+        python=sys.executable,
+        worker_main=paths.WORKER_DIR / "main.py",
+        pack_dir=paths.TEMPLATE_DIR,
+        submission=submission,
+        memory_bytes=512 << 20,
+        seccomp=seccomp,
+        scratch=scratch,
+    )
+    return WorkerClient(spec, import_timeout=import_timeout, output=OutputSink())

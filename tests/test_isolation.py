@@ -14,19 +14,18 @@ import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
+from typing import cast
 
 import pytest
+from support import local_worker
 
-from grader import paths
 from grader.judge.failures import StudentError, describe
 from grader.judge.worker_client import (
     CGROUP_CPU,
     STOPPED_MESSAGE,
     CgroupCounter,
     ConfinementFailed,
-    OutputSink,
     WorkerClient,
-    WorkerSpec,
     seccomp_library,
 )
 
@@ -80,16 +79,7 @@ def _client(tmp_path: Path, seccomp: Path | None = None) -> WorkerClient:
     path.write_text(PROBE, encoding="utf-8")
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
-    spec = WorkerSpec(
-        python=sys.executable,
-        worker_main=paths.WORKER_DIR / "main.py",
-        pack_dir=paths.TEMPLATE_DIR,
-        submission=path,
-        memory_bytes=512 << 20,
-        seccomp=seccomp,
-        scratch=scratch,
-    )
-    return WorkerClient(spec, import_timeout=10, output=OutputSink())
+    return cast(WorkerClient, local_worker(path, seccomp=seccomp, scratch=scratch))
 
 
 def _forward(client: WorkerClient, kind: float) -> list[float]:

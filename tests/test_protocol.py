@@ -6,23 +6,21 @@ import json
 import math
 import os
 import random
-import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import pack_paths
+import pack_paths  # noqa: F401  (puts the pack, engine and nn, on sys.path)
 import pytest
 from engine import Value
+from support import local_worker
 
 from grader import paths
 from grader.judge import answers
 from grader.judge.failures import StudentError, describe, error_record
 from grader.judge.worker_client import (
     MAX_BATCH_BYTES,
-    OutputSink,
     WorkerClient,
-    WorkerSpec,
     chunk_requests,
     decode,
 )
@@ -159,14 +157,7 @@ def test_token_list_and_error_description_are_capped() -> None:
 def _client(tmp_path: Path, source: str) -> WorkerClient:
     path = tmp_path / "minigpt.py"
     path.write_text(source, encoding="utf-8")
-    spec = WorkerSpec(
-        python=sys.executable,
-        worker_main=paths.WORKER_DIR / "main.py",
-        pack_dir=pack_paths.TEMPLATE_DIR,
-        submission=path,
-        memory_bytes=512 << 20,
-    )
-    return WorkerClient(spec, import_timeout=10, output=OutputSink())
+    return cast(WorkerClient, local_worker(path))
 
 
 ECHO = """
